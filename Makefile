@@ -1,0 +1,44 @@
+# Sentio: `make demo` runs the stack with a demo workload; `make test` runs every test.
+# Both install what is missing: Python deps in .venv, Mosquitto, and the backends (built once
+# into ~/.cache/sentio from the Go module proxy).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all install venv system-deps backends lint test test-unit demo clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps
+
+backends: venv
+	$(BIN)/sentio stack install
+
+install: venv system-deps backends
+
+lint: venv
+	$(BIN)/ruff check sentio connectors tests
+	$(BIN)/ruff format --check sentio connectors tests
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+demo: install
+	$(BIN)/sentio demo -c config/sentio.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

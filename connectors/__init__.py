@@ -1,0 +1,1 @@
+"""Connector plugins: the contract (``sentio.connectors.contract``) and the built-in connectors."""

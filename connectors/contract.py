@@ -1,0 +1,95 @@
+"""The connector plugin contract: configured from a typed model, connect, read, close.
+
+It imports nothing from Sentio's runtime or from OpenTelemetry, so a plugin package depends on
+this module alone. Plugins register under the entry-point group ``sentio.connectors``.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+ENTRY_POINT_GROUP = "sentio.connectors"
+AttributeValue = str | bool | int | float
+
+
+class Quality(enum.Enum):
+    """How far a reading can be trusted (OPC-UA status codes map onto these)."""
+
+    GOOD = "good"
+    UNCERTAIN = "uncertain"
+    BAD = "bad"
+
+
+class Severity(enum.IntEnum):
+    """Severity of an event, numbered as OTel's SeverityNumber."""
+
+    DEBUG = 5
+    INFO = 9
+    WARN = 13
+    ERROR = 17
+    FATAL = 21
+
+
+def now_ns() -> int:
+    """Return the wall-clock time in nanoseconds since the epoch."""
+    return time.time_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one metric of one device, at one time."""
+
+    device: str
+    metric: str
+    value: float | bool | str
+    unit: str = "1"
+    timestamp_ns: int = field(default_factory=now_ns)
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    quality: Quality = Quality.GOOD
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A log record about a device."""
+
+    device: str
+    body: str
+    severity: Severity = Severity.INFO
+    timestamp_ns: int = field(default_factory=now_ns)
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+
+
+Sample = Reading | Event
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class Connector(abc.ABC, Generic[ConfigT]):
+    """A source of readings and events; polling and push connectors both fit.
+
+    A polling connector yields one poll's samples from ``read`` and returns; the runtime calls it
+    again on its schedule. A push connector yields samples as they arrive until it is closed.
+    """
+
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connection to the device or broker."""
+
+    @abc.abstractmethod
+    def read(self) -> AsyncIterator[Sample]:
+        """Yield readings and events (one poll's worth, or until closed for push)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release every resource; safe to call twice."""

@@ -1,0 +1,40 @@
+"""`sentio bench`: measurements against the real backends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sentio.config import load
+from sentio.errors import SentioError
+
+bench_app = typer.Typer(help="Measure Sentio against the real backends.", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@bench_app.command("roundtrip")
+def roundtrip(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    samples: Annotated[int, typer.Option(help="Probes per signal.", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time emit-to-queryable for a metric, a log record and a span (p50/p99)."""
+    from sentio.bench.roundtrip import run
+
+    try:
+        report = run(load(config), samples, lambda m: err.print(m, markup=False))
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    data = asdict(report)
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key:16} {value}")

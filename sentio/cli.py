@@ -1,0 +1,86 @@
+"""The `sentio` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sentio import __version__
+from sentio.bench.cli import bench_app
+from sentio.config import ConfigFileError, json_schema, load
+from sentio.errors import SentioError
+from sentio.stack.cli import stack_app
+
+app = typer.Typer(
+    name="sentio",
+    help="Observability-first telemetry for IoT and industrial devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check and describe the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Sentio YAML config; defaults apply when omitted."),
+]
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Run Sentio."""
+    if version:
+        typer.echo(f"sentio {__version__}")
+        raise typer.Exit
+
+
+@config_app.command("validate")
+def config_validate(file: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
+    """Validate FILE and report every error with its key path and line."""
+    try:
+        load(file)
+    except ConfigFileError as exc:
+        for issue in exc.issues:
+            err.print(str(issue), markup=False, highlight=False)
+        err.print(f"{len(exc.issues)} error(s) in {file}", style="red")
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: OK")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the configuration file."""
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command("demo")
+def demo(
+    config: ConfigOption = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    external: Annotated[
+        bool, typer.Option("--external", help="Use backends already running elsewhere.")
+    ] = False,
+) -> None:
+    """Start the stack, run the demo workload, show where to look; Ctrl-C stops it all."""
+    from sentio.demo import run_demo
+
+    try:
+        run_demo(load(config), duration, manage_stack=not external)
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    app()

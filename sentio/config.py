@@ -1,0 +1,269 @@
+"""Load, substitute and validate Sentio's YAML configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sentio.errors import ConfigError
+
+SUBST = re.compile(r"\$\{(?P<expr>[^}]*)\}")
+Loc = tuple[str | int, ...]
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceConfig(Strict):
+    """Identity of this Sentio process on the OTel resource."""
+
+    name: str = Field("sentio", description="OTel `service.name`.")
+    instance_id: str | None = Field(
+        None, description="OTel `service.instance.id`; the host name when unset."
+    )
+    host_name: str | None = Field(None, description="OTel `host.name`; the host name when unset.")
+
+
+class VictoriaMetricsConfig(Strict):
+    """Native VictoriaMetrics process settings."""
+
+    port: int = Field(8428, ge=1, le=65535, description="HTTP port (API, OTLP ingest, /health).")
+    retention: str = Field("30d", description="`-retentionPeriod`, e.g. `30d`, `1y`.")
+
+
+class LokiConfig(Strict):
+    """Native Loki process settings."""
+
+    http_port: int = Field(3100, ge=1, le=65535)
+    grpc_port: int = Field(9096, ge=1, le=65535)
+
+
+class TempoConfig(Strict):
+    """Native Tempo process settings."""
+
+    http_port: int = Field(3200, ge=1, le=65535)
+    grpc_port: int = Field(9097, ge=1, le=65535)
+    otlp_http_port: int = Field(4318, ge=1, le=65535)
+    otlp_grpc_port: int = Field(4317, ge=1, le=65535)
+
+
+class StackConfig(Strict):
+    """Where and how `sentio stack` runs the backends natively."""
+
+    host: str = Field("127.0.0.1", description="Address every backend binds to.")
+    data_dir: Path = Field(
+        Path("~/.local/share/sentio"), description="Backends' data, logs and pid files."
+    )
+    bin_dir: Path | None = Field(
+        None, description="Where built backends live; `~/.cache/sentio/bin` when unset."
+    )
+    start_timeout_s: float = Field(90.0, gt=0, description="Health wait per backend.")
+    victoriametrics: VictoriaMetricsConfig = VictoriaMetricsConfig()
+    loki: LokiConfig = LokiConfig()
+    tempo: TempoConfig = TempoConfig()
+
+    @field_validator("data_dir", "bin_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+
+class TLSConfig(Strict):
+    """TLS options of one OTLP/HTTP exporter."""
+
+    ca_file: Path | None = Field(None, description="CA bundle that signs the server's certificate.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
+
+
+class ExporterConfig(Strict):
+    """One OTLP/HTTP exporter: where to send, with which headers and TLS."""
+
+    endpoint: str | None = Field(None, description="Full URL; derived from `stack` when unset.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+    timeout_s: float = Field(10.0, gt=0)
+    tls: TLSConfig = TLSConfig()
+
+
+class TelemetryConfig(Strict):
+    """OTLP export of metrics, logs and traces."""
+
+    metrics: ExporterConfig = ExporterConfig()
+    logs: ExporterConfig = ExporterConfig()
+    traces: ExporterConfig = ExporterConfig()
+    export_interval_s: float = Field(10.0, gt=0, description="Metric export interval.")
+
+
+class SentioConfig(Strict):
+    """The whole of `sentio.yaml`."""
+
+    service: ServiceConfig = ServiceConfig()
+    stack: StackConfig = StackConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+
+    def endpoint(self, signal: str) -> str:
+        """Return the OTLP/HTTP URL for ``signal`` (metrics, logs or traces)."""
+        exporter: ExporterConfig = getattr(self.telemetry, signal)
+        if exporter.endpoint:
+            return exporter.endpoint
+        host, stack = self.stack.host, self.stack
+        return {
+            "metrics": f"http://{host}:{stack.victoriametrics.port}/opentelemetry/v1/metrics",
+            "logs": f"http://{host}:{stack.loki.http_port}/otlp/v1/logs",
+            "traces": f"http://{host}:{stack.tempo.otlp_http_port}/v1/traces",
+        }[signal]
+
+    def instance_id(self) -> str:
+        """Return `service.instance.id`, defaulting to the host name."""
+        return self.service.instance_id or socket.gethostname()
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in a config file."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '<root>'}: {self.message}"
+
+
+class ConfigFileError(ConfigError):
+    """Raise when a config file has one or more problems; holds them all."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, yaml.Node]]:
+    yield loc, node
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _walk(value, (*loc, str(key.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _walk(item, (*loc, index))
+
+
+def _line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def substitute(text: str, loc: Loc, file: str, line: int | None) -> str:
+    """Replace `${VAR}`, `${VAR:-default}` and `${file:/path}` in one scalar."""
+
+    def one(match: re.Match[str]) -> str:
+        expr = match["expr"]
+        if expr.startswith("file:"):
+            path = Path(expr[5:]).expanduser()
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigFileError(
+                    [ConfigIssue(file, line, _dotted(loc), f"cannot read {path}: {exc.strerror}")]
+                ) from exc
+        name, sep, default = expr.partition(":-")
+        if name in os.environ:
+            return os.environ[name]
+        if sep:
+            return default
+        raise ConfigFileError(
+            [ConfigIssue(file, line, _dotted(loc), f"environment variable {name} is not set")]
+        )
+
+    return SUBST.sub(one, text)
+
+
+def _substituted(
+    data: Any, loc: Loc, lines: dict[Loc, int], file: str
+) -> tuple[Any, list[ConfigIssue]]:
+    issues: list[ConfigIssue] = []
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            out[key], sub = _substituted(value, (*loc, str(key)), lines, file)
+            issues += sub
+        return out, issues
+    if isinstance(data, list):
+        items = []
+        for index, value in enumerate(data):
+            item, sub = _substituted(value, (*loc, index), lines, file)
+            items.append(item)
+            issues += sub
+        return items, issues
+    if isinstance(data, str) and "${" in data:
+        try:
+            return substitute(data, loc, file, _line_of(lines, loc)), issues
+        except ConfigFileError as exc:
+            return data, exc.issues
+    return data, issues
+
+
+def parse(text: str, file: str = "<string>") -> SentioConfig:
+    """Parse, substitute and validate config text; raise ConfigFileError with every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigFileError([ConfigIssue(file, line, "", f"invalid YAML: {exc}")]) from exc
+    lines = {loc: node.start_mark.line + 1 for loc, node in _walk(root, ())} if root else {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigFileError([ConfigIssue(file, 1, "", "the top level must be a mapping")])
+    data, issues = _substituted(data, (), lines, file)
+    try:
+        config = SentioConfig.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            issues.append(ConfigIssue(file, _line_of(lines, loc), _dotted(loc), err["msg"]))
+    if issues:
+        raise ConfigFileError(issues)
+    return config
+
+
+def load(path: Path | None) -> SentioConfig:
+    """Load the config at ``path``, or the defaults when ``path`` is None."""
+    if path is None:
+        return SentioConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(
+            [ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from exc
+    return parse(text, str(path))
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of `sentio.yaml`."""
+    return SentioConfig.model_json_schema()

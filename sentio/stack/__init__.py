@@ -1,0 +1,1 @@
+"""Native backends: build, run, query."""

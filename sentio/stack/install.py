@@ -1,0 +1,95 @@
+"""Build the pinned backends into a cache outside the clone, once, and verify them."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentio.errors import BackendBuildError
+from sentio.stack.backends import Backend
+from sentio.stack.gobuild import build
+
+Progress = Callable[[str], None]
+
+
+def cache_root() -> Path:
+    """Return Sentio's cache: `$SENTIO_CACHE_DIR`, else `$XDG_CACHE_HOME/sentio`."""
+    if "SENTIO_CACHE_DIR" in os.environ:
+        return Path(os.environ["SENTIO_CACHE_DIR"]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+    return base / "sentio"
+
+
+def default_bin_dir() -> Path:
+    """Return where built backends are kept."""
+    return cache_root() / "bin"
+
+
+def binary_path(backend: Backend, bin_dir: Path | None = None) -> Path:
+    """Return where the pinned build of ``backend`` lives."""
+    program = backend.program
+    return (bin_dir or default_bin_dir()) / program.name / program.version / program.binary
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """What installing one backend did."""
+
+    name: str
+    version: str
+    path: Path
+    cached: bool
+    seconds: float
+    reported_version: str
+
+
+def verify(backend: Backend, path: Path) -> str:
+    """Run the binary's version command; return its first line or raise."""
+    try:
+        proc = subprocess.run(
+            [str(path), *backend.program.version_args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendBuildError(f"{backend.name}: {path} does not run: {exc}") from exc
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        raise BackendBuildError(
+            f"{backend.name}: `{path} {' '.join(backend.program.version_args)}` exited "
+            f"{proc.returncode}: {output[-500:]}"
+        )
+    lines = [ln for ln in output.splitlines() if "version" in ln.lower()] or output.splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def install_one(backend: Backend, bin_dir: Path | None, progress: Progress) -> InstallResult:
+    """Build ``backend`` unless a verified build of its pinned version is cached."""
+    started = time.monotonic()
+    path = binary_path(backend, bin_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cached = path.exists()
+        if not cached:
+            progress(f"{backend.name} {backend.program.version}: building")
+            build(backend.program, path.parent, cache_root() / "build", progress)
+        reported = verify(backend, path)
+    seconds = time.monotonic() - started
+    state = "cached" if cached else f"built in {seconds:.0f}s"
+    progress(f"{backend.name} {backend.program.version}: {state}, {reported or 'runs'}")
+    return InstallResult(backend.name, backend.program.version, path, cached, seconds, reported)
+
+
+def install(
+    selected: Iterable[Backend], bin_dir: Path | None, progress: Progress
+) -> list[InstallResult]:
+    """Install every selected backend in turn."""
+    return [install_one(backend, bin_dir, progress) for backend in selected]

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sentio.cli import app
+from sentio.config import ConfigFileError, load, parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_config_is_valid_and_matches_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENTIO_DATA_DIR", raising=False)
+    config = load(REPO / "config" / "sentio.yaml")
+    assert config.stack.victoriametrics.port == 8428
+    assert config.stack.data_dir == Path("~/.local/share/sentio").expanduser()
+    assert config.endpoint("logs") == "http://127.0.0.1:3100/otlp/v1/logs"
+    assert config.endpoint("metrics").endswith(":8428/opentelemetry/v1/metrics")
+    assert config.endpoint("traces") == "http://127.0.0.1:4318/v1/traces"
+
+
+def test_every_error_is_reported_with_key_path_and_line() -> None:
+    text = (
+        "service:\n  name: x\nstack:\n  victoriametrics:\n    port: 70000\n"
+        "telemetry:\n  metrix: {}\n"
+    )
+    with pytest.raises(ConfigFileError) as info:
+        parse(text, "s.yaml")
+    issues = {i.path: i for i in info.value.issues}
+    assert set(issues) == {"stack.victoriametrics.port", "telemetry.metrix"}
+    assert issues["stack.victoriametrics.port"].line == 5
+    assert issues["telemetry.metrix"].line == 7
+    assert str(issues["stack.victoriametrics.port"]).startswith(
+        "s.yaml:5: stack.victoriametrics.port:"
+    )
+
+
+def test_env_and_file_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("SENTIO_TEST_HOST", "10.1.2.3")
+    text = (
+        "stack:\n  host: ${SENTIO_TEST_HOST}\n"
+        "telemetry:\n  metrics:\n    headers:\n"
+        f"      Authorization: Bearer ${{file:{secret}}}\n"
+        "  logs:\n    endpoint: ${SENTIO_UNSET_FOR_TEST:-http://l:1/otlp/v1/logs}\n"
+    )
+    config = parse(text)
+    assert config.stack.host == "10.1.2.3"
+    assert config.telemetry.metrics.headers == {"Authorization": "Bearer s3cret"}
+    assert config.endpoint("logs") == "http://l:1/otlp/v1/logs"
+
+
+def test_missing_env_and_file_are_named_with_their_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENTIO_MISSING_FOR_TEST", raising=False)
+    text = "service:\n  name: ${SENTIO_MISSING_FOR_TEST}\nstack:\n  host: ${file:/nonexistent/x}\n"
+    with pytest.raises(ConfigFileError) as info:
+        parse(text, "c.yaml")
+    messages = [str(i) for i in info.value.issues]
+    assert (
+        messages[0]
+        == "c.yaml:2: service.name: environment variable SENTIO_MISSING_FOR_TEST is not set"
+    )
+    assert messages[1].startswith("c.yaml:4: stack.host: cannot read /nonexistent/x")
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    with pytest.raises(ConfigFileError) as info:
+        parse("stack:\n  host: [1,\n", "bad.yaml")
+    assert info.value.issues[0].line is not None
+    assert "invalid YAML" in info.value.issues[0].message
+
+
+def test_top_level_must_be_a_mapping() -> None:
+    with pytest.raises(ConfigFileError, match="top level must be a mapping"):
+        parse("- 1\n- 2\n")
+
+
+def test_cli_validate_reports_errors_and_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stack:\n  loki:\n    http_port: nope\n")
+    result = CliRunner().invoke(app, ["config", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:3: stack.loki.http_port:" in result.output
+    good = tmp_path / "good.yaml"
+    good.write_text("service:\n  name: plant-a\n")
+    result = CliRunner().invoke(app, ["config", "validate", str(good)])
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_schema_is_json_schema() -> None:
+    result = CliRunner().invoke(app, ["config", "schema"])
+    schema = json.loads(result.output)
+    assert schema["title"] == "SentioConfig"
+    assert {"service", "stack", "telemetry"} <= set(schema["properties"])
