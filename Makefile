@@ -13,7 +13,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -29,7 +29,7 @@ install: venv system-deps backends
 lint: venv
 	$(BIN)/ruff check sentio connectors tests
 	$(BIN)/ruff format --check sentio connectors tests
-	$(BIN)/mypy
+	MYPY=$(BIN)/mypy bash scripts/typecheck
 
 test: install lint
 	$(BIN)/pytest
@@ -41,4 +41,4 @@ demo: install
 	$(BIN)/sentio demo -c config/sentio.yaml
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache

@@ -63,7 +63,9 @@ class StackConfig(Strict):
 
     host: str = Field("127.0.0.1", description="Address every backend binds to.")
     data_dir: Path = Field(
-        Path("~/.local/share/sentio"), description="Backends' data, logs and pid files."
+        Path("~/.local/share/sentio"),
+        description="Backends' data, logs and pid files.",
+        validate_default=True,
     )
     bin_dir: Path | None = Field(
         None, description="Where built backends live; `~/.cache/sentio/bin` when unset."

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -35,10 +36,27 @@ def build_resource(config: SentioConfig, **extra: str) -> Resource:
     return Resource.create(attributes)
 
 
+class _ConfiguredCASession(requests.Session):
+    """A session whose own CA bundle wins over `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE`.
+
+    requests lets those variables replace a session's `verify` path, which would silently
+    ignore `tls.ca_file`.
+    """
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
 def _exporter_kwargs(config: SentioConfig, signal: str) -> dict[str, Any]:
     exporter: ExporterConfig = getattr(config.telemetry, signal)
     tls = exporter.tls
     return {
+        "session": _ConfiguredCASession(),
         "endpoint": config.endpoint(signal),
         "headers": dict(exporter.headers),
         "timeout": exporter.timeout_s,

@@ -22,6 +22,7 @@ class Backend:
     health_path: str
     port: Callable[[StackConfig], int]
     ports: Callable[[StackConfig], list[int]]
+    stop_grace_s: float = 20.0
 
     def health_url(self, stack: StackConfig) -> str:
         """Return the URL that answers 200 once the backend is ready."""
@@ -143,5 +144,9 @@ def backends(versions: Versions) -> Mapping[str, Backend]:
                 s.tempo.otlp_http_port,
                 s.tempo.otlp_grpc_port,
             ],
+            # After traces were queried, Tempo's query-frontend queue can wait forever at
+            # shutdown for a querier that already stopped; its ingester has stopped (and
+            # written its WAL) by then, so a short grace before SIGKILL loses nothing.
+            stop_grace_s=5.0,
         ),
     }

@@ -22,7 +22,7 @@ from sentio.stack.backends import Backend
 from sentio.stack.install import binary_path
 
 Progress = Callable[[str], None]
-STOP_GRACE_S = 20.0
+KILL_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -205,12 +205,19 @@ class Stack:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             progress(f"{name}: stopping (pid {pid})")
-        pids = await self._wait_gone(pids, STOP_GRACE_S)
-        for name, pid in pids.items():
-            progress(f"{name}: did not stop in {STOP_GRACE_S:.0f}s, killing")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        await self._wait_gone(pids, 10.0)
+        started = time.monotonic()
+        killed: set[str] = set()
+        while pids and time.monotonic() - started < KILL_WAIT_S + max(
+            self.backends[n].stop_grace_s for n in pids
+        ):
+            for name, pid in pids.items():
+                grace = self.backends[name].stop_grace_s
+                if name not in killed and time.monotonic() - started > grace:
+                    progress(f"{name}: did not stop in {grace:.0f}s, killing")
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pid, signal.SIGKILL)
+                    killed.add(name)
+            pids = await self._wait_gone(pids, 0.1)
         for name in names:
             self._pid_file(name).unlink(missing_ok=True)
 

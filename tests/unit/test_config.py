@@ -22,6 +22,11 @@ def test_sample_config_is_valid_and_matches_defaults(monkeypatch: pytest.MonkeyP
     assert config.endpoint("traces") == "http://127.0.0.1:4318/v1/traces"
 
 
+def test_default_data_dir_is_expanded() -> None:
+    assert parse("").stack.data_dir == Path("~/.local/share/sentio").expanduser()
+    assert parse("stack:\n  data_dir: ~/x\n").stack.data_dir == Path.home() / "x"
+
+
 def test_every_error_is_reported_with_key_path_and_line() -> None:
     text = (
         "service:\n  name: x\nstack:\n  victoriametrics:\n    port: 70000\n"

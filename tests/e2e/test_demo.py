@@ -1,0 +1,86 @@
+"""`sentio demo`: starts its own stack, data becomes queryable, Ctrl-C stops every process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from sentio.config import SentioConfig
+from sentio.stack.probe import poll
+from sentio.stack.query import Backends, logql, promql
+from tests.conftest import stack_config
+
+SENTIO = [sys.executable, "-m", "sentio.cli"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_text(path: Path, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not printed within {timeout_s}s"
+        time.sleep(0.2)
+
+
+async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
+    urls = Backends(config.stack)
+    async with aiohttp.ClientSession() as session:
+
+        async def metric() -> list[Any] | None:
+            query = 'sentio_demo_temperature_celsius{device="pump-1"}'
+            return await promql(session, urls.vm, query) or None
+
+        async def logs() -> list[Any] | None:
+            query = f'{{service_name="{config.service.name}"}} | device="pump-1"'
+            return await logql(session, urls.loki, query) or None
+
+        return (
+            await poll(metric, 60, "demo temperature in VictoriaMetrics"),
+            await poll(logs, 60, "demo logs in Loki"),
+        )
+
+
+def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    config = stack_config(tmp_path / "data", service="sentio-demo-test")
+    data = config.model_dump(mode="json")
+    data["telemetry"]["export_interval_s"] = 1
+    cfg = tmp_path / "sentio.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "demo.out"
+    with out.open("w") as log:
+        proc = subprocess.Popen(
+            [*SENTIO, "demo", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_text(out, "Sentio demo is running", 120)
+        run_files = list((tmp_path / "data" / "run").glob("*.json"))
+        pids = [int(json.loads(p.read_text())["pid"]) for p in run_files]
+        assert len(pids) == 3
+        series, streams = asyncio.run(_demo_data(config))
+        assert 30 < float(series[0]["value"][1]) < 50
+        assert "polled pump-1" in str(streams[0]["values"])
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, out.read_text()
+        output = out.read_text()
+        assert "http://127.0.0.1:" in output and "PromQL" in output and "LogQL" in output
+        assert not [pid for pid in pids if _pid_alive(pid)], "backends left running after Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
