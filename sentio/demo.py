@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import random
+import signal
 import threading
 import time
 
@@ -21,6 +22,7 @@ from sentio.stack.versions import load_versions
 from sentio.telemetry import Telemetry, setup
 
 DEVICES = ("pump-1", "pump-2", "line-1")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 out = Console(soft_wrap=True)
 
 
@@ -97,18 +99,24 @@ def run_demo(
     if manage_stack:
         install(every.values(), config.stack.bin_dir, out.print)
         asyncio.run(stack.up(out.print))
-    telemetry = setup(config)
-    emitter = DemoEmitter(telemetry)
-    out.print(Panel(where_to_look(config), title="Sentio demo is running"))
     stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
     deadline = None if duration is None else time.monotonic() + duration
     try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            emitter.cycle()
-            stop.wait(5.0)
-    except KeyboardInterrupt:
-        out.print("stopping…")
+        telemetry = setup(config)
+        try:
+            emitter = DemoEmitter(telemetry)
+            out.print(Panel(where_to_look(config), title="Sentio demo is running"))
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                emitter.cycle()
+                stop.wait(5.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            out.print("stopping…")
+            telemetry.shutdown()
     finally:
-        telemetry.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if not was_running:
             asyncio.run(stack.down(progress=out.print))
