@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from sentio import __version__
+from sentio.ai_engine.cli import ai_app
 from sentio.bench.cli import bench_app
 from sentio.config import ConfigFileError, json_schema, load
 from sentio.errors import SentioError
@@ -25,6 +26,7 @@ config_app = typer.Typer(help="Check and describe the configuration file.", no_a
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(bench_app, name="bench")
+app.add_typer(ai_app, name="ai")
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[

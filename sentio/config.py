@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -107,12 +107,63 @@ class TelemetryConfig(Strict):
     export_interval_s: float = Field(10.0, gt=0, description="Metric export interval.")
 
 
+class ThresholdConfig(Strict):
+    """A limit a series must not cross, for fault prediction."""
+
+    value: float
+    direction: Literal["above", "below"] = "above"
+
+
+class AIQueryConfig(Strict):
+    """One PromQL query the AI engine scores, with its schedule."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Becomes the `query` label.")
+    promql: str = Field(min_length=1, description="Query whose series are scored.")
+    group_by: list[str] = Field(
+        default_factory=list, description="Labels grouping series into per-device frames."
+    )
+    step_s: int = Field(60, ge=1, description="Resolution the series are read at.")
+    fit_every_s: float = Field(3600.0, gt=0)
+    fit_window_s: float = Field(7 * 86400.0, gt=0, description="History each fit reads.")
+    infer_every_s: float = Field(60.0, gt=0)
+    model: Literal["auto", "robust", "seasonal"] = Field(
+        "auto", description="Univariate model; `auto` picks per series by validation."
+    )
+    threshold: ThresholdConfig | None = Field(None, description="Predict crossing this limit.")
+    forecast_window_s: float = Field(6 * 3600.0, gt=0, description="History the trend uses.")
+    risk_high_s: float = Field(4 * 3600.0, gt=0, description="Crossing sooner: high risk.")
+    risk_medium_s: float = Field(24 * 3600.0, gt=0, description="Crossing sooner: medium risk.")
+
+
+class AIConfig(Strict):
+    """The AI engine: where it reads and keeps state, and what it scores."""
+
+    state_dir: Path = Field(
+        Path("~/.local/share/sentio/ai"),
+        description="Model state, restored on start.",
+        validate_default=True,
+    )
+    max_points_per_series: int = Field(10_000, ge=10)
+    max_series_per_query: int = Field(10_000, ge=1)
+    queries: list[AIQueryConfig] = Field(default_factory=list)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
 class SentioConfig(Strict):
     """The whole of `sentio.yaml`."""
 
     service: ServiceConfig = ServiceConfig()
     stack: StackConfig = StackConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    ai: AIConfig = AIConfig()
+
+    def query_url(self) -> str:
+        """Return the base URL of VictoriaMetrics' Prometheus query API."""
+        return f"http://{self.stack.host}:{self.stack.victoriametrics.port}"
 
     def endpoint(self, signal: str) -> str:
         """Return the OTLP/HTTP URL for ``signal`` (metrics, logs or traces)."""

@@ -71,17 +71,25 @@ def verify(backend: Backend, path: Path) -> str:
 
 
 def install_one(backend: Backend, bin_dir: Path | None, progress: Progress) -> InstallResult:
-    """Build ``backend`` unless a verified build of its pinned version is cached."""
+    """Build ``backend`` unless a verified build of its pinned version is cached.
+
+    A build is verified once, by running it, and the result is kept beside it.
+    """
     started = time.monotonic()
     path = binary_path(backend, bin_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = path.parent / ".verified"
         cached = path.exists()
-        if not cached:
-            progress(f"{backend.name} {backend.program.version}: building")
-            build(backend.program, path.parent, cache_root() / "build", progress)
-        reported = verify(backend, path)
+        if cached and stamp.exists() and stamp.stat().st_mtime >= path.stat().st_mtime:
+            reported = stamp.read_text(encoding="utf-8").strip()
+        else:
+            if not cached:
+                progress(f"{backend.name} {backend.program.version}: building")
+                build(backend.program, path.parent, cache_root() / "build", progress)
+            reported = verify(backend, path)
+            stamp.write_text(reported + "\n", encoding="utf-8")
     seconds = time.monotonic() - started
     state = "cached" if cached else f"built in {seconds:.0f}s"
     progress(f"{backend.name} {backend.program.version}: {state}, {reported or 'runs'}")

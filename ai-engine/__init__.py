@@ -1,0 +1,1 @@
+"""Sentio's AI engine: streaming anomaly detectors and their evaluation on labelled corpora."""

@@ -1,0 +1,74 @@
+"""`sentio ai`: run the AI engine against VictoriaMetrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import aiohttp
+import typer
+from rich.console import Console
+from sentio.ai_engine.scheduler import Scheduler
+
+from sentio.config import SentioConfig, load
+from sentio.errors import SentioError
+from sentio.telemetry import setup
+
+ai_app = typer.Typer(help="Find anomalies and predict faults from PromQL.", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse `i/n` (0 <= i < n)."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise typer.BadParameter(f"expected i/n with 0 <= i < n, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None:
+    telemetry = setup(config, **{"sentio.component": "ai-engine"})
+    findings = logging.getLogger("sentio.ai")
+    findings.setLevel(logging.INFO)
+    findings.addHandler(telemetry.logging_handler())
+    try:
+        async with aiohttp.ClientSession() as session:
+            scheduler = Scheduler(config, telemetry, session, shard)
+            restored = scheduler.restore()
+            err.print(f"{len(scheduler.engines)} queries, {restored} restored from state")
+            if once:
+                for stats in await scheduler.run_due():
+                    err.print(
+                        f"{stats.phase} {stats.query}: {stats.series} series, "
+                        f"{stats.findings} samples, {stats.anomalies} anomalies"
+                    )
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await scheduler.run_forever(stop, lambda m: err.print(m, markup=False))
+    finally:
+        await asyncio.to_thread(telemetry.shutdown)
+
+
+@ai_app.command("run")
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sentio config with `ai:`.")],
+    once: Annotated[bool, typer.Option(help="Run the due cycles once and exit.")] = False,
+    shard: Annotated[str, typer.Option(help="Score shard i of n of the series.")] = "0/1",
+) -> None:
+    """Score the configured queries on schedule and write findings back as metrics."""
+    cfg = load(config)
+    if not cfg.ai.queries:
+        err.print(f"{config}: no queries under `ai.queries`; nothing to do")
+        raise typer.Exit(2)
+    try:
+        asyncio.run(_run(cfg, once, parse_shard(shard)))
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None

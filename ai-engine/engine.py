@@ -1,0 +1,312 @@
+"""One query's fit and infer cycles: read the series, score them, forecast, write findings."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sentio.ai_engine.errors import AiEngineError
+from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
+from sentio.ai_engine.models.multivariate import DeviceModel
+from sentio.ai_engine.models.robust import FloatArray, RobustStream
+from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
+from sentio.ai_engine.reader import LabelSet, PromReader, Series, group
+from sentio.ai_engine.writer import Finding, FindingWriter
+
+from sentio.config import AIQueryConfig
+
+STATE_VERSION = 1
+MIN_DEVICE_ROWS = 50
+VALIDATION_SHARE = 0.2
+
+
+@dataclass
+class CycleStats:
+    """What one fit or infer cycle did."""
+
+    phase: str
+    query: str
+    series: int = 0
+    findings: int = 0
+    anomalies: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class QueryState:
+    """Everything learned about one query's series; saved after every cycle."""
+
+    keys: list[LabelSet] = field(default_factory=list)
+    robust: RobustStream = field(default_factory=RobustStream)
+    seasonal: dict[LabelSet, SeasonalBaseline] = field(default_factory=dict)
+    choice: dict[LabelSet, str] = field(default_factory=dict)
+    devices: dict[LabelSet, DeviceModel] = field(default_factory=dict)
+    last_ts: int | None = None
+    fitted_at: float | None = None
+
+
+RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def _attribute_name(label: str) -> str:
+    name = "metric" if label == "__name__" else label.strip("_") or label
+    return f"label_{name}" if name in RESERVED else name
+
+
+def log_attributes(values: dict[str, object]) -> dict[str, object]:
+    """Return log-record extras: no None values, `__name__` as `metric`, safe key names."""
+    return {_attribute_name(k): v for k, v in values.items() if v is not None}
+
+
+def in_shard(key: LabelSet, shard: tuple[int, int]) -> bool:
+    """Return whether series ``key`` belongs to shard ``index`` of ``count``."""
+    index, count = shard
+    return zlib.crc32(repr(key).encode()) % count == index
+
+
+def matrix(series: list[Series]) -> FloatArray:
+    """Stack series values into a series-by-time matrix."""
+    return np.vstack([s.values for s in series]) if series else np.zeros((0, 0))
+
+
+def validation_choice(
+    ts: np.ndarray, values: FloatArray, robust_expected: FloatArray | None = None
+) -> str:
+    """Pick the univariate model whose expected value was closer on the newest history.
+
+    ``robust_expected`` is the streaming model's expectation over the same rows, when the
+    caller already ran it (as a fit does, for all series at once).
+    """
+    split = int(len(values) * (1 - VALIDATION_SHARE))
+    if ts[split - 1] - ts[0] < 2 * DAY_S if split > 0 else True:
+        return "robust"
+    seasonal = SeasonalBaseline().fit(ts[:split], values[:split])
+    _, s_expected, *_ = seasonal.score(ts[split:], values[split:])
+    if robust_expected is None:
+        robust_expected = RobustStream().run(values[None, :])[1][0]
+    actual = values[split:]
+    ok = np.isfinite(actual) & np.isfinite(s_expected)
+    if ok.mean() < 0.9:
+        return "robust"
+    s_err = float(np.mean(np.abs(actual[ok] - s_expected[ok])))
+    r_err = float(np.mean(np.abs(actual[ok] - robust_expected[split:][ok])))
+    return "seasonal" if s_err < r_err else "robust"
+
+
+class QueryEngine:
+    """Fit and infer one configured query against VictoriaMetrics."""
+
+    def __init__(
+        self,
+        query: AIQueryConfig,
+        reader: PromReader,
+        writer: FindingWriter,
+        state_dir: Path,
+        events: logging.Logger | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        self.query = query
+        self.reader = reader
+        self.writer = writer
+        self.path = state_dir / f"{query.name}.state"
+        self.events = events or logging.getLogger("sentio.ai")
+        self.shard = shard
+        self.state = QueryState()
+
+    def load(self) -> bool:
+        """Restore the saved state; return whether there was one."""
+        try:
+            version, state = pickle.loads(self.path.read_bytes())  # noqa: S301 (our own file)
+        except FileNotFoundError:
+            return False
+        except (OSError, pickle.UnpicklingError, ValueError, EOFError) as exc:
+            raise AiEngineError(f"cannot restore AI state {self.path}: {exc}") from exc
+        if version != STATE_VERSION:
+            return False
+        self.state = state
+        return True
+
+    def save(self) -> None:
+        """Write the state atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps((STATE_VERSION, self.state)))
+        tmp.replace(self.path)
+
+    async def _read(self, start: int, end: int) -> list[Series]:
+        series = await self.reader.read(self.query.promql, start, end, self.query.step_s)
+        return [s for s in series if in_shard(s.key(), self.shard)]
+
+    def _align(self, series: list[Series]) -> list[int]:
+        """Return each series' row in the robust state, adding rows for new series."""
+        index = {k: i for i, k in enumerate(self.state.keys)}
+        rows = []
+        for s in series:
+            if s.key() not in index:
+                index[s.key()] = len(self.state.keys)
+                self.state.keys.append(s.key())
+            rows.append(index[s.key()])
+        self.state.robust.resize(len(self.state.keys))
+        return rows
+
+    async def fit(self, now: int) -> CycleStats:
+        """Learn every series (and device) from the fit window ending at ``now``."""
+        started = time.monotonic()
+        q = self.query
+        series = await self._read(now - int(q.fit_window_s), now)
+        state = QueryState(last_ts=self.state.last_ts, fitted_at=time.time())
+        self.state = state
+        rows = self._align(series)
+        expected = np.zeros((0, 0))
+        if series:
+            values = matrix(series)
+            robust = RobustStream()
+            expected = robust.run(values)[1]
+            state.robust.center[rows] = robust.center
+            state.robust.scale[rows] = robust.scale
+            state.robust.count[rows] = robust.count
+        for i, s in enumerate(series):
+            ts = s.timestamps
+            choice = q.model if q.model != "auto" else validation_choice(ts, s.values, expected[i])
+            state.choice[s.key()] = choice
+            if choice == "seasonal":
+                state.seasonal[s.key()] = SeasonalBaseline().fit(ts, s.values)
+        if q.group_by:
+            for gkey, members in group(series, q.group_by).items():
+                frame = matrix(members).T
+                if len(members) >= 2 and np.isfinite(frame).all(axis=1).sum() >= MIN_DEVICE_ROWS:
+                    names = [m.labels.get("__name__", str(i)) for i, m in enumerate(members)]
+                    state.devices[gkey] = DeviceModel(names).fit(frame)
+        if state.last_ts is None:
+            state.last_ts = now
+        self.save()
+        return CycleStats("fit", q.name, len(series), seconds=time.monotonic() - started)
+
+    async def infer(self, now: int) -> CycleStats:
+        """Score every point since the last cycle, forecast, and write the findings."""
+        started = time.monotonic()
+        q = self.query
+        step = q.step_s
+        since = self.state.last_ts if self.state.last_ts is not None else now - step
+        start = since + step - since % step
+        series = await self._read(start, now) if start <= now else []
+        rows = self._align(series)
+        findings: list[Finding] = []
+        anomalies = 0
+        if series:
+            values = matrix(series)
+            robust = RobustStream(
+                center=self.state.robust.center[rows],
+                scale=self.state.robust.scale[rows],
+                count=self.state.robust.count[rows],
+            )
+            r_score, r_exp, r_lo, r_hi = robust.run(values)
+            self.state.robust.center[rows] = robust.center
+            self.state.robust.scale[rows] = robust.scale
+            self.state.robust.count[rows] = robust.count
+            for i, s in enumerate(series):
+                model = self.state.choice.get(s.key(), "robust")
+                seasonal = self.state.seasonal.get(s.key())
+                if model == "seasonal" and seasonal is not None:
+                    score, exp, lo, hi = seasonal.score(s.timestamps, s.values)
+                else:
+                    model, score, exp, lo, hi = "robust", r_score[i], r_exp[i], r_lo[i], r_hi[i]
+                for j, ts in enumerate(s.timestamps):
+                    if not np.isfinite(s.values[j]) or not np.isfinite(score[j]):
+                        continue
+                    finding = Finding(
+                        s.labels, int(ts), model, q.name,
+                        score=float(score[j]), expected=float(exp[j]),
+                        lower=float(lo[j]), upper=float(hi[j]),
+                    )  # fmt: skip
+                    findings.append(finding)
+                    if score[j] > 1:
+                        anomalies += 1
+                        self._anomaly(finding, float(s.values[j]), {})
+        findings += await self._devices(series, start, now)
+        anomalies += sum(
+            1 for f in findings if f.model == "isolation_forest" and (f.score or 0) > 1
+        )
+        if q.threshold is not None:
+            findings += await self._forecasts(now)
+        written = await self.writer.write(findings) if findings else 0
+        self.state.last_ts = now
+        self.save()
+        return CycleStats(
+            "infer", q.name, len(series), written, anomalies, time.monotonic() - started
+        )
+
+    async def _devices(self, series: list[Series], start: int, now: int) -> list[Finding]:
+        if not self.state.devices or not series:
+            return []
+        q = self.query
+        out: list[Finding] = []
+        context = max(m.window for m in self.state.devices.values()) * q.step_s
+        history = await self._read(start - context, now)
+        for gkey, members in group(history, q.group_by).items():
+            model = self.state.devices.get(gkey)
+            if model is None:
+                continue
+            by_name = {m.labels.get("__name__", ""): m for m in members}
+            if any(name not in by_name for name in model.metrics):
+                continue
+            frame = matrix([by_name[name] for name in model.metrics]).T
+            score, explanation = model.score(frame)
+            ts = members[0].timestamps
+            labels = dict(gkey)
+            for j in np.nonzero(ts >= start)[0]:
+                if not np.isfinite(frame[j]).all():
+                    continue
+                finding = Finding(
+                    labels, int(ts[j]), "isolation_forest", q.name, score=float(score[j])
+                )
+                out.append(finding)
+                if score[j] > 1:
+                    self._anomaly(finding, None, explanation[j])
+        return out
+
+    async def _forecasts(self, now: int) -> list[Finding]:
+        q = self.query
+        assert q.threshold is not None
+        threshold = Threshold(q.threshold.value, q.threshold.direction)
+        horizons = RiskHorizons(q.risk_high_s, q.risk_medium_s)
+        out = []
+        for s in await self._read(now - int(q.forecast_window_s), now):
+            result = forecast(s.timestamps.astype(np.float64), s.values, threshold, horizons)
+            if result is None:
+                continue
+            level = result.level
+            ttt = result.time_to_threshold_s
+            out.append(
+                Finding(
+                    s.labels, now, "trend", q.name,
+                    time_to_threshold_s=ttt if np.isfinite(ttt) else None,
+                    risk=result.risk, risk_confidence=result.confidence,
+                )
+            )  # fmt: skip
+            if result.risk == "high":
+                self.events.warning(
+                    "predicted fault: %s crosses %s in %.0f s",
+                    q.name, threshold.value, ttt,
+                    extra=log_attributes(
+                        {**s.labels, "query": q.name, "time_to_threshold_s": ttt,
+                         "confidence": result.confidence, "level": level}
+                    ),
+                )  # fmt: skip
+        return out
+
+    def _anomaly(self, finding: Finding, value: float | None, drivers: dict[str, float]) -> None:
+        top = sorted(drivers.items(), key=lambda kv: -kv[1])[:3]
+        self.events.warning(
+            "anomaly in %s: score %.2f", finding.query, finding.score or 0.0,
+            extra=log_attributes(
+                {**finding.labels, "query": finding.query, "model": finding.model,
+                 "score": finding.score, "value": value, "expected": finding.expected,
+                 "drivers": ", ".join(f"{k}={v:.2f}" for k, v in top)}
+            ),
+        )  # fmt: skip

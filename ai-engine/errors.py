@@ -1,0 +1,18 @@
+"""Errors of the AI engine, under Sentio's own tree.
+
+SentioError
+└── AiEngineError              the AI engine cannot do what was asked
+    └── DatasetError           a labelled corpus is missing, unreadable or malformed
+"""
+
+from __future__ import annotations
+
+from sentio.errors import SentioError
+
+
+class AiEngineError(SentioError):
+    """Raise when the AI engine cannot do what was asked."""
+
+
+class DatasetError(AiEngineError):
+    """Raise when a labelled corpus is missing, unreadable or malformed."""

@@ -1,0 +1,1 @@
+"""Anomaly, seasonal, multivariate and forecasting models of the AI engine."""

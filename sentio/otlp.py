@@ -1,0 +1,140 @@
+"""Raw OTLP metric samples: every point keeps its own timestamp, one request per batch.
+
+The OTel metrics SDK aggregates between exports (a gauge keeps only its last value per
+collection), so readings and AI outputs, where every sample matters, are encoded here with the
+official protobuf messages and posted over OTLP/HTTP. Sentio's own health metrics, spans and
+logs go through the SDK (``sentio.telemetry``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Gauge,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from sentio import __version__
+from sentio.config import ExporterConfig
+from sentio.errors import TelemetryError
+
+AttributeValue = str | bool | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One sample of one gauge series."""
+
+    name: str
+    value: float
+    timestamp_ns: int
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    unit: str = ""
+    description: str = ""
+
+
+class ExportError(TelemetryError):
+    """Raise when a backend did not accept a request; ``retryable`` says whether to try again."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _any_value(value: AttributeValue) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def _key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=_any_value(v)) for k, v in sorted(attributes.items())]
+
+
+def encode_gauges(
+    resource: Mapping[str, AttributeValue], points: Iterable[Point], scope: str = "sentio"
+) -> bytes:
+    """Return a serialized ExportMetricsServiceRequest holding ``points`` as gauge samples."""
+    metrics: dict[tuple[str, str], Metric] = {}
+    for point in points:
+        metric = metrics.get((point.name, point.unit))
+        if metric is None:
+            metric = Metric(name=point.name, unit=point.unit, description=point.description)
+            metric.gauge.CopyFrom(Gauge())
+            metrics[(point.name, point.unit)] = metric
+        metric.gauge.data_points.append(
+            NumberDataPoint(
+                attributes=_key_values(point.attributes),
+                time_unix_nano=point.timestamp_ns,
+                as_double=float(point.value),
+            )
+        )
+    request = ExportMetricsServiceRequest(
+        resource_metrics=[
+            ResourceMetrics(
+                resource=Resource(attributes=_key_values(resource)),
+                scope_metrics=[
+                    ScopeMetrics(
+                        scope=InstrumentationScope(name=scope, version=__version__),
+                        # VictoriaMetrics (v1.140) keeps the previous metric's unit for a metric
+                        # without one (proto3 omits an empty string), so unit-less go first.
+                        metrics=sorted(metrics.values(), key=lambda m: m.unit != ""),
+                    )
+                ],
+            )
+        ]
+    )
+    body: bytes = request.SerializeToString()
+    return body
+
+
+def ssl_context(exporter: ExporterConfig) -> ssl.SSLContext | None:
+    """Return the TLS context of an exporter's `tls` options, or None for the default."""
+    tls = exporter.tls
+    if not (tls.ca_file or tls.cert_file):
+        return None
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+class MetricsPusher:
+    """Post encoded metric requests to one OTLP/HTTP endpoint."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, exporter: ExporterConfig) -> None:
+        self.session = session
+        self.url = url
+        self.headers = {"Content-Type": "application/x-protobuf", **exporter.headers}
+        self.timeout = aiohttp.ClientTimeout(total=exporter.timeout_s)
+        self.ssl: ssl.SSLContext | bool = ssl_context(exporter) or True
+
+    async def push(self, body: bytes) -> None:
+        """Send one request; raise ExportError, retryable for timeouts, 429 and 5xx."""
+        try:
+            async with self.session.post(
+                self.url, data=body, headers=self.headers, timeout=self.timeout, ssl=self.ssl
+            ) as resp:
+                if resp.status < 300:
+                    return
+                detail = (await resp.text())[:300]
+                retryable = resp.status == 429 or resp.status >= 500
+                raise ExportError(f"POST {self.url}: HTTP {resp.status}: {detail}", retryable)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ExportError(f"POST {self.url}: {type(exc).__name__}: {exc}", True) from exc
