@@ -117,8 +117,12 @@ class PromReader:
                     if grid is None:
                         grid = grids[key] = np.full(length, np.nan)
                         labels[key] = metric
-                    for ts, raw in cast(list[tuple[float, str]], item["values"]):
-                        grid[(int(float(ts)) - start) // step] = float(raw)
+                    pairs = cast(list[tuple[float, str]], item["values"])
+                    if pairs:
+                        ts = np.fromiter((p[0] for p in pairs), np.float64, len(pairs))
+                        grid[(ts.astype(np.int64) - start) // step] = np.array(
+                            [p[1] for p in pairs], dtype=np.float64
+                        )
                 if len(result) < page:
                     break
                 offset += page

@@ -38,3 +38,27 @@ def roundtrip(
     else:
         for key, value in data.items():
             typer.echo(f"{key:16} {value}")
+
+
+@bench_app.command("ai")
+def ai(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    series: Annotated[
+        int, typer.Option(help="Synthetic series (1-minute, one day).", min=1)
+    ] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time the AI engine's fit and infer cycles against reading the same series."""
+    from sentio.bench.ai import run as run_ai
+
+    try:
+        report = run_ai(load(config), series, lambda m: err.print(m, markup=False))
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    data = asdict(report)
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key:20} {value}")
