@@ -28,10 +28,9 @@ from sentio.config import ExporterConfig
 from sentio.errors import TelemetryError
 
 AttributeValue = str | bool | int | float
-_U64 = struct.Struct("<Q")
-_F64 = struct.Struct("<d")
-_TIME_TAG = bytes([3 << 3 | 1])  # NumberDataPoint.time_unix_nano, fixed64
-_VALUE_TAG = bytes([4 << 3 | 1])  # NumberDataPoint.as_double, double
+_POINT = struct.Struct("<BQBd")  # time_unix_nano (fixed64) and as_double (double) fields
+_TIME_TAG = 3 << 3 | 1
+_VALUE_TAG = 4 << 3 | 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +88,23 @@ def encode_gauges(
 
     The protobuf library builds the resource, the scope, each metric's header and each
     distinct attribute set; the data points themselves are framed here (attributes, then
-    fixed64 time and double value), four times faster than a message object per point for the
-    hundreds of thousands of points an AI cycle writes.
+    fixed64 time and double value), several times faster than a message object per point for
+    the hundreds of thousands of points an AI cycle writes.
     """
-    attribute_cache: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
+    # Every data point of one attribute set has the same length, so its field header and
+    # attributes are encoded once and each point adds only its time and value.
+    prefixes: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
     metrics: dict[tuple[str, str], tuple[str, list[bytes]]] = {}
     for point in points:
         key = tuple(sorted(point.attributes.items()))
-        attrs = attribute_cache.get(key)
-        if attrs is None:
+        prefix = prefixes.get(key)
+        if prefix is None:
             attrs = NumberDataPoint(attributes=_key_values(point.attributes)).SerializeToString()
-            attribute_cache[key] = attrs
+            prefix = prefixes[key] = _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
         entry = metrics.setdefault((point.name, point.unit), (point.description, []))
         entry[1].append(
-            _field(1, attrs + _TIME_TAG + _U64.pack(point.timestamp_ns) + _VALUE_TAG
-                   + _F64.pack(float(point.value)))
-        )  # fmt: skip
+            prefix + _POINT.pack(_TIME_TAG, point.timestamp_ns, _VALUE_TAG, point.value)
+        )
     # VictoriaMetrics (v1.140) keeps the previous metric's unit for a metric without one
     # (proto3 omits an empty string), so unit-less metrics go first.
     ordered = sorted(metrics.items(), key=lambda item: item[0][1] != "")
