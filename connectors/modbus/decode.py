@@ -1,0 +1,68 @@
+"""Decode Modbus registers and bits into values: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from .config import FieldConfig, Order
+
+_STRUCT: dict[str, str] = {
+    "int16": "h",
+    "uint16": "H",
+    "int32": "i",
+    "uint32": "I",
+    "int64": "q",
+    "uint64": "Q",
+    "float32": "f",
+    "float64": "d",
+}
+
+
+def registers_to_bytes(words: Sequence[int], byte_order: Order, word_order: Order) -> bytes:
+    """Return the registers as one big-endian byte string, most significant word first."""
+    ordered = list(words) if word_order == "big" else list(reversed(words))
+    return b"".join(w.to_bytes(2, "big" if byte_order == "big" else "little") for w in ordered)
+
+
+def decode_number(
+    words: Sequence[int], type_: str, byte_order: Order = "big", word_order: Order = "big"
+) -> int | float:
+    """Decode a numeric type from its registers."""
+    fmt = _STRUCT[type_]
+    if len(words) * 2 != struct.calcsize(fmt):
+        raise ValueError(f"{type_} needs {struct.calcsize(fmt) // 2} registers, got {len(words)}")
+    value: int | float = struct.unpack(
+        ">" + fmt, registers_to_bytes(words, byte_order, word_order)
+    )[0]
+    return value
+
+
+def decode_string(words: Sequence[int], length: int, byte_order: Order = "big") -> str:
+    """Decode a string of ``length`` bytes, two per register; trailing NULs and spaces dropped."""
+    raw = registers_to_bytes(words, byte_order, "big")[:length]
+    return raw.rstrip(b"\x00 ").decode("utf-8", errors="replace")
+
+
+def decode_bit(word: int, bit: int) -> bool:
+    """Return bit ``bit`` (0 is the least significant) of a register."""
+    return bool((word >> bit) & 1)
+
+
+def scaled(value: int | float, scale: float, offset: float) -> float:
+    """Return ``value * scale + offset``."""
+    return float(value) * scale + offset
+
+
+def decode_field(
+    field: FieldConfig, words: Sequence[int], bits: Sequence[bool]
+) -> float | bool | str:
+    """Decode one field from the registers (or bits) starting at its address."""
+    if field.type == "bool":
+        return bool(bits[0])
+    if field.type == "bit":
+        return decode_bit(words[0], field.bit or 0)
+    if field.type == "string":
+        return decode_string(words, field.length or 0, field.byte_order)
+    raw = decode_number(words[: field.width], field.type, field.byte_order, field.word_order)
+    return scaled(raw, field.scale, field.offset)
