@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import resource
 import tempfile
 import time
@@ -107,7 +108,11 @@ async def measure(config: SentioConfig, count: int, progress: Progress) -> AIBen
         pusher = MetricsPusher(session, config.endpoint("metrics"), config.telemetry.metrics)
         writer = FindingWriter(pusher, {"service.name": "sentio-bench-ai"})
         with tempfile.TemporaryDirectory() as state:
-            engine = QueryEngine(query, reader, writer, Path(state))
+            quiet = logging.getLogger("sentio.bench.ai.findings")
+            quiet.propagate = False
+            if not quiet.handlers:
+                quiet.addHandler(logging.NullHandler())
+            engine = QueryEngine(query, reader, writer, Path(state), quiet)
             progress("reading the fit window")
             t = time.monotonic()
             await reader.read(query.promql, end - DAY, end, STEP)
