@@ -27,8 +27,8 @@ backends: venv
 install: venv system-deps backends
 
 lint: venv
-	$(BIN)/ruff check sentio connectors ai-engine tests
-	$(BIN)/ruff format --check sentio connectors ai-engine tests
+	$(BIN)/ruff check sentio connectors collectors ai-engine tests
+	$(BIN)/ruff format --check sentio connectors collectors ai-engine tests
 	MYPY=$(BIN)/mypy bash scripts/typecheck
 
 test: install lint

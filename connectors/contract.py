@@ -74,10 +74,12 @@ class Connector(abc.ABC, Generic[ConfigT]):
     """A source of readings and events; polling and push connectors both fit.
 
     A polling connector yields one poll's samples from ``read`` and returns; the runtime calls it
-    again on its schedule. A push connector yields samples as they arrive until it is closed.
+    again on its schedule. A push connector (``push = True``) yields samples as they arrive
+    until it is closed.
     """
 
     config_model: ClassVar[type[BaseModel]]
+    push: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config

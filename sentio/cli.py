@@ -12,6 +12,8 @@ from rich.console import Console
 from sentio import __version__
 from sentio.ai_engine.cli import ai_app
 from sentio.bench.cli import bench_app
+from sentio.collectors.cli import connectors_app
+from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
 from sentio.errors import SentioError
 from sentio.stack.cli import stack_app
@@ -27,6 +29,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(bench_app, name="bench")
 app.add_typer(ai_app, name="ai")
+app.add_typer(connectors_app, name="connectors")
+app.command("run")(run_collector)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[

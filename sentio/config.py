@@ -153,6 +153,37 @@ class AIConfig(Strict):
         return value.expanduser()
 
 
+class ReportConfig(Strict):
+    """When a reading is sent: every poll, or on change with a heartbeat."""
+
+    mode: Literal["every_poll", "on_change"] = "every_poll"
+    heartbeat_s: float = Field(300.0, gt=0, description="On change: resend unchanged this often.")
+
+
+class ConnectorInstanceConfig(Strict):
+    """One configured connector: its plugin, schedule and the plugin's own settings."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Instance name, a label.")
+    type: str = Field(description="Entry-point name in the group `sentio.connectors`.")
+    poll_interval_s: float = Field(10.0, gt=0, description="For polling connectors.")
+    report: ReportConfig = ReportConfig()
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Validated by the connector's own model at start."
+    )
+
+
+class CollectorConfig(Strict):
+    """How the collector batches, retries and bounds what it sends."""
+
+    flush_interval_s: float = Field(1.0, gt=0)
+    max_batch: int = Field(5000, ge=1, description="Readings per OTLP request.")
+    queue_limit: int = Field(
+        200_000, ge=1, description="Readings held while a backend is away; oldest dropped."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+
+
 class SentioConfig(Strict):
     """The whole of `sentio.yaml`."""
 
@@ -160,6 +191,8 @@ class SentioConfig(Strict):
     stack: StackConfig = StackConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     ai: AIConfig = AIConfig()
+    collector: CollectorConfig = CollectorConfig()
+    connectors: list[ConnectorInstanceConfig] = Field(default_factory=list)
 
     def query_url(self) -> str:
         """Return the base URL of VictoriaMetrics' Prometheus query API."""

@@ -1,0 +1,1 @@
+"""The collector: runs connectors, exports every reading, keeps device health."""

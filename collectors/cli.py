@@ -1,0 +1,73 @@
+"""`sentio run` and `sentio connectors`: run the collector, list the connector plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sentio.collectors.registry import installed
+from sentio.collectors.runtime import Collector
+from sentio.connectors.contract import ENTRY_POINT_GROUP
+
+from sentio.config import SentioConfig, load
+from sentio.errors import SentioError
+from sentio.telemetry import setup
+
+connectors_app = typer.Typer(help="Connector plugins.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@connectors_app.command("list")
+def list_cmd() -> None:
+    """Show the installed connectors (entry-point group `sentio.connectors`) with versions."""
+    table = Table("connector", "provided by", "version", "object")
+    for plugin in installed():
+        table.add_row(plugin.name, plugin.distribution, plugin.version, plugin.target)
+    out.print(table)
+    if not installed():
+        err.print(f"no connectors registered under {ENTRY_POINT_GROUP!r}")
+
+
+async def _run(config: SentioConfig, duration: float | None) -> None:
+    telemetry = setup(config, **{"sentio.component": "collector"})
+    logger = logging.getLogger("sentio.collector")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(telemetry.logging_handler())
+    try:
+        collector = Collector(config, telemetry)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, collector.stopping.set)
+        if duration is not None:
+            loop.call_later(duration, collector.stopping.set)
+        names = ", ".join(i.config.name for i in collector.instances)
+        err.print(f"collecting from {len(collector.instances)} connector(s): {names}")
+        await collector.run()
+        err.print(f"stopped: {collector.sent} readings sent, {collector.dropped} dropped")
+    finally:
+        await asyncio.to_thread(telemetry.shutdown)
+
+
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sentio config with connectors.")],
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run the configured connectors and export every reading."""
+    try:
+        cfg = load(config)
+        if not cfg.connectors:
+            err.print(f"{config}: no `connectors:` configured; nothing to run")
+            raise typer.Exit(2)
+        asyncio.run(_run(cfg, duration))
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,279 @@
+"""Run the configured connectors: one supervised task each, every reading exported as a sample.
+
+Readings travel as raw OTLP samples (``sentio.otlp``), each with its own timestamp, because the
+metrics SDK would keep only the last value of a gauge between exports; Sentio's own health
+(up, poll duration, errors, last success, queue depth) goes through the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Status, StatusCode
+from sentio.collectors.registry import build
+from sentio.connectors.contract import Connector, Event, Reading, Severity
+
+from sentio.config import ConnectorInstanceConfig, SentioConfig
+from sentio.errors import SentioError
+from sentio.otlp import ExportError, MetricsPusher, Point, encode_gauges
+from sentio.telemetry import Telemetry
+
+LOG_LEVELS = {
+    Severity.DEBUG: logging.DEBUG,
+    Severity.INFO: logging.INFO,
+    Severity.WARN: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+    Severity.FATAL: logging.CRITICAL,
+}
+log = logging.getLogger("sentio.collector")
+device_log = logging.getLogger("sentio.collector.devices")
+
+
+@dataclass
+class DeviceHealth:
+    """What the collector knows about one device's state."""
+
+    up: bool = False
+    last_success: float = 0.0
+    errors: int = 0
+
+
+@dataclass
+class Instance:
+    """One running connector and its devices' health."""
+
+    config: ConnectorInstanceConfig
+    connector: Connector[Any]
+    connected: bool = False
+    devices: dict[str, DeviceHealth] = field(default_factory=dict)
+    last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
+
+
+class Collector:
+    """Own the connectors, the export queue and the health instruments."""
+
+    def __init__(self, config: SentioConfig, telemetry: Telemetry) -> None:
+        self.config = config
+        self.instances = [
+            Instance(inst, build(inst, f"connectors[{i}]"))
+            for i, inst in enumerate(config.connectors)
+        ]
+        self.queue: collections.deque[Point] = collections.deque()
+        self.dropped = 0
+        self.sent = 0
+        self.stopping = asyncio.Event()
+        self.backend_down = False
+        self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
+        self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
+        meter = telemetry.meter_provider.get_meter("sentio.collector")
+        self.poll_duration = meter.create_histogram(
+            "sentio.collector.poll.duration", unit="s", description="Time one poll took."
+        )
+        self.readings = meter.create_counter(
+            "sentio.collector.readings", unit="{reading}", description="Readings accepted."
+        )
+        self.errors = meter.create_counter(
+            "sentio.collector.errors", unit="{error}", description="Failed polls and requests."
+        )
+        self.dropped_counter = meter.create_counter(
+            "sentio.collector.queue.dropped", unit="{reading}", description="Dropped, queue full."
+        )
+        meter.create_observable_gauge(
+            "sentio.collector.device.up", [self._up], unit="{state}", description="1 up, 0 down."
+        )
+        meter.create_observable_gauge(
+            "sentio.collector.device.last_success",
+            [self._last_success],
+            unit="s",
+            description="Unix time of the device's last good poll.",
+        )
+        meter.create_observable_gauge(
+            "sentio.collector.queue.depth",
+            [lambda _o: [Observation(len(self.queue))]],
+            unit="{reading}",
+            description="Readings waiting to be exported.",
+        )
+
+    def _up(self, _options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(int(h.up), {"instance": i.config.name, "device": d})
+            for i in self.instances
+            for d, h in i.devices.items()
+        ]
+
+    def _last_success(self, _options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(h.last_success, {"instance": i.config.name, "device": d})
+            for i in self.instances
+            for d, h in i.devices.items()
+            if h.last_success
+        ]
+
+    def _device_state(self, inst: Instance, device: str, ok: bool, reason: str = "") -> None:
+        health = inst.devices.setdefault(device, DeviceHealth(up=not ok))
+        if ok:
+            health.last_success = time.time()
+        if ok != health.up:
+            attrs = {"instance": inst.config.name, "device": device}
+            if ok:
+                device_log.info("device %s recovered", device, extra=attrs)
+            else:
+                device_log.error("device %s is down: %s", device, reason, extra=attrs)
+        health.up = ok
+
+    def _accept(self, inst: Instance, reading: Reading) -> bool:
+        """Apply the report strategy: every poll, or on change with a heartbeat."""
+        report = inst.config.report
+        if report.mode == "every_poll":
+            return True
+        key = (reading.device, reading.metric)
+        now = reading.timestamp_ns / 1e9
+        previous = inst.last_sent.get(key)
+        if previous and previous[0] == reading.value and now - previous[1] < report.heartbeat_s:
+            return False
+        inst.last_sent[key] = (reading.value, now)
+        return True
+
+    def _enqueue(self, inst: Instance, reading: Reading) -> None:
+        if isinstance(reading.value, str):
+            return
+        attributes: dict[str, Any] = {
+            **reading.attributes,
+            "device": reading.device,
+            "connector": inst.config.type,
+            "instance": inst.config.name,
+        }
+        if reading.quality.value != "good":
+            attributes["quality"] = reading.quality.value
+        self.queue.append(
+            Point(
+                reading.metric, float(reading.value), reading.timestamp_ns, attributes, reading.unit
+            )
+        )
+        overflow = len(self.queue) - self.config.collector.queue_limit
+        if overflow > 0:
+            for _ in range(overflow):
+                self.queue.popleft()
+            self.dropped += overflow
+            self.dropped_counter.add(overflow)
+
+    def _event(self, inst: Instance, event: Event) -> None:
+        attrs = {**event.attributes, "device": event.device, "instance": inst.config.name}
+        device_log.log(LOG_LEVELS.get(event.severity, logging.INFO), event.body, extra=attrs)
+
+    async def _poll_once(self, inst: Instance) -> bool:
+        """Run one poll inside its span; return whether any device answered.
+
+        Only a poll where no device answered backs off: one failing device must not slow the
+        others sharing its connection.
+        """
+        name = inst.config.name
+        started = time.monotonic()
+        seen: set[str] = set()
+        failed: dict[str, str] = {}
+        with self.tracer.start_as_current_span(
+            "poll", attributes={"instance": name, "connector": inst.config.type}
+        ) as span:
+            try:
+                if not inst.connected:
+                    await inst.connector.connect()
+                    inst.connected = True
+                count = 0
+                async for sample in inst.connector.read():
+                    if isinstance(sample, Reading):
+                        seen.add(sample.device)
+                        span.add_event(
+                            "reading",
+                            {"device": sample.device, "metric": sample.metric,
+                             "value": sample.value},
+                        )  # fmt: skip
+                        if self._accept(inst, sample):
+                            self._enqueue(inst, sample)
+                            count += 1
+                    else:
+                        self._event(inst, sample)
+                        if sample.severity >= Severity.ERROR:
+                            failed[sample.device] = sample.body
+                self.readings.add(count, {"instance": name})
+            except SentioError as exc:
+                inst.connected = False
+                failed[name] = str(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            for device in seen | set(failed):
+                self._device_state(inst, device, device not in failed, failed.get(device, ""))
+            if failed:
+                self.errors.add(len(failed), {"instance": name})
+                span.set_attribute("failed_devices", sorted(failed))
+        self.poll_duration.record(time.monotonic() - started, {"instance": name})
+        return bool(seen - set(failed))
+
+    async def _supervise(self, inst: Instance) -> None:
+        cfg = self.config.collector
+        delay = cfg.backoff_initial_s
+        while not self.stopping.is_set():
+            if await self._poll_once(inst):
+                delay = cfg.backoff_initial_s
+                wait = inst.config.poll_interval_s
+            else:
+                wait = delay * random.uniform(0.5, 1.0)
+                delay = min(delay * 2, cfg.backoff_max_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+
+    async def _export(self, pusher: MetricsPusher) -> None:
+        cfg = self.config.collector
+        while True:
+            stopping = self.stopping.is_set()
+            if not self.queue and stopping:
+                return
+            if not self.queue or (self.backend_down and not stopping):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=cfg.flush_interval_s)
+            batch = [self.queue.popleft() for _ in range(min(cfg.max_batch, len(self.queue)))]
+            if not batch:
+                continue
+            try:
+                await pusher.push(encode_gauges(self.resource, batch, "sentio.collector"))
+            except ExportError as exc:
+                if exc.retryable and not stopping:
+                    self.queue.extendleft(reversed(batch))
+                    if not self.backend_down:
+                        log.error("metrics backend not accepting, holding readings: %s", exc)
+                    self.backend_down = True
+                    continue
+                self.dropped += len(batch)
+                self.dropped_counter.add(len(batch))
+                log.error("dropped %d readings the backend refused: %s", len(batch), exc)
+                continue
+            self.sent += len(batch)
+            if self.backend_down:
+                log.info("metrics backend accepts readings again")
+                self.backend_down = False
+
+    async def run(self) -> None:
+        """Run every connector and the exporter until ``stopping`` is set, then flush."""
+        async with aiohttp.ClientSession() as session:
+            exporter = self.config.telemetry.metrics
+            pusher = MetricsPusher(session, self.config.endpoint("metrics"), exporter)
+            tasks = [asyncio.create_task(self._supervise(i)) for i in self.instances]
+            export = asyncio.create_task(self._export(pusher))
+            try:
+                await self.stopping.wait()
+            finally:
+                self.stopping.set()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for inst in self.instances:
+                    with contextlib.suppress(SentioError):
+                        await inst.connector.close()
+                await export

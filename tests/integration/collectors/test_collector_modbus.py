@@ -1,0 +1,130 @@
+"""The collector with the Modbus connector against a simulated pump and the real VictoriaMetrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from sentio.collectors.registry import build
+from sentio.collectors.runtime import Collector
+from sentio.connectors.simulate.pump import Pump, PumpServer
+
+from sentio.config import ConnectorInstanceConfig, SentioConfig
+from sentio.errors import ConfigError
+from sentio.stack.probe import poll
+from sentio.stack.query import promql
+from sentio.telemetry import setup
+
+FIELDS = [
+    {"name": "vibration", "table": "input", "address": 0, "type": "float32", "unit": "mm/s"},
+    {"name": "bearing_temperature", "table": "input", "address": 2, "type": "float32",
+     "unit": "Cel"},
+]  # fmt: skip
+
+
+def _config(live: SentioConfig, name: str, port: int) -> SentioConfig:
+    data = live.model_dump(mode="json")
+    data["service"]["name"] = "collector-test"
+    data["collector"] = {"flush_interval_s": 0.2, "backoff_initial_s": 0.2, "backoff_max_s": 1}
+    data["connectors"] = [
+        {
+            "name": name,
+            "type": "modbus",
+            "poll_interval_s": 0.5,
+            "config": {
+                "connection": {"type": "tcp", "host": "127.0.0.1", "port": port,
+                               "timeout_s": 0.5, "retries": 0},
+                "devices": [{"name": "pump-1", "unit_id": 1, "fields": FIELDS}],
+            },
+        }
+    ]  # fmt: skip
+    return SentioConfig.model_validate(data)
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_readings_arrive_and_a_lost_device_is_reported_once_then_recovers(
+    stack_config_live: SentioConfig,
+) -> None:
+    pump = Pump(seed=3, noise=False)
+    server = PumpServer({1: pump})
+    await server.start()
+    name = f"pumps-{uuid.uuid4().hex[:6]}"
+    config = _config(stack_config_live, name, server.port)
+    telemetry = setup(config)
+    capture = Capture()
+    device_log = logging.getLogger("sentio.collector.devices")
+    device_log.addHandler(capture)
+    previous_level = device_log.level
+    device_log.setLevel(logging.INFO)
+    collector = Collector(config, telemetry)
+    task = asyncio.create_task(collector.run())
+    health = collector.instances[0].devices
+    try:
+        async with aiohttp.ClientSession() as session:
+            query = f'{{__name__=~"bearing_temperature.*", instance="{name}"}}'
+
+            async def samples() -> list[dict[str, Any]] | None:
+                got = await promql(session, config.query_url(), f"count_over_time({query}[5m])")
+                return got if got and float(got[0]["value"][1]) >= 3 else None
+
+            await poll(samples, 30, "three bearing temperature samples")
+            latest = (await promql(session, config.query_url(), query))[0]
+            assert latest["metric"]["device"] == "pump-1"
+            assert latest["metric"]["connector"] == "modbus"
+            assert float(latest["value"][1]) == pytest.approx(
+                pump.values["bearing_temperature"], rel=1e-6
+            )
+
+            await server.stop()
+
+            async def down() -> bool | None:
+                return True if "pump-1" in health and not health["pump-1"].up else None
+
+            await poll(down, 30, "pump-1 reported down")
+            restarted = PumpServer({1: pump}, port=server.port)
+            await restarted.start()
+            try:
+
+                async def up() -> bool | None:
+                    return True if health["pump-1"].up else None
+
+                await poll(up, 30, "pump-1 recovered")
+            finally:
+                collector.stopping.set()
+                await task
+                await restarted.stop()
+    finally:
+        collector.stopping.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+        device_log.removeHandler(capture)
+        device_log.setLevel(previous_level)
+        await asyncio.to_thread(telemetry.shutdown)
+    downs = [m for m in capture.messages if "is down" in m]
+    assert len(downs) == 1, capture.messages
+    assert "device pump-1 recovered" in capture.messages
+    assert collector.dropped == 0 and collector.sent >= 6
+
+
+def test_unknown_connector_names_the_group_and_the_name() -> None:
+    instance = ConnectorInstanceConfig(name="x", type="no-such-connector")
+    with pytest.raises(ConfigError, match=r"'no-such-connector'.*'sentio\.connectors'"):
+        build(instance, "connectors[0]")
+
+
+def test_bad_connector_settings_name_their_path() -> None:
+    instance = ConnectorInstanceConfig(name="x", type="modbus", config={"devices": "nope"})
+    with pytest.raises(ConfigError, match=r"connectors\[2\]\.config\.connection"):
+        build(instance, "connectors[2]")
