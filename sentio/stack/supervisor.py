@@ -225,10 +225,13 @@ class Stack:
         """Wait until the processes exit (reaping our own children); return those still alive."""
         deadline = time.monotonic() + timeout_s
         while pids and time.monotonic() < deadline:
-            for pid in pids.values():
-                _reap(pid)
-            pids = {n: p for n, p in pids.items() if self.pid(n) is not None}
-            await asyncio.sleep(0.1)
+            alive = {n: p for n, p in pids.items() if self.pid(n) is not None}
+            for name, pid in pids.items():
+                if name not in alive:
+                    _reap(pid)  # it may have turned zombie since the last look
+            pids = alive
+            if pids:
+                await asyncio.sleep(0.1)
         return pids
 
     async def status(self) -> list[BackendStatus]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,11 +23,12 @@ SENTIO = [sys.executable, "-m", "sentio.cli"]
 
 
 def _pid_alive(pid: int) -> bool:
+    """Return whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] not in {"Z", "X"}
 
 
 def _wait_for_text(path: Path, text: str, timeout_s: float) -> None:

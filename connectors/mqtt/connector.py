@@ -1,0 +1,44 @@
+"""The built-in generic MQTT connector: subscribes to topic templates and decodes payloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from sentio.connectors.contract import Connector, Event, Sample, now_ns
+
+from .config import MqttConfig
+from .decode import Route, decode_message
+from .session import MqttSession
+
+
+class MqttConnector(Connector[MqttConfig]):
+    """Yield readings from number and JSON payloads as they arrive on subscribed topics."""
+
+    config_model = MqttConfig
+    push = True
+
+    def __init__(self, config: MqttConfig) -> None:
+        super().__init__(config)
+        self.routes = tuple(Route.compile(s) for s in config.subscriptions)
+        self.session = MqttSession(config.broker, [r.template.filter for r in self.routes])
+
+    async def connect(self) -> None:
+        """Connect to the broker and subscribe; raise MqttConnectionError if that fails."""
+        await self.session.connect()
+
+    async def read(self) -> AsyncGenerator[Sample, None]:
+        """Yield samples as messages arrive until ``close``; never raise for a bad payload."""
+        async for item in self.session.messages():
+            if isinstance(item, Event):
+                yield item
+                continue
+            for sample in self.decode(item.topic.value, item.payload):
+                yield sample
+
+    def decode(self, topic: str, payload: bytes) -> list[Sample]:
+        """Decode one message received on ``topic``."""
+        return decode_message(self.routes, topic, payload, now_ns())
+
+    async def close(self) -> None:
+        """Disconnect from the broker; safe to call twice."""
+        await self.session.close()

@@ -1,0 +1,181 @@
+"""One MQTT broker connection that resubscribes after every reconnect, shared by the connectors.
+
+Errors raised here extend Sentio's tree (``sentio.errors``)::
+
+    SentioError
+    └── MqttConnectorError        an MQTT broker operation failed
+        ├── MqttConnectionError   the broker could not be reached, refused us, or dropped us
+        └── MqttSubscribeError    the broker refused a subscription
+
+``MqttSession.messages`` never raises them: a lost connection becomes an ERROR ``Event`` and is
+retried with capped exponential backoff; the recovery is an INFO ``Event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+
+import aiomqtt
+from sentio.connectors.contract import Event, Severity
+
+from sentio.errors import SentioError
+
+from .config import BrokerConfig
+
+SUBSCRIBE_FAILURE = 0x80
+
+
+class MqttConnectorError(SentioError):
+    """Raise when an MQTT broker operation fails."""
+
+
+class MqttConnectionError(MqttConnectorError):
+    """Raise when the broker cannot be reached, refuses the connection, or drops it."""
+
+
+class MqttSubscribeError(MqttConnectorError):
+    """Raise when the broker refuses a subscription."""
+
+
+def _failed(code: object) -> bool:
+    value = getattr(code, "value", code)
+    return isinstance(value, int) and value >= SUBSCRIBE_FAILURE
+
+
+class MqttSession:
+    """Keep one client connected to a broker and subscribed to a fixed set of topic filters."""
+
+    def __init__(self, broker: BrokerConfig, filters: Sequence[str]) -> None:
+        self.broker = broker
+        self.filters = tuple(dict.fromkeys(filters))
+        self._client: aiomqtt.Client | None = None
+        self._closing = asyncio.Event()
+        self._down = False
+
+    @property
+    def connected(self) -> bool:
+        """Return whether a client is connected and subscribed."""
+        return self._client is not None
+
+    async def connect(self) -> None:
+        """Connect and subscribe; raise MqttConnectionError or MqttSubscribeError on failure."""
+        if self._client is None:
+            self._closing.clear()
+            await self._open()
+
+    async def messages(self) -> AsyncGenerator[aiomqtt.Message | Event, None]:
+        """Yield messages as they arrive, and events about the connection, until closed."""
+        delay = self.broker.reconnect_min_s
+        while not self._closing.is_set():
+            if self._client is None:
+                try:
+                    await self._open()
+                except MqttConnectorError as exc:
+                    if not self._down:
+                        self._down = True
+                        yield self._event(
+                            f"broker {self.broker.label} unreachable: {exc}; retrying",
+                            Severity.ERROR,
+                        )
+                    await self._pause(delay)
+                    delay = min(delay * 2, self.broker.reconnect_max_s)
+                    continue
+                delay = self.broker.reconnect_min_s
+                if self._down:
+                    self._down = False
+                    yield self._event(
+                        f"broker {self.broker.label} reconnected; "
+                        f"resubscribed to {len(self.filters)} topic filters",
+                        Severity.INFO,
+                    )
+            client = self._client
+            if client is None:
+                continue
+            try:
+                async for message in client.messages:
+                    yield message
+            except aiomqtt.MqttError as exc:
+                if self._closing.is_set():
+                    break
+                await self._drop()
+                self._down = True
+                yield self._event(
+                    f"connection to broker {self.broker.label} lost: {exc}; reconnecting",
+                    Severity.ERROR,
+                )
+
+    async def close(self) -> None:
+        """Disconnect and stop ``messages``; safe to call twice."""
+        self._closing.set()
+        await self._drop()
+
+    async def _open(self) -> None:
+        """Connect a fresh client and subscribe to every filter."""
+        client = self._new_client()
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise MqttConnectionError(f"cannot connect to {self.broker.label}: {exc}") from exc
+        try:
+            for topic_filter in self.filters:
+                codes = await client.subscribe(topic_filter, qos=self.broker.qos)
+                if any(_failed(code) for code in codes):
+                    raise MqttSubscribeError(
+                        f"broker {self.broker.label} refused the subscription to {topic_filter!r}"
+                    )
+        except aiomqtt.MqttError as exc:
+            await self._exit(client)
+            raise MqttConnectionError(f"subscribing at {self.broker.label} failed: {exc}") from exc
+        except MqttSubscribeError:
+            await self._exit(client)
+            raise
+        if self._closing.is_set():
+            await self._exit(client)
+            return
+        self._client = client
+
+    def _new_client(self) -> aiomqtt.Client:
+        broker = self.broker
+        tls = broker.tls
+        return aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password.get_secret_value() if broker.password else None,
+            identifier=broker.client_id,
+            clean_session=broker.clean_session,
+            keepalive=broker.keepalive_s,
+            timeout=broker.timeout_s,
+            tls_params=None
+            if tls is None
+            else aiomqtt.TLSParameters(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            ),
+            tls_insecure=tls.insecure if tls is not None else None,
+        )
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await self._exit(client)
+
+    @staticmethod
+    async def _exit(client: aiomqtt.Client) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.__aexit__(None, None, None)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _event(self, body: str, severity: Severity) -> Event:
+        return Event(
+            device=self.broker.label,
+            body=body,
+            severity=severity,
+            attributes={"broker": self.broker.label},
+        )

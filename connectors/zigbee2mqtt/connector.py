@@ -1,0 +1,40 @@
+"""The built-in Zigbee2MQTT connector: device states, availability and bridge events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from sentio.connectors.contract import Connector, Event, Sample, now_ns
+from sentio.connectors.mqtt.session import MqttSession
+
+from .config import Zigbee2MqttConfig
+from .decode import Zigbee2MqttDecoder
+
+
+class Zigbee2MqttConnector(Connector[Zigbee2MqttConfig]):
+    """Yield readings and events from Zigbee2MQTT's topics as they arrive."""
+
+    config_model = Zigbee2MqttConfig
+    push = True
+
+    def __init__(self, config: Zigbee2MqttConfig) -> None:
+        super().__init__(config)
+        self.decoder = Zigbee2MqttDecoder(config)
+        self.session = MqttSession(config.broker, [self.decoder.topic_filter])
+
+    async def connect(self) -> None:
+        """Connect to the broker and subscribe; raise MqttConnectionError if that fails."""
+        await self.session.connect()
+
+    async def read(self) -> AsyncGenerator[Sample, None]:
+        """Yield samples as messages arrive until ``close``; never raise for a bad payload."""
+        async for item in self.session.messages():
+            if isinstance(item, Event):
+                yield item
+                continue
+            for sample in self.decoder.decode(item.topic.value, item.payload, now_ns()):
+                yield sample
+
+    async def close(self) -> None:
+        """Disconnect from the broker; safe to call twice."""
+        await self.session.close()
