@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -15,10 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from sentio.config import SentioConfig
-from sentio.stack.backends import backends
-from sentio.stack.install import install
-from sentio.stack.supervisor import Stack
-from sentio.stack.versions import load_versions
+from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
 DEVICES = ("pump-1", "pump-2", "line-1")
@@ -93,17 +90,12 @@ def run_demo(
     config: SentioConfig, duration: float | None = None, manage_stack: bool = True
 ) -> None:
     """Run the demo until Ctrl-C (or ``duration``), then stop what it started."""
-    every = backends(load_versions())
-    stack = Stack(config.stack, every, config.stack.bin_dir)
-    was_running = not manage_stack or stack.running()
-    if manage_stack:
-        install(every.values(), config.stack.bin_dir, out.print)
-        asyncio.run(stack.up(out.print))
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
-    deadline = None if duration is None else time.monotonic() + duration
-    try:
+    context = stack_running(config, out.print) if manage_stack else contextlib.nullcontext(False)
+    with context:
         telemetry = setup(config)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+        deadline = None if duration is None else time.monotonic() + duration
         try:
             emitter = DemoEmitter(telemetry)
             out.print(Panel(where_to_look(config), title="Sentio demo is running"))
@@ -115,8 +107,5 @@ def run_demo(
         finally:
             out.print("stopping…")
             telemetry.shutdown()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if not was_running:
-            asyncio.run(stack.down(progress=out.print))
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

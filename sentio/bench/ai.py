@@ -22,12 +22,9 @@ from sentio.ai_engine.writer import FindingWriter
 from sentio.config import AIQueryConfig, SentioConfig
 from sentio.errors import StackError
 from sentio.otlp import MetricsPusher
-from sentio.stack.backends import backends
-from sentio.stack.install import install
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
-from sentio.stack.supervisor import Stack
-from sentio.stack.versions import load_versions
+from sentio.stack.running import stack_running
 
 Progress = Callable[[str], None]
 STEP = 60
@@ -145,14 +142,5 @@ async def measure(config: SentioConfig, count: int, progress: Progress) -> AIBen
 
 def run(config: SentioConfig, count: int, progress: Progress) -> AIBenchReport:
     """Run the benchmark, starting and stopping the stack if it is not running."""
-    every = backends(load_versions())
-    install(every.values(), config.stack.bin_dir, progress)
-    stack = Stack(config.stack, every, config.stack.bin_dir)
-    started = not stack.running()
-    if started:
-        asyncio.run(stack.up(progress))
-    try:
+    with stack_running(config, progress):
         return asyncio.run(measure(config, count, progress))
-    finally:
-        if started:
-            asyncio.run(stack.down(progress=progress))

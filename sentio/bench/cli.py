@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,16 @@ from sentio.errors import SentioError
 
 bench_app = typer.Typer(help="Measure Sentio against the real backends.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    """Print a report as one JSON object, or as aligned key/value lines."""
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    width = max(map(len, data)) + 2
+    for key, value in data.items():
+        typer.echo(f"{key:{width}} {value}")
 
 
 @bench_app.command("roundtrip")
@@ -32,12 +42,7 @@ def roundtrip(
     except SentioError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
-    data = asdict(report)
-    if as_json:
-        sys.stdout.write(json.dumps(data) + "\n")
-    else:
-        for key, value in data.items():
-            typer.echo(f"{key:16} {value}")
+    _print(asdict(report), as_json)
 
 
 @bench_app.command("ai")
@@ -56,9 +61,4 @@ def ai(
     except SentioError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
-    data = asdict(report)
-    if as_json:
-        sys.stdout.write(json.dumps(data) + "\n")
-    else:
-        for key, value in data.items():
-            typer.echo(f"{key:20} {value}")
+    _print(asdict(report), as_json)

@@ -10,11 +10,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from sentio.config import SentioConfig
-from sentio.stack.backends import backends
-from sentio.stack.install import install
 from sentio.stack.probe import Probe, Sample
-from sentio.stack.supervisor import Stack
-from sentio.stack.versions import load_versions
+from sentio.stack.running import stack_running
 from sentio.telemetry import setup
 
 Progress = Callable[[str], None]
@@ -77,15 +74,6 @@ async def measure(config: SentioConfig, count: int, progress: Progress) -> list[
 
 def run(config: SentioConfig, count: int, progress: Progress) -> RoundTripReport:
     """Measure ``count`` round trips, starting and stopping the stack if it is not running."""
-    every = backends(load_versions())
-    install(every.values(), config.stack.bin_dir, progress)
-    stack = Stack(config.stack, every, config.stack.bin_dir)
-    started = not stack.running()
-    if started:
-        asyncio.run(stack.up(progress))
-    try:
+    with stack_running(config, progress) as started:
         samples = asyncio.run(measure(config, count, progress))
-    finally:
-        if started:
-            asyncio.run(stack.down(progress=progress))
     return summarize(samples, started)
