@@ -15,6 +15,7 @@ from sentio.bench.cli import bench_app
 from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
+from sentio.connectors.simulate.cli import simulate
 from sentio.errors import SentioError
 from sentio.stack.cli import stack_app
 
@@ -31,6 +32,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(ai_app, name="ai")
 app.add_typer(connectors_app, name="connectors")
 app.command("run")(run_collector)
+app.command("simulate")(simulate)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
