@@ -2,7 +2,8 @@
 
 Readings travel as raw OTLP samples (``sentio.otlp``), each with its own timestamp, because the
 metrics SDK would keep only the last value of a gauge between exports; Sentio's own health
-(up, poll duration, errors, last success, queue depth) goes through the SDK.
+(up, poll duration, errors, last success, queue and spool) goes through the SDK. What the
+backend does not accept waits in the on-disk spool and is replayed in order.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 from sentio.collectors.registry import build
+from sentio.collectors.spool import Spool
 from sentio.connectors.contract import Connector, Event, Reading, Severity
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
@@ -68,7 +70,14 @@ class Collector:
             for i, inst in enumerate(config.connectors)
         ]
         self.queue: collections.deque[Point] = collections.deque()
+        cfg = config.collector
+        self.spool = Spool(
+            cfg.spool_dir or config.stack.data_dir / "spool", cfg.spool_max_bytes,
+            fsync=cfg.spool_fsync,
+        )  # fmt: skip
         self.dropped = 0
+        self.refused = 0
+        self.accepted = 0
         self.sent = 0
         self.stopping = asyncio.Event()
         self.backend_down = False
@@ -101,6 +110,30 @@ class Collector:
             [lambda _o: [Observation(len(self.queue))]],
             unit="{reading}",
             description="Readings waiting to be exported.",
+        )
+        meter.create_observable_gauge(
+            "sentio.collector.spool.depth",
+            [lambda _o: [Observation(len(self.spool))]],
+            unit="{request}",
+            description="Requests waiting on disk for the backend.",
+        )
+        meter.create_observable_gauge(
+            "sentio.collector.spool.size",
+            [lambda _o: [Observation(self.spool.size_bytes)]],
+            unit="By",
+            description="Bytes the spool holds on disk.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.spool.replayed",
+            [lambda _o: [Observation(self.spool.replayed)]],
+            unit="{request}",
+            description="Spooled requests delivered.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.spool.dropped",
+            [lambda _o: [Observation(self.spool.dropped)]],
+            unit="{request}",
+            description="Spooled requests dropped at the size bound.",
         )
 
     def _up(self, _options: CallbackOptions) -> list[Observation]:
@@ -154,6 +187,7 @@ class Collector:
         }
         if reading.quality.value != "good":
             attributes["quality"] = reading.quality.value
+        self.accepted += 1
         self.queue.append(
             Point(
                 reading.metric, float(reading.value), reading.timestamp_ns, attributes, reading.unit
@@ -229,35 +263,54 @@ class Collector:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=wait)
 
+    def _backend(self, down: bool, detail: object = "") -> None:
+        if down and not self.backend_down:
+            log.error("metrics backend not accepting, spooling readings to disk: %s", detail)
+        elif not down and self.backend_down:
+            log.info("metrics backend accepts readings again; replaying the spool")
+        self.backend_down = down
+
+    async def _replay(self, pusher: MetricsPusher) -> None:
+        """Send spooled requests oldest first until the spool is empty or the backend fails."""
+        while (body := self.spool.peek()) is not None:
+            try:
+                await pusher.push(body)
+            except ExportError as exc:
+                if exc.retryable:
+                    self._backend(True, exc)
+                    return
+                log.error("dropped a spooled request the backend refused: %s", exc)
+                self.refused += 1
+            self.spool.ack()
+            self._backend(False)
+
     async def _export(self, pusher: MetricsPusher) -> None:
+        """Move queued readings out in batches; what the backend does not take goes to disk."""
         cfg = self.config.collector
         while True:
-            stopping = self.stopping.is_set()
-            if not self.queue and stopping:
-                return
-            if not self.queue or (self.backend_down and not stopping):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), timeout=cfg.flush_interval_s)
-            batch = [self.queue.popleft() for _ in range(min(cfg.max_batch, len(self.queue)))]
-            if not batch:
-                continue
-            try:
-                await pusher.push(encode_gauges(self.resource, batch, "sentio.collector"))
-            except ExportError as exc:
-                if exc.retryable and not stopping:
-                    self.queue.extendleft(reversed(batch))
-                    if not self.backend_down:
-                        log.error("metrics backend not accepting, holding readings: %s", exc)
-                    self.backend_down = True
+            await self._replay(pusher)
+            if self.queue:
+                batch = [self.queue.popleft() for _ in range(min(cfg.max_batch, len(self.queue)))]
+                body = encode_gauges(self.resource, batch, "sentio.collector")
+                if len(self.spool):
+                    self.spool.append(body)  # keep the order: behind what waits already
                     continue
-                self.dropped += len(batch)
-                self.dropped_counter.add(len(batch))
-                log.error("dropped %d readings the backend refused: %s", len(batch), exc)
+                try:
+                    await pusher.push(body)
+                    self.sent += len(batch)
+                    self._backend(False)
+                except ExportError as exc:
+                    if exc.retryable:
+                        self.spool.append(body)
+                        self._backend(True, exc)
+                    else:
+                        self.refused += 1
+                        log.error("dropped %d readings the backend refused: %s", len(batch), exc)
                 continue
-            self.sent += len(batch)
-            if self.backend_down:
-                log.info("metrics backend accepts readings again")
-                self.backend_down = False
+            if self.stopping.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=cfg.flush_interval_s)
 
     async def run(self) -> None:
         """Run every connector and the exporter until ``stopping`` is set, then flush."""

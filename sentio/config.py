@@ -182,6 +182,16 @@ class CollectorConfig(Strict):
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
+    spool_dir: Path | None = Field(
+        None, description="Where undelivered requests wait; `<stack.data_dir>/spool` when unset."
+    )
+    spool_max_bytes: int = Field(256 << 20, ge=1 << 16, description="Oldest dropped past it.")
+    spool_fsync: bool = Field(True, description="fsync each spooled request (crash-safe).")
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
 
 class SentioConfig(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,9 +16,13 @@ from sentio.connectors.simulate.pump import Pump, PumpServer
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import ConfigError
+from sentio.stack.backends import backends
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
+from sentio.stack.supervisor import Stack
+from sentio.stack.versions import load_versions
 from sentio.telemetry import setup
+from tests.conftest import stack_config
 
 FIELDS = [
     {"name": "vibration", "table": "input", "address": 0, "type": "float32", "unit": "mm/s"},
@@ -128,3 +133,55 @@ def test_bad_connector_settings_name_their_path() -> None:
     instance = ConnectorInstanceConfig(name="x", type="modbus", config={"devices": "nope"})
     with pytest.raises(ConfigError, match=r"connectors\[2\]\.config\.connection"):
         build(instance, "connectors[2]")
+
+
+async def test_a_metrics_backend_outage_loses_no_reading(
+    stack_config_live: SentioConfig, tmp_path: Path
+) -> None:
+    own = stack_config(tmp_path / "vm")
+    vm = Stack(own.stack, {"victoriametrics": backends(load_versions())["victoriametrics"]})
+    await vm.up(lambda _m: None)
+    pump = Pump(seed=5, noise=False)
+    server = PumpServer({1: pump}, advance_every_s=0.2)
+    await server.start()
+    name = f"outage-{uuid.uuid4().hex[:6]}"
+    data = _config(stack_config_live, name, server.port).model_dump(mode="json")
+    data["stack"]["victoriametrics"]["port"] = own.stack.victoriametrics.port
+    data["collector"]["spool_dir"] = str(tmp_path / "spool")
+    config = SentioConfig.model_validate(data)
+    telemetry = setup(config)
+    collector = Collector(config, telemetry)
+    task = asyncio.create_task(collector.run())
+    try:
+
+        async def until(check: Any, what: str) -> None:
+            await poll(lambda: _truthy(check()), 60, what)
+
+        await until(lambda: collector.sent >= 6, "readings delivered")
+        await vm.down(progress=lambda _m: None)
+        await until(lambda: len(collector.spool) >= 3, "requests spooled during the outage")
+        await vm.up(lambda _m: None)
+        await until(lambda: len(collector.spool) == 0, "the spool replayed")
+    finally:
+        collector.stopping.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+        await asyncio.to_thread(telemetry.shutdown)
+    try:
+        async with aiohttp.ClientSession() as session:
+            query = f'sum(count_over_time({{instance="{name}"}}[30m]))'
+
+            async def everything() -> float | None:
+                got = await promql(session, config.query_url(), query)
+                count = float(got[0]["value"][1]) if got else 0.0
+                return count if count == collector.accepted else None
+
+            await poll(everything, 30, f"all {collector.accepted} readings in VictoriaMetrics")
+        assert collector.spool.replayed >= 3
+        assert collector.spool.dropped == 0 and collector.dropped == 0 and collector.refused == 0
+    finally:
+        await vm.down(progress=lambda _m: None)
+
+
+async def _truthy(value: object) -> bool | None:
+    return True if value else None
