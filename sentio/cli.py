@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sentio import __version__
 from sentio.ai_engine.cli import ai_app
+from sentio.ai_engine.nab.cli import eval_app
 from sentio.bench.cli import bench_app
 from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
@@ -30,6 +31,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(bench_app, name="bench")
 app.add_typer(ai_app, name="ai")
+app.add_typer(eval_app, name="eval")
 app.add_typer(connectors_app, name="connectors")
 app.command("run")(run_collector)
 app.command("simulate")(simulate)

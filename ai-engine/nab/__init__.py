@@ -1,0 +1,1 @@
+"""Evaluate Sentio's detectors on the Numenta Anomaly Benchmark (NAB) corpus."""
