@@ -126,8 +126,10 @@ class AIQueryConfig(Strict):
     fit_every_s: float = Field(3600.0, gt=0)
     fit_window_s: float = Field(7 * 86400.0, gt=0, description="History each fit reads.")
     infer_every_s: float = Field(60.0, gt=0)
-    model: Literal["auto", "robust", "seasonal"] = Field(
-        "auto", description="Univariate model; `auto` picks per series by validation."
+    model: Literal["auto", "robust", "seasonal", "envelope"] = Field(
+        "auto",
+        description="Univariate model; `auto` picks robust or seasonal per series by validation; "
+        "`envelope` is the NAB-tuned detector (slower: one update per point per series).",
     )
     threshold: ThresholdConfig | None = Field(None, description="Predict crossing this limit.")
     forecast_window_s: float = Field(6 * 3600.0, gt=0, description="History the trend uses.")
