@@ -152,16 +152,20 @@ class Collector:
         ]
 
     def _device_state(self, inst: Instance, device: str, ok: bool, reason: str = "") -> None:
-        health = inst.devices.setdefault(device, DeviceHealth(up=not ok))
-        if ok:
-            health.last_success = time.time()
-        if ok != health.up:
-            attrs = {"instance": inst.config.name, "device": device}
+        attrs = {"instance": inst.config.name, "device": device}
+        health = inst.devices.get(device)
+        if health is None:
+            health = inst.devices[device] = DeviceHealth(up=ok)
+            if not ok:
+                device_log.error("device %s is down: %s", device, reason, extra=attrs)
+        elif ok != health.up:
             if ok:
                 device_log.info("device %s recovered", device, extra=attrs)
             else:
                 device_log.error("device %s is down: %s", device, reason, extra=attrs)
         health.up = ok
+        if ok:
+            health.last_success = time.time()
 
     def _accept(self, inst: Instance, reading: Reading) -> bool:
         """Apply the report strategy: every poll, or on change with a heartbeat."""

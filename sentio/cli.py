@@ -81,12 +81,21 @@ def demo(
     external: Annotated[
         bool, typer.Option("--external", help="Use backends already running elsewhere.")
     ] = False,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Inject into a simulated pump: UNIT=FAULT, e.g. 2=spike:vibration:5."),
+    ] = None,
+    fault_after: Annotated[
+        float, typer.Option(help="Seconds before the faults are injected.", min=0)
+    ] = 120.0,
 ) -> None:
-    """Start the stack, run the demo workload, show where to look; Ctrl-C stops it all."""
+    """Start the stack, the workload and simulated pumps; show where to look; Ctrl-C stops it."""
+    from sentio.connectors.simulate.cli import parse_fault
     from sentio.demo import run_demo
 
+    faults = [parse_fault(f) for f in fault or []]
     try:
-        run_demo(load(config), duration, manage_stack=not external)
+        run_demo(load(config), duration, not external, faults, fault_after)
     except SentioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None

@@ -1,4 +1,4 @@
-"""`sentio demo`: start the stack, emit a small workload, show where to look, stop cleanly."""
+"""`sentio demo`: the stack, a workload and simulated pumps; where to look; a clean stop."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.panel import Panel
 
 from sentio.config import SentioConfig
+from sentio.connectors.simulate.pump import Fault
+from sentio.demo_plant import Plant
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
-DEVICES = ("pump-1", "pump-2", "line-1")
+DEVICES = ("ahu-1", "ahu-2", "line-1")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 out = Console(soft_wrap=True)
 
@@ -75,9 +77,11 @@ def where_to_look(config: SentioConfig) -> str:
     return "\n".join(
         [
             f"VictoriaMetrics  {vm}/vmui   "
-            'PromQL: sentio_demo_temperature_celsius{device="pump-1"}',
+            'PromQL: sentio_demo_temperature_celsius{device="ahu-1"}',
+            '                 vibration_mm_per_second{device="pump-2"}  (simulated Modbus pumps)',
+            '                 sentio_ai_anomaly_score{query="pump-vibration"} > 1',
             f"                 {vm}/api/v1/query?query=rate(sentio_demo_polls_total[1m])",
-            f'Loki             {loki}      LogQL:  {{service_name="{svc}"}} | device="pump-1"',
+            f'Loki             {loki}      LogQL:  {{service_name="{svc}"}} | device="ahu-1"',
             f"                 curl -G {loki}/loki/api/v1/query_range "
             f"--data-urlencode 'query={{service_name=\"{svc}\"}}'",
             f"Tempo            {tempo}     {tempo}/api/search?tags=service.name%3D{svc}",
@@ -87,7 +91,11 @@ def where_to_look(config: SentioConfig) -> str:
 
 
 def run_demo(
-    config: SentioConfig, duration: float | None = None, manage_stack: bool = True
+    config: SentioConfig,
+    duration: float | None = None,
+    manage_stack: bool = True,
+    faults: list[tuple[int, Fault]] | None = None,
+    fault_after_s: float = 120.0,
 ) -> None:
     """Run the demo until Ctrl-C (or ``duration``), then stop what it started."""
     context = stack_running(config, out.print) if manage_stack else contextlib.nullcontext(False)
@@ -96,7 +104,9 @@ def run_demo(
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
         deadline = None if duration is None else time.monotonic() + duration
+        plant = Plant(config, telemetry, faults or [], fault_after_s, out.print)
         try:
+            plant.start()
             emitter = DemoEmitter(telemetry)
             out.print(Panel(where_to_look(config), title="Sentio demo is running"))
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -106,6 +116,7 @@ def run_demo(
             pass
         finally:
             out.print("stopping…")
+            plant.stop()
             telemetry.shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

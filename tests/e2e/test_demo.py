@@ -43,13 +43,19 @@ async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
     async with aiohttp.ClientSession() as session:
 
         async def metric() -> list[Any] | None:
-            query = 'sentio_demo_temperature_celsius{device="pump-1"}'
+            query = 'sentio_demo_temperature_celsius{device="ahu-1"}'
             return await promql(session, urls.vm, query) or None
 
         async def logs() -> list[Any] | None:
-            query = f'{{service_name="{config.service.name}"}} | device="pump-1"'
+            query = f'{{service_name="{config.service.name}"}} | device="ahu-1"'
             return await logql(session, urls.loki, query) or None
 
+        async def pumps() -> list[Any] | None:
+            query = 'vibration_mm_per_second{instance="demo-pumps"}'
+            got = await promql(session, urls.vm, query)
+            return got if len(got) == 2 else None
+
+        await poll(pumps, 60, "both simulated pumps' vibration, through the collector")
         return (
             await poll(metric, 60, "demo temperature in VictoriaMetrics"),
             await poll(logs, 60, "demo logs in Loki"),
@@ -60,6 +66,7 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     config = stack_config(tmp_path / "data", service="sentio-demo-test")
     data = config.model_dump(mode="json")
     data["telemetry"]["export_interval_s"] = 1
+    data["ai"]["state_dir"] = str(tmp_path / "ai")
     cfg = tmp_path / "sentio.yaml"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "demo.out"
@@ -74,7 +81,7 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert len(pids) == 3
         series, streams = asyncio.run(_demo_data(config))
         assert 30 < float(series[0]["value"][1]) < 50
-        assert "polled pump-1" in str(streams[0]["values"])
+        assert "polled ahu-1" in str(streams[0]["values"])
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
         output = out.read_text()
