@@ -145,6 +145,9 @@ class AIConfig(Strict):
         description="Model state, restored on start.",
         validate_default=True,
     )
+    query_url: str | None = Field(
+        None, description="VictoriaMetrics' Prometheus API base URL; from `stack` when unset."
+    )
     max_points_per_series: int = Field(10_000, ge=10)
     max_series_per_query: int = Field(10_000, ge=1)
     queries: list[AIQueryConfig] = Field(default_factory=list)
@@ -208,7 +211,7 @@ class SentioConfig(Strict):
 
     def query_url(self) -> str:
         """Return the base URL of VictoriaMetrics' Prometheus query API."""
-        return f"http://{self.stack.host}:{self.stack.victoriametrics.port}"
+        return self.ai.query_url or f"http://{self.stack.host}:{self.stack.victoriametrics.port}"
 
     def endpoint(self, signal: str) -> str:
         """Return the OTLP/HTTP URL for ``signal`` (metrics, logs or traces)."""

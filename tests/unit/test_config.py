@@ -101,3 +101,9 @@ def test_cli_schema_is_json_schema() -> None:
     schema = json.loads(result.output)
     assert schema["title"] == "SentioConfig"
     assert {"service", "stack", "telemetry"} <= set(schema["properties"])
+
+
+def test_compose_config_is_valid_and_points_at_the_services() -> None:
+    config = load(REPO / "config" / "sentio-compose.yaml")
+    assert config.endpoint("metrics") == "http://victoriametrics:8428/opentelemetry/v1/metrics"
+    assert config.query_url() == "http://victoriametrics:8428"
