@@ -8,15 +8,16 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from sentio.errors import ConfigError
 
 SUBST = re.compile(r"\$\{(?P<expr>[^}]*)\}")
 Loc = tuple[str | int, ...]
+UserPath = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
 
 
 class Strict(BaseModel):
@@ -62,23 +63,18 @@ class StackConfig(Strict):
     """Where and how `sentio stack` runs the backends natively."""
 
     host: str = Field("127.0.0.1", description="Address every backend binds to.")
-    data_dir: Path = Field(
+    data_dir: UserPath = Field(
         Path("~/.local/share/sentio"),
         description="Backends' data, logs and pid files.",
         validate_default=True,
     )
-    bin_dir: Path | None = Field(
+    bin_dir: UserPath | None = Field(
         None, description="Where built backends live; `~/.cache/sentio/bin` when unset."
     )
     start_timeout_s: float = Field(90.0, gt=0, description="Health wait per backend.")
     victoriametrics: VictoriaMetricsConfig = VictoriaMetricsConfig()
     loki: LokiConfig = LokiConfig()
     tempo: TempoConfig = TempoConfig()
-
-    @field_validator("data_dir", "bin_dir")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return None if value is None else value.expanduser()
 
 
 class TLSConfig(Strict):
@@ -140,7 +136,7 @@ class AIQueryConfig(Strict):
 class AIConfig(Strict):
     """The AI engine: where it reads and keeps state, and what it scores."""
 
-    state_dir: Path = Field(
+    state_dir: UserPath = Field(
         Path("~/.local/share/sentio/ai"),
         description="Model state, restored on start.",
         validate_default=True,
@@ -151,11 +147,6 @@ class AIConfig(Strict):
     max_points_per_series: int = Field(10_000, ge=10)
     max_series_per_query: int = Field(10_000, ge=1)
     queries: list[AIQueryConfig] = Field(default_factory=list)
-
-    @field_validator("state_dir")
-    @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
 
 
 class ReportConfig(Strict):
@@ -187,16 +178,11 @@ class CollectorConfig(Strict):
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
-    spool_dir: Path | None = Field(
+    spool_dir: UserPath | None = Field(
         None, description="Where undelivered requests wait; `<stack.data_dir>/spool` when unset."
     )
     spool_max_bytes: int = Field(256 << 20, ge=1 << 16, description="Oldest dropped past it.")
     spool_fsync: bool = Field(True, description="fsync each spooled request (crash-safe).")
-
-    @field_validator("spool_dir")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return None if value is None else value.expanduser()
 
 
 class SentioConfig(Strict):
