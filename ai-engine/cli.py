@@ -6,6 +6,8 @@ import asyncio
 import logging
 import re
 import signal
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +56,63 @@ async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None
             await scheduler.run_forever(stop, lambda m: err.print(m, markup=False))
     finally:
         await asyncio.to_thread(telemetry.shutdown)
+
+
+def parse_time(text: str) -> int:
+    """Parse unix seconds or an ISO 8601 time (UTC when no zone is given)."""
+    try:
+        return int(float(text))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected unix seconds or an ISO 8601 time") from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
+async def _backtest(config: SentioConfig, start: int, end: int, names: list[str]) -> None:
+    telemetry = setup(config, **{"sentio.component": "ai-backtest"})
+    try:
+        async with aiohttp.ClientSession() as session:
+            scheduler = Scheduler(config, telemetry, session)
+            with tempfile.TemporaryDirectory() as state:
+                for engine in scheduler.engines:
+                    if names and engine.query.name not in names:
+                        continue
+                    engine.path = Path(state) / engine.path.name
+                    fitted = await engine.fit(start)
+                    scored = await engine.infer(end)
+                    err.print(
+                        f"{engine.query.name}: fitted {fitted.series} series before {start}, "
+                        f"scored {scored.series} series to {end}: {scored.findings} samples "
+                        f"written, {scored.anomalies} anomalies"
+                    )
+    finally:
+        await asyncio.to_thread(telemetry.shutdown)
+
+
+@ai_app.command("backtest")
+def backtest(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sentio config with `ai:`.")],
+    start: Annotated[str, typer.Option("--from", help="Start: unix seconds or ISO 8601.")],
+    end: Annotated[str, typer.Option("--to", help="End: unix seconds or ISO 8601.")],
+    query: Annotated[list[str] | None, typer.Option(help="Only this query (repeatable).")] = None,
+) -> None:
+    """Replay history: fit on the window before --from, score up to --to, write the scores."""
+    cfg = load(config)
+    first, last = parse_time(start), parse_time(end)
+    if last <= first:
+        raise typer.BadParameter(f"--to ({end}) must be after --from ({start})")
+    unknown = set(query or []) - {q.name for q in cfg.ai.queries}
+    if unknown:
+        err.print(f"{config}: no query named {', '.join(sorted(unknown))} under `ai.queries`")
+        raise typer.Exit(2)
+    try:
+        asyncio.run(_backtest(cfg, first, last, query or []))
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
 
 
 @ai_app.command("run")

@@ -6,11 +6,14 @@ import logging
 import pickle
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 from sentio.ai_engine.errors import AiEngineError
+from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
 from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
 from sentio.ai_engine.models.multivariate import DeviceModel
@@ -28,6 +31,8 @@ VALIDATION_SHARE = 0.2
 # for it over the whole corpus (`sentio eval nab`).
 ENVELOPE_ALARM = 0.3493
 ENVELOPE_WARMUP_ROWS = 5000
+MODELS_GROUP = "sentio.models"
+BUILTIN_MODELS = ("auto", "robust", "seasonal", "envelope")
 
 
 @dataclass
@@ -50,7 +55,7 @@ class QueryState:
     robust: RobustStream = field(default_factory=RobustStream)
     seasonal: dict[LabelSet, SeasonalBaseline] = field(default_factory=dict)
     choice: dict[LabelSet, str] = field(default_factory=dict)
-    envelope: dict[LabelSet, EnvelopeDetector] = field(default_factory=dict)
+    envelope: dict[LabelSet, StreamingDetector] = field(default_factory=dict)
     devices: dict[LabelSet, DeviceModel] = field(default_factory=dict)
     last_ts: int | None = None
     fitted_at: float | None = None
@@ -81,14 +86,40 @@ def matrix(series: list[Series]) -> FloatArray:
 
 
 def envelope_scores(
-    detector: EnvelopeDetector, timestamps: np.ndarray, values: FloatArray
+    detector: StreamingDetector,
+    timestamps: np.ndarray,
+    values: FloatArray,
+    alarm: float = 0.3493,
 ) -> FloatArray:
-    """Feed points to the NAB-tuned detector; return its scores scaled so that 1 is its alarm."""
+    """Feed points to a streaming detector; return its scores divided by its alarm level."""
     out = np.full(len(values), np.nan)
     for j, (ts, value) in enumerate(zip(timestamps, values, strict=True)):
         if np.isfinite(value):
-            out[j] = detector.update(float(ts), float(value)) / ENVELOPE_ALARM
+            out[j] = detector.update(float(ts), float(value)) / alarm
     return out
+
+
+def _alarm(detector: StreamingDetector) -> float:
+    if isinstance(detector, EnvelopeDetector):
+        return ENVELOPE_ALARM
+    return float(getattr(detector, "alarm", 1.0))
+
+
+def custom_model(name: str) -> Callable[[], StreamingDetector]:
+    """Return the factory of a model registered under the entry-point group `sentio.models`.
+
+    A custom model is a class whose instances score one series: ``update(timestamp, value)``
+    returns a score where 1 is its alarm level (an ``alarm`` class attribute may say otherwise).
+    """
+    found = {ep.name: ep for ep in entry_points(group=MODELS_GROUP)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none"
+        raise AiEngineError(
+            f"model {name!r} is neither built in ({', '.join(BUILTIN_MODELS)}) nor registered "
+            f"in the entry-point group {MODELS_GROUP!r} (registered: {known})"
+        )
+    factory: Callable[[], StreamingDetector] = found[name].load()
+    return factory
 
 
 def validation_choice(
@@ -134,6 +165,8 @@ class QueryEngine:
         self.events = events or logging.getLogger("sentio.ai")
         self.shard = shard
         self.state = QueryState()
+        if query.model not in BUILTIN_MODELS:
+            custom_model(query.model)  # fail at start, naming the group, not at the first fit
 
     def load(self) -> bool:
         """Restore the saved state; return whether there was one."""
@@ -193,10 +226,10 @@ class QueryEngine:
             state.choice[s.key()] = choice
             if choice == "seasonal":
                 state.seasonal[s.key()] = SeasonalBaseline().fit(ts, s.values)
-            elif choice == "envelope":
-                detector = EnvelopeDetector()
+            elif choice not in ("robust", "seasonal"):
+                detector = EnvelopeDetector() if choice == "envelope" else custom_model(choice)()
                 tail = slice(-ENVELOPE_WARMUP_ROWS, None)
-                envelope_scores(detector, ts[tail], s.values[tail])
+                envelope_scores(detector, ts[tail], s.values[tail], _alarm(detector))
                 state.envelope[s.key()] = detector
         if q.group_by:
             for gkey, members in group(series, q.group_by).items():
@@ -237,8 +270,8 @@ class QueryEngine:
                 detector = self.state.envelope.get(s.key())
                 if model == "seasonal" and seasonal is not None:
                     score, exp, lo, hi = seasonal.score(s.timestamps, s.values)
-                elif model == "envelope" and detector is not None:
-                    score = envelope_scores(detector, s.timestamps, s.values)
+                elif detector is not None:
+                    score = envelope_scores(detector, s.timestamps, s.values, _alarm(detector))
                     exp, lo, hi = r_exp[i], r_lo[i], r_hi[i]
                 else:
                     model, score, exp, lo, hi = "robust", r_score[i], r_exp[i], r_lo[i], r_hi[i]

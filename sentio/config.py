@@ -122,10 +122,11 @@ class AIQueryConfig(Strict):
     fit_every_s: float = Field(3600.0, gt=0)
     fit_window_s: float = Field(7 * 86400.0, gt=0, description="History each fit reads.")
     infer_every_s: float = Field(60.0, gt=0)
-    model: Literal["auto", "robust", "seasonal", "envelope"] = Field(
+    model: str = Field(
         "auto",
-        description="Univariate model; `auto` picks robust or seasonal per series by validation; "
-        "`envelope` is the NAB-tuned detector (slower: one update per point per series).",
+        description="Univariate model: `auto` picks robust or seasonal per series by validation; "
+        "`robust`, `seasonal`, `envelope` (the NAB-tuned detector, one update per point per "
+        "series), or a model registered under the entry-point group `sentio.models`.",
     )
     threshold: ThresholdConfig | None = Field(None, description="Predict crossing this limit.")
     forecast_window_s: float = Field(6 * 3600.0, gt=0, description="History the trend uses.")
