@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
 from sentio.config import SentioConfig
@@ -20,6 +21,7 @@ from sentio.stack.query import Backends, logql, promql
 from tests.conftest import stack_config
 
 SENTIO = [sys.executable, "-m", "sentio.cli"]
+FAULT_AFTER_S = 50
 
 
 def _pid_alive(pid: int) -> bool:
@@ -62,6 +64,23 @@ async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
         )
 
 
+async def _fault_scores(config: SentioConfig) -> tuple[float, float]:
+    """Wait for pump 2's fault to be scored; return both pumps' highest recent scores."""
+    urls = Backends(config.stack)
+    query = 'max_over_time(sentio_ai_anomaly_score{query="pump-vibration",device="%s"}[5m])'
+    async with aiohttp.ClientSession() as session:
+
+        async def faulty() -> float | None:
+            got = await promql(session, urls.vm, query % "pump-2")
+            return float(got[0]["value"][1]) if got and float(got[0]["value"][1]) > 1 else None
+
+        # warm-up (20 points at 2 s), the fault, then at most two infer cycles of 10 s
+        pump2 = await poll(faulty, FAULT_AFTER_S + 60, "pump-2's fault scored above 1")
+        pump1 = await promql(session, urls.vm, query % "pump-1")
+        return pump2, float(pump1[0]["value"][1])
+
+
+@pytest.mark.timeout(300)
 def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     config = stack_config(tmp_path / "data", service="sentio-demo-test")
     data = config.model_dump(mode="json")
@@ -72,8 +91,10 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo.out"
     with out.open("w") as log:
         proc = subprocess.Popen(
-            [*SENTIO, "demo", "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT
-        )
+            [*SENTIO, "demo", "-c", str(cfg), "--fault", "2=spike:vibration:8",
+             "--fault-after", str(FAULT_AFTER_S)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         _wait_for_text(out, "Sentio demo is running", 120)
         run_files = list((tmp_path / "data" / "run").glob("*.json"))
@@ -82,6 +103,9 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         series, streams = asyncio.run(_demo_data(config))
         assert 30 < float(series[0]["value"][1]) < 50
         assert "polled ahu-1" in str(streams[0]["values"])
+        pump2, pump1 = asyncio.run(_fault_scores(config))
+        assert pump2 > 1, "the injected fault is scored above 1"
+        assert pump1 < 1, "the healthy pump stays below 1"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
         output = out.read_text()
