@@ -15,8 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from sentio.config import SentioConfig
-from sentio.connectors.simulate.pump import Fault
-from sentio.demo_plant import Plant
+from sentio.connectors.simulate.faults import Fault
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
@@ -104,6 +103,8 @@ def run_demo(
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
         deadline = None if duration is None else time.monotonic() + duration
+        from sentio.demo_plant import Plant
+
         plant = Plant(config, telemetry, faults or [], fault_after_s, out.print)
         try:
             plant.start()

@@ -13,7 +13,8 @@ import aiohttp
 from sentio.ai_engine.scheduler import Scheduler
 from sentio.collectors.runtime import Collector
 from sentio.config import AIQueryConfig, ConnectorInstanceConfig, SentioConfig
-from sentio.connectors.simulate.pump import POINTS, Fault, Pump, PumpServer
+from sentio.connectors.simulate.faults import Fault
+from sentio.connectors.simulate.pump import POINTS, Pump, PumpServer
 from sentio.telemetry import Telemetry
 
 Progress = Callable[[str], None]

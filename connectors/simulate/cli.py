@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 from rich.console import Console
 
-from .pump import BearingWear, Dead, Drift, Fault, Metric, Pump, PumpServer, Spike, Stuck
+from .faults import BearingWear, Dead, Drift, Fault, Metric, Spike, Stuck
+
+if TYPE_CHECKING:
+    from .pump import Pump
 
 err = Console(stderr=True, soft_wrap=True)
 FAULTS = "wear[:rate_per_h], drift:metric:rate_per_h, stuck:metric, spike:metric:magnitude, dead"
@@ -47,6 +50,8 @@ def parse_fault(text: str) -> tuple[int, Fault]:
 
 
 async def _serve(host: str, port: int, pumps: dict[int, Pump], tick_s: float) -> None:
+    from .pump import PumpServer
+
     server = PumpServer(pumps, host=host, port=port, advance_every_s=tick_s)
     await server.start()
     err.print(f"serving {len(pumps)} pump(s), unit ids {sorted(pumps)}, on {host}:{server.port}")
@@ -70,6 +75,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Serve simulated pumps over Modbus TCP until Ctrl-C."""
+    from .pump import Pump
+
     devices = {unit: Pump(seed=unit, serial=f"PUMP-{unit:04d}") for unit in range(1, pumps + 1)}
     for spec in fault or []:
         unit, injected = parse_fault(spec)

@@ -33,13 +33,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
-Metric = Literal["vibration", "bearing_temperature", "motor_current", "pressure", "flow"]
+from .faults import BearingWear, Dead, Drift, Fault, Metric, Spike, Stuck
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,45 +83,6 @@ HOLDING_SIZE = 23
 INPUT_SIZE = 10
 COIL_RUNNING = 0
 DISCRETE_OVERHEAT = 0
-
-
-@dataclass(frozen=True, slots=True)
-class BearingWear:
-    """Bearing wear: vibration and bearing temperature rise with time since injection."""
-
-    rate_per_h: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """A sensor drifting away from the true value at ``rate_per_h`` units per hour."""
-
-    metric: Metric
-    rate_per_h: float
-
-
-@dataclass(frozen=True, slots=True)
-class Stuck:
-    """A sensor stuck at the value it had when the fault was injected."""
-
-    metric: Metric
-
-
-@dataclass(frozen=True, slots=True)
-class Spike:
-    """Spikes of ``magnitude`` added to a sensor on each step with ``probability``."""
-
-    metric: Metric
-    magnitude: float
-    probability: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Dead:
-    """A dead device: every request gets the exception response "gateway target no response"."""
-
-
-Fault = BearingWear | Drift | Stuck | Spike | Dead
 
 
 class Pump:
