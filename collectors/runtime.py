@@ -242,10 +242,12 @@ class Collector:
                         if sample.severity >= Severity.ERROR:
                             failed[sample.device] = sample.body
                 self.readings.add(count, {"instance": name})
-            except SentioError as exc:
+            except Exception as exc:  # a plugin's bug must not end its supervision
                 inst.connected = False
-                failed[name] = str(exc)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                failed[name] = str(exc) if isinstance(exc, SentioError) else repr(exc)
+                span.set_status(Status(StatusCode.ERROR, failed[name]))
+                if not isinstance(exc, SentioError):
+                    log.exception("connector %s raised an unexpected error", name)
             for device in seen | set(failed):
                 self._device_state(inst, device, device not in failed, failed.get(device, ""))
             if failed:
