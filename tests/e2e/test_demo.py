@@ -16,8 +16,11 @@ import pytest
 import yaml
 
 from sentio.config import SentioConfig
+from sentio.stack.backends import backends
 from sentio.stack.probe import poll
 from sentio.stack.query import Backends, logql, promql
+from sentio.stack.supervisor import Stack
+from sentio.stack.versions import load_versions
 from tests.conftest import stack_config
 
 SENTIO = [sys.executable, "-m", "sentio.cli"]
@@ -115,3 +118,6 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        # whatever happened above, leave no backend of this test running
+        stack = Stack(config.stack, backends(load_versions()))
+        asyncio.run(stack.down(progress=lambda _m: None))
