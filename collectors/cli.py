@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sentio.collectors.registry import installed
 from sentio.collectors.runtime import Collector
+from sentio.collectors.scaffold import scaffold
 from sentio.connectors.contract import ENTRY_POINT_GROUP
 
 from sentio.config import SentioConfig, load
@@ -33,6 +34,20 @@ def list_cmd() -> None:
     out.print(table)
     if not installed():
         err.print(f"no connectors registered under {ENTRY_POINT_GROUP!r}")
+
+
+@connectors_app.command("new")
+def new_cmd(
+    name: Annotated[str, typer.Argument(help="Connector name: lower case, digits, underscores.")],
+    into: Annotated[Path, typer.Option("--into", help="Parent folder of the package.")] = Path(),
+) -> None:
+    """Scaffold a connector plugin package (pyproject with the entry point, module, test)."""
+    try:
+        root = scaffold(name, into)
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"created {root}; next: pip install -e {root} && sentio connectors list")
 
 
 async def _run(config: SentioConfig, duration: float | None) -> None:
