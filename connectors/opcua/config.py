@@ -23,7 +23,7 @@ class NodeIdSpec:
 
 
 def parse_node_id(text: str) -> NodeIdSpec:
-    """Parse ``ns=<n>;i=<id>``, ``ns=<n>;s=<name>``, ``nsu=<uri>;i=<id>`` or ``nsu=<uri>;s=<name>``."""
+    """Parse ``ns=<n>;i=<id>``, ``ns=<n>;s=<name>``, or the same with ``nsu=<uri>`` for ``ns=``."""
     match = _NODE_ID.fullmatch(text)
     if match is None:
         raise ValueError(

@@ -19,7 +19,8 @@ import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaError
 from sentio.connectors.contract import (
     Connector,
@@ -82,8 +83,8 @@ def resolve_node_id(spec: NodeIdSpec, namespaces: list[str]) -> ua.NodeId:
                 f"namespace {spec.namespace_uri!r} is not on the server"
             ) from None
     if isinstance(spec.identifier, int):
-        return ua.NodeId(spec.identifier, index, ua.NodeIdType.Numeric)
-    return ua.NodeId(spec.identifier, index, ua.NodeIdType.String)
+        return ua.NodeId(ua.Int32(spec.identifier), ua.Int16(index), ua.NodeIdType.Numeric)
+    return ua.NodeId(ua.String(spec.identifier), ua.Int16(index), ua.NodeIdType.String)
 
 
 def _timestamp_ns(value: datetime | None) -> int:
@@ -139,12 +140,12 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             raise OpcuaTimeoutError(
                 f"no session with {config.endpoint} within {config.timeout_s:g} s"
             ) from exc
-        except (OSError, UaError) as exc:
+        except Exception as exc:  # OSError, UaError, or asyncua's bare Exception on send
             await self._shutdown(client)
             raise OpcuaConnectionError(f"cannot connect to {config.endpoint}: {exc}") from exc
         try:
             namespaces = await asyncio.wait_for(client.get_namespace_array(), config.timeout_s)
-        except (TimeoutError, OSError, UaError) as exc:
+        except Exception as exc:
             await self._shutdown(client)
             raise OpcuaConnectionError(f"cannot read the namespace array: {exc!r}") from exc
         self._client = client
@@ -214,6 +215,8 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             ) from exc
         except (OSError, UaError) as exc:
             raise OpcuaConnectionError(f"read failed: {exc!r}") from exc
+        except Exception as exc:  # asyncua wraps some send failures in a bare Exception
+            raise OpcuaConnectionError(f"read failed: {exc!r}") from exc
         if len(values) != len(batch):
             raise OpcuaConnectionError(f"{len(values)} results for {len(batch)} nodes")
         for (device, node), data in zip(batch, values, strict=True):
@@ -267,7 +270,7 @@ class OpcuaConnector(Connector[OpcuaConfig]):
         """Close ``client``'s session, channel and socket, ignoring a dead server."""
         try:
             await asyncio.wait_for(client.disconnect(), self.config.timeout_s)
-        except (TimeoutError, OSError, UaError):
+        except Exception:
             client.disconnect_socket()
 
     def _error_event(self, device: DeviceConfig, exc: OpcuaError) -> Event:

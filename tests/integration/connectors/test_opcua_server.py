@@ -169,9 +169,11 @@ async def test_readings_equal_server_values(
     assert got["temperature"].attributes["node_id"] == node_ids["temperature"]
     source = (await opcua_server.node("temperature").read_data_value()).SourceTimestamp
     assert source is not None
-    expected = (source.replace(tzinfo=source.tzinfo or UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // (
-        timedelta(microseconds=1)
-    ) * 1000
+    expected = (
+        (source.replace(tzinfo=source.tzinfo or UTC) - datetime(1970, 1, 1, tzinfo=UTC))
+        // (timedelta(microseconds=1))
+        * 1000
+    )
     assert got["temperature"].timestamp_ns == expected
 
     await opcua_server.node("temperature").write_value(23.0)

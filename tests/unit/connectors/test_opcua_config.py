@@ -133,7 +133,7 @@ def test_device_and_node_rules() -> None:
         OpcuaConfig.model_validate(data)
     data = load_sample()
     data["devices"][0]["nodes"][0]["node_id"] = "Boiler1.Temperature"
-    with pytest.raises(ValidationError, match="node id 'Boiler1.Temperature'"):
+    with pytest.raises(ValidationError, match=r"node id 'Boiler1\.Temperature'"):
         OpcuaConfig.model_validate(data)
     data = load_sample()
     data["devices"][0]["nodes"][0]["scale"] = 2
