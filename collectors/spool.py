@@ -115,28 +115,44 @@ class Spool:
             self.head_segment, self.head_offset = self._segments()[0], 0
             self._write_cursor()
 
+    def _first(self, segment: int, offset: int) -> tuple[int, bytes] | None:
+        """Return (end offset, payload) of the intact record at ``offset``, reading only it."""
+        try:
+            with self._file(segment).open("rb") as fh:
+                fh.seek(offset)
+                header = fh.read(HEADER.size)
+                if len(header) < HEADER.size:
+                    return None
+                length, crc = HEADER.unpack(header)
+                body = fh.read(length)
+        except FileNotFoundError:
+            return None
+        if len(body) < length or zlib.crc32(body) != crc:
+            return None
+        return offset + HEADER.size + length, body
+
     def peek(self) -> bytes | None:
         """Return the oldest undelivered request, or None when the spool is empty."""
         for segment in self._segments():
             if segment < self.head_segment:
                 continue
             start = self.head_offset if segment == self.head_segment else 0
-            records = self._iter(segment, start)
-            if records:
+            record = self._first(segment, start)
+            if record:
                 if segment != self.head_segment:
                     self.head_segment, self.head_offset = segment, 0
-                return records[0][1]
+                return record[1]
         return None
 
     def ack(self) -> None:
         """Mark the request ``peek`` returned as delivered."""
-        records = self._iter(self.head_segment, self.head_offset)
-        if not records:
+        record = self._first(self.head_segment, self.head_offset)
+        if record is None:
             return
-        self.head_offset = records[0][0]
+        self.head_offset = record[0]
         self.records -= 1
         self.replayed += 1
-        if not self._iter(self.head_segment, self.head_offset):
+        if self._first(self.head_segment, self.head_offset) is None:
             later = [n for n in self._segments() if n > self.head_segment]
             if later:
                 self._file(self.head_segment).unlink()
