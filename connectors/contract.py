@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
@@ -67,6 +67,14 @@ class Event:
 
 
 Sample = Reading | Event
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSchedule:
+    """A device the runtime polls on its own, every ``interval_s`` (None: the instance's)."""
+
+    name: str
+    interval_s: float | None = None
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
@@ -74,12 +82,14 @@ class Connector(abc.ABC, Generic[ConfigT]):
     """A source of readings and events; polling and push connectors both fit.
 
     A polling connector yields one poll's samples from ``read`` and returns; the runtime calls it
-    again on its schedule. A push connector (``push = True``) yields samples as they arrive
-    until it is closed.
+    again on its schedule. One that lists its devices in ``devices`` is instead polled device by
+    device through ``poll``, each device in its own task with its own interval and backoff, so a
+    slow device never delays the others. A push connector (``push`` true, which a connector may
+    decide per instance in ``__init__``) yields samples as they arrive until it is closed.
     """
 
     config_model: ClassVar[type[BaseModel]]
-    push: ClassVar[bool] = False
+    push: bool = False
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
@@ -95,3 +105,11 @@ class Connector(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release every resource; safe to call twice."""
+
+    def devices(self) -> Sequence[DeviceSchedule]:
+        """Return the devices the runtime may poll one at a time; empty means use ``read``."""
+        return ()
+
+    def poll(self, device: str) -> AsyncIterator[Sample]:
+        """Yield one poll's samples of one device listed by ``devices``."""
+        raise NotImplementedError(f"{type(self).__name__} does not poll devices one at a time")
