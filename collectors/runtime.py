@@ -1,4 +1,4 @@
-"""Run the configured connectors: one supervised task each, every reading exported as a sample.
+"""Run the configured connectors: a supervised task per device, every reading a raw sample.
 
 Readings travel as raw OTLP samples (``sentio.otlp``), each with its own timestamp, because the
 metrics SDK would keep only the last value of a gauge between exports; Sentio's own health
@@ -58,6 +58,7 @@ class Instance:
     connected: bool = False
     devices: dict[str, DeviceHealth] = field(default_factory=dict)
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Collector:
@@ -208,66 +209,156 @@ class Collector:
         attrs = {**event.attributes, "device": event.device, "instance": inst.config.name}
         device_log.log(LOG_LEVELS.get(event.severity, logging.INFO), event.body, extra=attrs)
 
-    async def _poll_once(self, inst: Instance) -> bool:
-        """Run one poll inside its span; return whether any device answered.
+    def _sample(
+        self, inst: Instance, sample: Reading | Event, seen: set[str], failed: dict[str, str]
+    ) -> bool:
+        """Route one sample: a reading to the queue, an event to the log; return if enqueued."""
+        if isinstance(sample, Reading):
+            seen.add(sample.device)
+            if self._accept(inst, sample):
+                self._enqueue(inst, sample)
+                return True
+            return False
+        self._event(inst, sample)
+        if sample.severity >= Severity.ERROR:
+            failed[sample.device] = sample.body
+        return False
 
-        Only a poll where no device answered backs off: one failing device must not slow the
-        others sharing its connection.
+    async def _connect(self, inst: Instance) -> None:
+        """Connect the instance once, however many of its device tasks ask at the same time."""
+        async with inst.lock:
+            if not inst.connected:
+                await inst.connector.connect()
+                inst.connected = True
+                if inst.config.name in inst.devices:
+                    self._device_state(inst, inst.config.name, True)
+
+    def _connector_failed(self, inst: Instance, exc: Exception, failed: dict[str, str]) -> str:
+        """Record a connector's exception against the instance; return the reason."""
+        inst.connected = False
+        reason = str(exc) if isinstance(exc, SentioError) else repr(exc)
+        failed[inst.config.name] = reason
+        if not isinstance(exc, SentioError):
+            log.exception("connector %s raised an unexpected error", inst.config.name)
+        return reason
+
+    async def _poll_once(self, inst: Instance, device: str | None = None) -> bool:
+        """Run one poll (of one device, or of the whole connector) inside its span.
+
+        Return whether any device answered: only a poll where none did backs off, so one
+        failing device never slows the others sharing its connection.
         """
         name = inst.config.name
+        labels = {"instance": name} if device is None else {"instance": name, "device": device}
         started = time.monotonic()
         seen: set[str] = set()
         failed: dict[str, str] = {}
         with self.tracer.start_as_current_span(
-            "poll", attributes={"instance": name, "connector": inst.config.type}
+            "poll", attributes={**labels, "connector": inst.config.type}
         ) as span:
             try:
-                if not inst.connected:
-                    await inst.connector.connect()
-                    inst.connected = True
+                await self._connect(inst)
                 count = 0
-                async for sample in inst.connector.read():
+                samples = inst.connector.read() if device is None else inst.connector.poll(device)
+                async for sample in samples:
                     if isinstance(sample, Reading):
-                        seen.add(sample.device)
                         span.add_event(
                             "reading",
                             {"device": sample.device, "metric": sample.metric,
                              "value": sample.value},
                         )  # fmt: skip
-                        if self._accept(inst, sample):
-                            self._enqueue(inst, sample)
-                            count += 1
-                    else:
-                        self._event(inst, sample)
-                        if sample.severity >= Severity.ERROR:
-                            failed[sample.device] = sample.body
+                    count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
-                inst.connected = False
-                failed[name] = str(exc) if isinstance(exc, SentioError) else repr(exc)
-                span.set_status(Status(StatusCode.ERROR, failed[name]))
-                if not isinstance(exc, SentioError):
-                    log.exception("connector %s raised an unexpected error", name)
-            for device in seen | set(failed):
-                self._device_state(inst, device, device not in failed, failed.get(device, ""))
+                reason = self._connector_failed(inst, exc, failed)
+                if device is not None:
+                    failed[device] = failed.pop(name)
+                span.set_status(Status(StatusCode.ERROR, reason))
+            for key in seen | set(failed):
+                self._device_state(inst, key, key not in failed, failed.get(key, ""))
             if failed:
                 self.errors.add(len(failed), {"instance": name})
                 span.set_attribute("failed_devices", sorted(failed))
-        self.poll_duration.record(time.monotonic() - started, {"instance": name})
+        self.poll_duration.record(time.monotonic() - started, labels)
         return bool(seen - set(failed))
 
-    async def _supervise(self, inst: Instance) -> None:
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    async def _supervise(
+        self, inst: Instance, device: str | None = None, interval_s: float | None = None
+    ) -> None:
+        """Poll one device (or the whole connector) on its interval, backing off on failure."""
         cfg = self.config.collector
+        interval = inst.config.poll_interval_s if interval_s is None else interval_s
         delay = cfg.backoff_initial_s
         while not self.stopping.is_set():
-            if await self._poll_once(inst):
+            started = time.monotonic()
+            if await self._poll_once(inst, device):
                 delay = cfg.backoff_initial_s
-                wait = inst.config.poll_interval_s
+                wait = interval - (time.monotonic() - started)
             else:
                 wait = delay * random.uniform(0.5, 1.0)
                 delay = min(delay * 2, cfg.backoff_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+            if wait > 0:
+                await self._wait(wait)
+            else:
+                await asyncio.sleep(0)  # a poll slower than its interval still yields the loop
+
+    async def _stream(self, inst: Instance) -> None:
+        """Drive a push connector: connect, take samples as they come, reconnect with backoff.
+
+        Health is kept per message: a reading marks its device up, an ERROR event marks it
+        down, and a lost connection marks the instance itself down until it is back.
+        """
+        cfg = self.config.collector
+        name = inst.config.name
+        delay = cfg.backoff_initial_s
+        while not self.stopping.is_set():
+            failed: dict[str, str] = {}
+            try:
+                with self.tracer.start_as_current_span(
+                    "connect", attributes={"instance": name, "connector": inst.config.type}
+                ):
+                    await self._connect(inst)
+                async for sample in inst.connector.read():
+                    seen: set[str] = set()
+                    errors: dict[str, str] = {}
+                    if self._sample(inst, sample, seen, errors):
+                        self.readings.add(1, {"instance": name})
+                    for device in seen:
+                        self._device_state(inst, device, True)
+                    for device, reason in errors.items():
+                        self._device_state(inst, device, False, reason)
+                        self.errors.add(1, {"instance": name})
+                    delay = cfg.backoff_initial_s
+                if self.stopping.is_set():
+                    return
+                raise SentioError(f"{name}: the connector's stream ended")
+            except Exception as exc:  # a plugin's bug must not end its supervision
+                reason = self._connector_failed(inst, exc, failed)
+                self._device_state(inst, name, False, reason)
+                self.errors.add(1, {"instance": name})
+            with contextlib.suppress(SentioError):
+                await inst.connector.close()
+            await self._wait(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, cfg.backoff_max_s)
+
+    def _tasks(self, inst: Instance) -> list[asyncio.Task[None]]:
+        """Start the tasks one instance needs: a stream, one per device, or one for all."""
+        if inst.connector.push:
+            return [asyncio.create_task(self._stream(inst), name=f"stream {inst.config.name}")]
+        schedules = inst.connector.devices()
+        if not schedules:
+            return [asyncio.create_task(self._supervise(inst), name=f"poll {inst.config.name}")]
+        return [
+            asyncio.create_task(
+                self._supervise(inst, d.name, d.interval_s),
+                name=f"poll {inst.config.name}/{d.name}",
+            )
+            for d in schedules
+        ]
 
     def _backend(self, down: bool, detail: object = "") -> None:
         if down and not self.backend_down:
@@ -323,7 +414,7 @@ class Collector:
         async with aiohttp.ClientSession() as session:
             exporter = self.config.telemetry.metrics
             pusher = MetricsPusher(session, self.config.endpoint("metrics"), exporter)
-            tasks = [asyncio.create_task(self._supervise(i)) for i in self.instances]
+            tasks = [task for inst in self.instances for task in self._tasks(inst)]
             export = asyncio.create_task(self._export(pusher))
             try:
                 await self.stopping.wait()
