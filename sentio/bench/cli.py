@@ -62,3 +62,33 @@ def ai(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     _print(asdict(report), as_json)
+
+
+@bench_app.command("ingest")
+def ingest(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    units: Annotated[int, typer.Option(help="Simulated meters (Modbus unit ids).", min=1)] = 16,
+    connections: Annotated[int, typer.Option(help="TCP connections to share them.", min=1)] = 4,
+    warmup_s: Annotated[float, typer.Option(help="Seconds run before measuring.", min=0)] = 5.0,
+    window_s: Annotated[float, typer.Option(help="Seconds measured.", min=1)] = 30.0,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run Telegraf against the same meters (built on first use).")
+    ] = True,
+    profile: Annotated[
+        Path | None, typer.Option(help="Run the collector under cProfile; dump stats here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Drive the collector at full speed into VictoriaMetrics, with Telegraf as the baseline."""
+    from sentio.bench.ingest import run as run_ingest
+
+    try:
+        report = run_ingest(
+            load(config), units=units, connections=connections, warmup_s=warmup_s,
+            window_s=window_s, baseline=baseline, profile=profile,
+            progress=lambda m: err.print(m, markup=False),
+        )  # fmt: skip
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    _print(asdict(report), as_json)

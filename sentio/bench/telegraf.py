@@ -1,0 +1,105 @@
+"""Telegraf as the ingest benchmark's baseline: build it once, and write its configuration.
+
+Only the plugins the benchmark uses are compiled in (``custom`` build tags), which keeps the
+first build to a few minutes; the binary is cached next to the backends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sentio.bench.meter import FLOATS, INT_SCALE, INTS
+from sentio.errors import SentioError
+
+MODULE = "github.com/influxdata/telegraf/cmd/telegraf"
+BUILD_TAGS = "custom,inputs.modbus,outputs.opentelemetry"
+BUILD_TIMEOUT_S = 3600
+
+Progress = Callable[[str], None]
+
+
+class TelegrafError(SentioError):
+    """Raise when Telegraf cannot be built or run."""
+
+
+def ensure_telegraf(version: str, bin_dir: Path, progress: Progress) -> Path:
+    """Return the cached Telegraf ``version``, building it with ``go install`` if missing."""
+    target = bin_dir / "telegraf" / version / "telegraf"
+    if target.exists():
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise TelegrafError("Go is needed to build Telegraf for the baseline; install Go 1.24+")
+    progress(f"building Telegraf {version} ({BUILD_TAGS}) into {target.parent}; once only")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        env = {**os.environ, "GOBIN": tmp, "GOFLAGS": "-mod=mod"}
+        try:
+            proc = subprocess.run(
+                [go, "install", "-tags", BUILD_TAGS, f"{MODULE}@{version}"],
+                env=env, cwd=tmp, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise TelegrafError(f"building Telegraf took over {BUILD_TIMEOUT_S} s") from exc
+        if proc.returncode != 0:
+            raise TelegrafError(f"go install {MODULE}@{version} failed:\n{proc.stderr[-3000:]}")
+        Path(tmp, "telegraf").replace(target)
+    return target
+
+
+def _fields() -> str:
+    floats = [f'{{ address={2 * i}, name="f{i}", type="FLOAT32" }}' for i in range(FLOATS)]
+    ints = [
+        f'{{ address={2 * FLOATS + i}, name="i{i}", type="INT16", scale={INT_SCALE} }}'
+        for i in range(INTS)
+    ]
+    return ",\n      ".join(floats + ints)
+
+
+def render_config(
+    port: int, connections: Sequence[Sequence[int]], metrics_url: str, instance: str
+) -> str:
+    """Return a Telegraf config reading every unit as fast as it can and sending OTLP/HTTP."""
+    lines = [
+        "[global_tags]",
+        f'  instance = "{instance}"',
+        "[agent]",
+        '  interval = "10ms"',  # shorter than one gather: each gather starts when the last ends
+        "  round_interval = false",
+        '  collection_jitter = "0s"',
+        '  flush_interval = "200ms"',
+        '  flush_jitter = "0s"',
+        "  metric_batch_size = 5000",
+        "  metric_buffer_limit = 1000000",
+        "  omit_hostname = true",
+        "  quiet = true",
+        "[[outputs.opentelemetry]]",
+        f'  service_address = "{metrics_url}"',
+        '  compression = "none"',
+    ]
+    for index, units in enumerate(connections):
+        lines += [
+            "[[inputs.modbus]]",
+            f'  name = "meters-{index}"',
+            f'  controller = "tcp://127.0.0.1:{port}"',
+            '  timeout = "2s"',
+            '  configuration_type = "request"',
+        ]
+        for unit in units:
+            lines += [
+                "  [[inputs.modbus.request]]",
+                f"    slave_id = {unit}",
+                '    byte_order = "ABCD"',
+                '    register = "holding"',
+                '    measurement = "meter"',
+                f"    fields = [\n      {_fields()},\n    ]",
+                "    [inputs.modbus.request.tags]",
+                f'      device = "meter-{unit}"',
+            ]
+    return "\n".join(lines) + "\n"
