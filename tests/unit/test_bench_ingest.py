@@ -1,0 +1,56 @@
+"""The ingest benchmark's pieces: meter layout, the two readers' configs, /proc figures."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tomllib
+
+from sentio.collectors.registry import build
+
+from sentio.bench.ingest import _split, collector_config
+from sentio.bench.meter import FLOATS, INT_SCALE, INTS, READINGS, REGISTERS, block
+from sentio.bench.procstat import cpu_seconds, peak_rss_mb
+from sentio.bench.telegraf import render_config
+from sentio.config import ConnectorInstanceConfig, SentioConfig
+
+
+def test_a_meter_block_is_one_request_of_floats_then_scaled_ints() -> None:
+    words = block(3, 1_000.0)
+    assert len(words) == REGISTERS <= 125
+    first = struct.unpack(">f", struct.pack(">HH", words[0], words[1]))[0]
+    assert 225 < first < 235
+    assert 40 < words[2 * FLOATS] * INT_SCALE < 60
+
+
+def test_units_are_dealt_over_connections_without_loss() -> None:
+    groups = _split(10, 4)
+    assert len(groups) == 4
+    assert sorted(u for g in groups for u in g) == list(range(1, 11))
+
+
+def test_the_collector_config_validates_and_reads_a_meter_in_one_request() -> None:
+    data = collector_config(SentioConfig(), 5020, [[1, 3], [2]], "abc")
+    config = SentioConfig.model_validate(data)
+    assert [c.name for c in config.connectors] == ["bench-abc-0", "bench-abc-1"]
+    connector = build(ConnectorInstanceConfig.model_validate(data["connectors"][0]), "c")  # type: ignore[index]
+    plan = connector.plan("meter-1")  # type: ignore[attr-defined]
+    assert len(plan) == 1
+    assert sum(len(r.fields) for r in plan) == READINGS
+
+
+def test_the_telegraf_config_is_valid_toml_with_every_unit_and_field() -> None:
+    text = render_config(5020, [[1, 3], [2]], "http://127.0.0.1:8428/opentelemetry/v1/metrics", "t")
+    conf = tomllib.loads(text)
+    inputs = conf["inputs"]["modbus"]
+    assert [len(i["request"]) for i in inputs] == [2, 1]
+    request = inputs[0]["request"][0]
+    assert len(request["fields"]) == FLOATS + INTS
+    assert request["fields"][FLOATS]["address"] == 2 * FLOATS
+    assert conf["outputs"]["opentelemetry"][0]["service_address"].endswith("/v1/metrics")
+    assert conf["global_tags"]["instance"] == "t"
+
+
+def test_proc_figures_of_this_process_are_plausible() -> None:
+    assert cpu_seconds(os.getpid()) > 0
+    assert peak_rss_mb(os.getpid()) > 10
