@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from .config import DeviceConfig, FieldConfig, ModbusConfig, TcpConnection
-from .connector import (
+from .config import (
+    DeviceConfig,
+    FieldConfig,
+    ModbusConfig,
+    RtuOverTcpConnection,
+    SerialConnection,
+    TcpConnection,
+)
+from .connector import ModbusConnector
+from .errors import (
     ModbusConnectionError,
-    ModbusConnector,
     ModbusError,
     ModbusResponseError,
     ModbusTimeoutError,
@@ -22,6 +29,8 @@ __all__ = [
     "ModbusResponseError",
     "ModbusTimeoutError",
     "ReadRequest",
+    "RtuOverTcpConnection",
+    "SerialConnection",
     "TcpConnection",
     "plan_requests",
 ]

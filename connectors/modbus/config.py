@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 Table = Literal["coil", "discrete_input", "holding", "input"]
 FieldType = Literal[
@@ -36,6 +44,8 @@ REGISTER_WIDTH: dict[str, int] = {
     "uint64": 4,
     "float64": 4,
 }
+CONNECTION_TYPES = ("tcp", "rtu_over_tcp", "serial")
+RTU_UNIT_IDS = range(1, 248)
 
 
 class _Strict(BaseModel):
@@ -84,14 +94,61 @@ class FieldConfig(_Strict):
         return self
 
 
-class TcpConnection(_Strict):
-    """A Modbus TCP connection."""
-
-    type: Literal["tcp"] = "tcp"
+class _TcpSettings(_Strict):
     host: str = Field(min_length=1)
     port: int = Field(default=502, ge=1, le=65535)
     timeout_s: float = Field(default=3.0, gt=0)
     retries: int = Field(default=1, ge=0, le=10)
+
+
+class TcpConnection(_TcpSettings):
+    """A Modbus TCP connection (MBAP framing)."""
+
+    type: Literal["tcp"] = "tcp"
+
+
+class RtuOverTcpConnection(_TcpSettings):
+    """Modbus RTU frames over a TCP connection, as a transparent serial gateway expects."""
+
+    type: Literal["rtu_over_tcp"]
+
+
+class SerialConnection(_Strict):
+    """Modbus RTU on a serial line; the defaults are the specification's 19200 8E1."""
+
+    type: Literal["serial"]
+    port: str = Field(min_length=1)
+    baudrate: int = Field(default=19200, gt=0)
+    bytesize: int = 8
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    timeout_s: float = Field(default=1.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+
+    @field_validator("bytesize")
+    @classmethod
+    def _rtu_bytes(cls, value: int) -> int:
+        if value != 8:
+            raise ValueError("Modbus RTU needs 8 data bits (7 is for Modbus ASCII)")
+        return value
+
+
+def _connection_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "tcp"))
+    return str(getattr(value, "type", "tcp"))
+
+
+Connection = Annotated[
+    Annotated[TcpConnection, Tag("tcp")]
+    | Annotated[RtuOverTcpConnection, Tag("rtu_over_tcp")]
+    | Annotated[SerialConnection, Tag("serial")],
+    Discriminator(
+        _connection_type,
+        custom_error_type="connection_type",
+        custom_error_message=f"type must be one of {', '.join(CONNECTION_TYPES)}",
+    ),
+]
 
 
 class DeviceConfig(_Strict):
@@ -99,7 +156,7 @@ class DeviceConfig(_Strict):
 
     name: str = Field(min_length=1)
     unit_id: int = Field(ge=0, le=255)
-    poll_interval_s: float = Field(default=10.0, gt=0)
+    poll_interval_s: float | None = Field(default=None, gt=0)
     fields: list[FieldConfig] = Field(min_length=1)
     max_gap: int = Field(default=0, ge=0, le=MAX_REGISTERS_PER_REQUEST)
     max_registers: int = Field(default=MAX_REGISTERS_PER_REQUEST, ge=1, le=125)
@@ -126,7 +183,7 @@ class DeviceConfig(_Strict):
 class ModbusConfig(_Strict):
     """The Modbus connector's configuration."""
 
-    connection: TcpConnection
+    connection: Connection
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -135,4 +192,12 @@ class ModbusConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate device names: {', '.join(duplicates)}")
+        if not isinstance(self.connection, TcpConnection):
+            for index, device in enumerate(self.devices):
+                if device.unit_id not in RTU_UNIT_IDS:
+                    raise ValueError(
+                        f"devices.{index}.unit_id: {device.unit_id} ({device.name}) is not a "
+                        f"device address on an RTU bus; use 1-247 (0 is broadcast, which no "
+                        f"device answers)"
+                    )
         return self

@@ -1,14 +1,7 @@
-"""The built-in Modbus connector: polls every configured device over one Modbus TCP connection.
+"""The built-in Modbus connector: polls devices over Modbus TCP, RTU over TCP or a serial line.
 
-Errors raised here extend Sentio's tree (``sentio.errors``)::
-
-    SentioError
-    └── ModbusError                a Modbus request failed
-        ├── ModbusConnectionError  the connection could not be opened or was lost
-        ├── ModbusTimeoutError     the device did not answer in time
-        └── ModbusResponseError    the device answered with a Modbus exception response
-
-``read`` never raises them for a device: each becomes an ERROR ``Event`` naming the device.
+Its errors (``errors``) never leave ``read`` or ``poll`` for a device: each becomes an ERROR
+``Event`` naming the device.
 """
 
 from __future__ import annotations
@@ -16,45 +9,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import ModbusBaseClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
-from sentio.connectors.contract import Connector, Event, Reading, Sample, Severity, now_ns
-
-from sentio.errors import SentioError
+from sentio.connectors.contract import (
+    Connector,
+    DeviceSchedule,
+    Event,
+    Reading,
+    Sample,
+    Severity,
+    now_ns,
+)
 
 from .config import BIT_TABLES, DeviceConfig, ModbusConfig
 from .decode import decode_field
+from .errors import (
+    ModbusConnectionError,
+    ModbusError,
+    ModbusResponseError,
+    ModbusTimeoutError,
+)
 from .plan import ReadRequest, plan_requests
-
-
-class ModbusError(SentioError):
-    """Raise when a Modbus request fails."""
-
-    kind = "error"
-
-
-class ModbusConnectionError(ModbusError):
-    """Raise when the Modbus connection cannot be opened or is lost."""
-
-    kind = "connection"
-
-
-class ModbusTimeoutError(ModbusError):
-    """Raise when a device does not answer in time."""
-
-    kind = "timeout"
-
-
-class ModbusResponseError(ModbusError):
-    """Raise when a device answers with a Modbus exception response."""
-
-    kind = "exception_response"
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+from .transport import Bus, attach, detach
 
 
 def _exception_name(code: int) -> str:
@@ -64,14 +42,24 @@ def _exception_name(code: int) -> str:
         return "UNKNOWN"
 
 
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class ModbusConnector(Connector[ModbusConfig]):
-    """Read coils, discrete inputs, holding and input registers from Modbus TCP devices."""
+    """Read coils, discrete inputs, holding and input registers from Modbus devices.
+
+    Devices are polled one at a time (``devices`` and ``poll``), concurrently if the runtime
+    wishes: every request, connect and close takes the bus's lock, so requests never interleave
+    on a serial line, and one device's reconnect or close never cuts another's request.
+    """
 
     config_model = ModbusConfig
 
     def __init__(self, config: ModbusConfig) -> None:
         super().__init__(config)
-        self._client: AsyncModbusTcpClient | None = None
+        self._bus: Bus | None = None
         self._plans: dict[str, list[ReadRequest]] = {
             d.name: plan_requests(
                 d.fields,
@@ -86,35 +74,22 @@ class ModbusConnector(Connector[ModbusConfig]):
 
     @property
     def connected(self) -> bool:
-        """Return whether the TCP connection is open."""
-        return self._client is not None and self._client.connected
+        """Return whether the connection is open."""
+        return self._bus is not None and self._bus.connected
 
     def plan(self, device: str) -> list[ReadRequest]:
         """Return the read requests one poll of ``device`` makes."""
         return self._plans[device]
 
+    def devices(self) -> Sequence[DeviceSchedule]:
+        """Return every device with its own poll interval (None: the instance's)."""
+        return [DeviceSchedule(d.name, d.poll_interval_s) for d in self.config.devices]
+
     async def connect(self) -> None:
-        """Open the TCP connection; raise ModbusConnectionError if it cannot be opened."""
-        conn = self.config.connection
-        if self._client is None:
-            self._client = AsyncModbusTcpClient(
-                conn.host,
-                port=conn.port,
-                timeout=conn.timeout_s,
-                retries=conn.retries,
-                reconnect_delay=0,
-                name=f"sentio-modbus-{conn.host}:{conn.port}",
-            )
-        if self._client.connected:
-            return
-        try:
-            ok = await self._client.connect()
-        except (ModbusException, OSError) as exc:
-            raise ModbusConnectionError(
-                f"cannot connect to {conn.host}:{conn.port}: {exc}"
-            ) from exc
-        if not ok:
-            raise ModbusConnectionError(f"cannot connect to {conn.host}:{conn.port}")
+        """Open the connection unless open; raise ModbusConnectionError if it cannot be opened."""
+        bus = self._attached()
+        async with bus.lock:
+            await bus.open()
 
     async def read(self) -> AsyncIterator[Sample]:
         """Poll every device once, yielding its readings, or an ERROR event when it fails."""
@@ -122,31 +97,35 @@ class ModbusConnector(Connector[ModbusConfig]):
             async for sample in self.poll(device.name):
                 yield sample
 
-    async def poll(self, name: str) -> AsyncIterator[Sample]:
+    async def poll(self, device: str) -> AsyncIterator[Sample]:
         """Poll one device once, yielding its readings, or an ERROR event when it fails."""
-        device = self._devices[name]
-        attributes = {"unit_id": device.unit_id}
-        failed = False
+        config = self._devices[device]
+        attributes = {"unit_id": config.unit_id}
         try:
-            for index, request in enumerate(self._plans[name]):
-                if index and device.pause_between_requests_s:
-                    await asyncio.sleep(device.pause_between_requests_s)
+            bus = self._attached()
+        except ModbusError as exc:
+            self._failing.add(device)
+            yield self._error_event(config, exc)
+            return
+        failed = False
+        bus.polls += 1
+        try:
+            for request in self._plans[device]:
                 try:
-                    await self.connect()
-                    words, bits = await self._execute(device, request)
+                    words, bits = await self._request(bus, config, request)
                 except ModbusResponseError as exc:
                     failed = True
-                    yield self._error_event(device, request, exc)
+                    yield self._error_event(config, exc, request)
                     continue
                 except ModbusError as exc:
                     failed = True
-                    yield self._error_event(device, request, exc)
+                    yield self._error_event(config, exc, request)
                     break
                 timestamp = now_ns()
                 for field in request.fields:
                     offset = field.address - request.address
                     yield Reading(
-                        device=device.name,
+                        device=config.name,
                         metric=field.name,
                         value=decode_field(
                             field,
@@ -158,35 +137,48 @@ class ModbusConnector(Connector[ModbusConfig]):
                         attributes=attributes,
                     )
         finally:
-            if device.close_after_poll:
-                self._close_client()
+            bus.polls -= 1
+            if config.close_after_poll:
+                async with bus.lock:
+                    if not bus.polls:
+                        bus.close()
         if failed:
-            self._failing.add(name)
-        elif name in self._failing:
-            self._failing.discard(name)
+            self._failing.add(device)
+        elif device in self._failing:
+            self._failing.discard(device)
             yield Event(
-                device=device.name,
-                body=f"{device.name}: recovered (unit {device.unit_id})",
+                device=config.name,
+                body=f"{config.name}: recovered (unit {config.unit_id})",
                 severity=Severity.INFO,
                 attributes=attributes,
             )
 
     async def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        self._close_client()
+        """Release the connection (closed once no other instance shares it); safe to call twice."""
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            detach(bus)
 
-    def _close_client(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _attached(self) -> Bus:
+        if self._bus is None:
+            self._bus = attach(self.config.connection)
+        return self._bus
+
+    async def _request(
+        self, bus: Bus, device: DeviceConfig, request: ReadRequest
+    ) -> tuple[Sequence[int], Sequence[bool]]:
+        """Run one request holding the bus, then keep the bus quiet for the device's pause."""
+        async with bus.lock:
+            try:
+                return await self._execute(await bus.open(), device, request)
+            finally:
+                if device.pause_between_requests_s and not _cancelling():
+                    await asyncio.sleep(device.pause_between_requests_s)
 
     async def _execute(
-        self, device: DeviceConfig, request: ReadRequest
+        self, client: ModbusBaseClient, device: DeviceConfig, request: ReadRequest
     ) -> tuple[Sequence[int], Sequence[bool]]:
         """Run one read request, mapping pymodbus' errors and exception responses to ours."""
-        client = self._client
-        if client is None:
-            raise ModbusConnectionError("not connected")
         read = {
             "coil": client.read_coils,
             "discrete_input": client.read_discrete_inputs,
@@ -220,23 +212,24 @@ class ModbusConnector(Connector[ModbusConfig]):
         conn = self.config.connection
         return f"{conn.timeout_s:g} s x {conn.retries + 1} attempts"
 
-    def _error_event(self, device: DeviceConfig, request: ReadRequest, exc: ModbusError) -> Event:
-        fields = ", ".join(f.name for f in request.fields)
-        attributes: dict[str, str | int] = {
-            "unit_id": device.unit_id,
-            "error": exc.kind,
-            "table": request.table,
-            "address": request.address,
-            "count": request.count,
-        }
+    def _error_event(
+        self, device: DeviceConfig, exc: ModbusError, request: ReadRequest | None = None
+    ) -> Event:
+        attributes: dict[str, str | int] = {"unit_id": device.unit_id, "error": exc.kind}
+        what = "polling"
+        if request is not None:
+            fields = ", ".join(f.name for f in request.fields)
+            what = f"reading {request.table} {request.address}..{request.end - 1} ({fields})"
+            attributes |= {
+                "table": request.table,
+                "address": request.address,
+                "count": request.count,
+            }
         if isinstance(exc, ModbusResponseError):
             attributes["exception_code"] = exc.code
         return Event(
             device=device.name,
-            body=(
-                f"{device.name}: reading {request.table} {request.address}"
-                f"..{request.end - 1} ({fields}) from unit {device.unit_id} failed: {exc}"
-            ),
+            body=f"{device.name}: {what} from unit {device.unit_id} failed: {exc}",
             severity=Severity.ERROR,
             attributes=attributes,
         )

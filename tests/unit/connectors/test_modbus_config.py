@@ -6,7 +6,14 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
-from sentio.connectors.modbus import ModbusConfig, ModbusConnector
+from sentio.connectors.contract import DeviceSchedule
+from sentio.connectors.modbus import (
+    ModbusConfig,
+    ModbusConnector,
+    RtuOverTcpConnection,
+    SerialConnection,
+    TcpConnection,
+)
 from sentio.connectors.modbus.config import FieldConfig
 
 
@@ -88,3 +95,113 @@ def test_field_width() -> None:
     assert FieldConfig(name="s", table="holding", address=0, type="string", length=5).width == 3
     assert FieldConfig(name="d", table="input", address=0, type="float64").width == 4
     assert FieldConfig(name="c", table="coil", address=0, type="bool").width == 1
+
+
+def with_connection(connection: dict[str, Any], unit_id: int = 1) -> dict[str, Any]:
+    data = load_sample()
+    data["connection"] = connection
+    data["devices"] = data["devices"][:1]
+    data["devices"][0]["unit_id"] = unit_id
+    return data
+
+
+def test_connection_type_defaults_to_tcp() -> None:
+    config = ModbusConfig.model_validate(with_connection({"host": "plc.local"}, unit_id=0))
+    assert isinstance(config.connection, TcpConnection)
+    assert (config.connection.type, config.connection.port) == ("tcp", 502)
+
+
+def test_rtu_over_tcp_connection() -> None:
+    connection = {"type": "rtu_over_tcp", "host": "gw.local", "port": 4001, "timeout_s": 0.5}
+    config = ModbusConfig.model_validate(with_connection(connection))
+    assert isinstance(config.connection, RtuOverTcpConnection)
+    assert (config.connection.host, config.connection.port) == ("gw.local", 4001)
+
+
+def test_serial_connection_defaults_to_the_specifications_line() -> None:
+    config = ModbusConfig.model_validate(
+        with_connection({"type": "serial", "port": "/dev/ttyUSB0"})
+    )
+    connection = config.connection
+    assert isinstance(connection, SerialConnection)
+    assert (connection.baudrate, connection.bytesize, connection.parity, connection.stopbits) == (
+        19200,
+        8,
+        "E",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("connection", "location", "reason"),
+    [
+        ({"type": "modbus_udp", "host": "x"}, "connection", "type must be one of tcp, rtu_over"),
+        ({"type": "rtu_over_tcp"}, "connection.rtu_over_tcp.host", "Field required"),
+        ({"type": "rtu_over_tcp", "host": "x", "port": 0}, "rtu_over_tcp.port", "greater than"),
+        ({"type": "serial"}, "connection.serial.port", "Field required"),
+        ({"type": "serial", "port": 502}, "connection.serial.port", "valid string"),
+        ({"type": "serial", "port": "/dev/x", "host": "x"}, "serial.host", "Extra inputs"),
+        ({"type": "serial", "port": "/dev/x", "baudrate": 0}, "serial.baudrate", "greater than"),
+        ({"type": "serial", "port": "/dev/x", "bytesize": 7}, "serial.bytesize", "8 data bits"),
+        ({"type": "serial", "port": "/dev/x", "parity": "M"}, "serial.parity", "'N', 'E' or 'O'"),
+        ({"type": "serial", "port": "/dev/x", "stopbits": 1.5}, "serial.stopbits", "1 or 2"),
+        ({"type": "serial", "port": "/dev/x", "timeout_s": 0}, "serial.timeout_s", "greater"),
+        ({"type": "tcp", "port": 502}, "connection.tcp.host", "Field required"),
+        ({"type": "tcp", "host": "x", "baudrate": 9600}, "tcp.baudrate", "Extra inputs"),
+    ],
+)
+def test_bad_connections_are_rejected_naming_the_key(
+    connection: dict[str, Any], location: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        ModbusConfig.model_validate(with_connection(connection))
+    (error,) = info.value.errors()
+    assert ".".join(str(part) for part in error["loc"]).endswith(location)
+    assert reason in error["msg"]
+
+
+@pytest.mark.parametrize("unit_id", [0, 248, 255])
+@pytest.mark.parametrize(
+    "connection",
+    [{"type": "serial", "port": "/dev/ttyUSB0"}, {"type": "rtu_over_tcp", "host": "gw"}],
+)
+def test_rtu_buses_take_unit_ids_1_to_247(connection: dict[str, Any], unit_id: int) -> None:
+    with pytest.raises(ValidationError, match=rf"devices\.0\.unit_id: {unit_id} \(pump-1\)"):
+        ModbusConfig.model_validate(with_connection(connection, unit_id=unit_id))
+    ModbusConfig.model_validate(with_connection(connection, unit_id=247))
+
+
+def test_devices_are_scheduled_at_their_own_interval_or_the_instances() -> None:
+    data = load_sample()
+    del data["devices"][1]["poll_interval_s"]
+    connector = ModbusConnector(ModbusConfig.model_validate(data))
+    assert list(connector.devices()) == [
+        DeviceSchedule("pump-1", 10.0),
+        DeviceSchedule("pump-2", None),
+    ]
+
+
+def commented_connections() -> list[dict[str, Any]]:
+    """Return the connections sample.yaml shows commented out, uncommented."""
+    text = resources.files("sentio.connectors.modbus").joinpath("sample.yaml").read_text()
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line == "# connection:":
+            current = [line[2:]]
+            blocks.append(current)
+        elif current is not None and line.startswith("#   "):
+            current.append(line[2:])
+        else:
+            current = None
+    return [yaml.safe_load("\n".join(block))["connection"] for block in blocks]
+
+
+def test_sample_yaml_commented_connections_validate() -> None:
+    connections = commented_connections()
+    assert [c["type"] for c in connections] == ["rtu_over_tcp", "serial"]
+    for connection in connections:
+        data = load_sample()
+        data["connection"] = connection
+        config = ModbusConfig.model_validate(data)
+        assert config.connection.type == connection["type"]
