@@ -36,6 +36,7 @@ LOG_LEVELS = {
     Severity.ERROR: logging.ERROR,
     Severity.FATAL: logging.CRITICAL,
 }
+ATTRIBUTE_SETS_CACHED = 10_000
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
 
@@ -59,6 +60,7 @@ class Instance:
     devices: dict[str, DeviceHealth] = field(default_factory=dict)
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    point_attributes: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
 
 
 class Collector:
@@ -184,14 +186,20 @@ class Collector:
     def _enqueue(self, inst: Instance, reading: Reading) -> None:
         if isinstance(reading.value, str):
             return
-        attributes: dict[str, Any] = {
-            **reading.attributes,
-            "device": reading.device,
-            "connector": inst.config.type,
-            "instance": inst.config.name,
-        }
-        if reading.quality.value != "good":
-            attributes["quality"] = reading.quality.value
+        # Readings of one device share one attribute dict, which the encoder frames once.
+        key = (reading.device, reading.quality, tuple(reading.attributes.items()))
+        attributes = inst.point_attributes.get(key)
+        if attributes is None:
+            if len(inst.point_attributes) >= ATTRIBUTE_SETS_CACHED:
+                inst.point_attributes.clear()
+            attributes = inst.point_attributes[key] = {
+                **reading.attributes,
+                "device": reading.device,
+                "connector": inst.config.type,
+                "instance": inst.config.name,
+            }
+            if reading.quality.value != "good":
+                attributes["quality"] = reading.quality.value
         self.accepted += 1
         self.queue.append(
             Point(
@@ -256,17 +264,16 @@ class Collector:
         with self.tracer.start_as_current_span(
             "poll", attributes={**labels, "connector": inst.config.type}
         ) as span:
+            recorded: dict[str, tuple[list[str], list[float]]] = {}
             try:
                 await self._connect(inst)
                 count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 async for sample in samples:
-                    if isinstance(sample, Reading):
-                        span.add_event(
-                            "reading",
-                            {"device": sample.device, "metric": sample.metric,
-                             "value": sample.value},
-                        )  # fmt: skip
+                    if isinstance(sample, Reading) and not isinstance(sample.value, str):
+                        names, values = recorded.setdefault(sample.device, ([], []))
+                        names.append(sample.metric)
+                        values.append(float(sample.value))
                     count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
@@ -274,6 +281,8 @@ class Collector:
                 if device is not None:
                     failed[device] = failed.pop(name)
                 span.set_status(Status(StatusCode.ERROR, reason))
+            for key, (names, values) in recorded.items():
+                span.add_event("readings", {"device": key, "metric": names, "value": values})
             for key in seen | set(failed):
                 self._device_state(inst, key, key not in failed, failed.get(key, ""))
             if failed:

@@ -93,14 +93,26 @@ def encode_gauges(
     """
     # Every data point of one attribute set has the same length, so its field header and
     # attributes are encoded once and each point adds only its time and value.
+    # Points usually share attribute dicts, so the dict itself is looked up first (it is kept
+    # in ``seen``, alive, so its id cannot be reused by another dict during this call).
     prefixes: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
+    seen: dict[int, tuple[Mapping[str, AttributeValue], bytes]] = {}
     metrics: dict[tuple[str, str], tuple[str, list[bytes]]] = {}
     for point in points:
-        key = tuple(sorted(point.attributes.items()))
-        prefix = prefixes.get(key)
-        if prefix is None:
-            attrs = NumberDataPoint(attributes=_key_values(point.attributes)).SerializeToString()
-            prefix = prefixes[key] = _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
+        hit = seen.get(id(point.attributes))
+        if hit is not None and hit[0] is point.attributes:
+            prefix = hit[1]
+        else:
+            key = tuple(sorted(point.attributes.items()))
+            cached = prefixes.get(key)
+            if cached is None:
+                attrs = NumberDataPoint(
+                    attributes=_key_values(point.attributes)
+                ).SerializeToString()
+                cached = _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
+                prefixes[key] = cached
+            prefix = cached
+            seen[id(point.attributes)] = (point.attributes, prefix)
         entry = metrics.setdefault((point.name, point.unit), (point.description, []))
         entry[1].append(
             prefix + _POINT.pack(_TIME_TAG, point.timestamp_ns, _VALUE_TAG, point.value)

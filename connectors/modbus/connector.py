@@ -24,7 +24,7 @@ from sentio.connectors.contract import (
 )
 
 from .config import BIT_TABLES, DeviceConfig, ModbusConfig
-from .decode import decode_field
+from .decode import RequestDecoder
 from .errors import (
     ModbusConnectionError,
     ModbusError,
@@ -69,6 +69,10 @@ class ModbusConnector(Connector[ModbusConfig]):
             )
             for d in config.devices
         }
+        self._decoders = {
+            name: [RequestDecoder(r.address, r.fields) for r in plan]
+            for name, plan in self._plans.items()
+        }
         self._devices = {d.name: d for d in config.devices}
         self._failing: set[str] = set()
 
@@ -110,7 +114,7 @@ class ModbusConnector(Connector[ModbusConfig]):
         failed = False
         bus.polls += 1
         try:
-            for request in self._plans[device]:
+            for request, decoder in zip(self._plans[device], self._decoders[device], strict=True):
                 try:
                     words, bits = await self._request(bus, config, request)
                 except ModbusResponseError as exc:
@@ -122,20 +126,9 @@ class ModbusConnector(Connector[ModbusConfig]):
                     yield self._error_event(config, exc, request)
                     break
                 timestamp = now_ns()
-                for field in request.fields:
-                    offset = field.address - request.address
-                    yield Reading(
-                        device=config.name,
-                        metric=field.name,
-                        value=decode_field(
-                            field,
-                            words[offset : offset + field.width],
-                            bits[offset : offset + field.width],
-                        ),
-                        unit=field.unit,
-                        timestamp_ns=timestamp,
-                        attributes=attributes,
-                    )
+                values = decoder.decode(words, bits)
+                for field, value in zip(request.fields, values, strict=True):
+                    yield Reading(config.name, field.name, value, field.unit, timestamp, attributes)
         finally:
             bus.polls -= 1
             if config.close_after_poll:

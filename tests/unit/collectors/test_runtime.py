@@ -144,8 +144,12 @@ async def test_each_device_has_its_own_task_so_a_slow_one_delays_no_other(tmp_pa
         assert inst.devices["fast"].up
     finally:
         await _stop(collector, tasks)
-    devices = {s.attributes["device"] for s in spans.get_finished_spans() if s.name == "poll"}
-    assert "fast" in devices
+    fast = [s for s in spans.get_finished_spans() if s.attributes["device"] == "fast"]
+    assert fast, "every poll of a device is a span"
+    event = fast[-1].events[0]
+    assert event.name == "readings"
+    assert event.attributes["metric"] == ("value",)
+    assert event.attributes["value"][0] >= 1.0
 
 
 async def test_a_push_stream_keeps_health_per_message_and_reconnects(tmp_path: Path) -> None:
