@@ -22,7 +22,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 from sentio.collectors.registry import build
 from sentio.collectors.spool import Spool
-from sentio.connectors.contract import Connector, Event, Reading, Severity
+from sentio.connectors.contract import Connector, Event, Quality, Reading, Severity
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
@@ -60,7 +60,10 @@ class Instance:
     devices: dict[str, DeviceHealth] = field(default_factory=dict)
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    point_attributes: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    by_identity: dict[int, tuple[object, tuple[str, Quality], dict[str, Any]]] = field(
+        default_factory=dict
+    )
 
 
 class Collector:
@@ -183,31 +186,46 @@ class Collector:
         inst.last_sent[key] = (reading.value, now)
         return True
 
-    def _enqueue(self, inst: Instance, reading: Reading) -> None:
-        if isinstance(reading.value, str):
-            return
-        # Readings of one device share one attribute dict, which the encoder frames once.
-        key = (reading.device, reading.quality, tuple(reading.attributes.items()))
-        attributes = inst.point_attributes.get(key)
-        if attributes is None:
-            if len(inst.point_attributes) >= ATTRIBUTE_SETS_CACHED:
-                inst.point_attributes.clear()
-            attributes = inst.point_attributes[key] = {
-                **reading.attributes,
+    def _point_attributes(self, inst: Instance, reading: Reading) -> dict[str, Any]:
+        """Return the attributes of a reading's sample, one shared dict per device and set."""
+        attrs = reading.attributes
+        hit = inst.by_identity.get(id(attrs))
+        if hit is not None and hit[0] is attrs and hit[1] == (reading.device, reading.quality):
+            return hit[2]
+        if len(inst.by_identity) >= ATTRIBUTE_SETS_CACHED:
+            inst.by_identity.clear()
+            inst.by_content.clear()
+        key = (reading.device, reading.quality, tuple(attrs.items()))
+        merged = inst.by_content.get(key)
+        if merged is None:
+            merged = inst.by_content[key] = {
+                **attrs,
                 "device": reading.device,
                 "connector": inst.config.type,
                 "instance": inst.config.name,
             }
-            if reading.quality.value != "good":
-                attributes["quality"] = reading.quality.value
+            if reading.quality is not Quality.GOOD:
+                merged["quality"] = reading.quality.value
+        # keeping ``attrs`` in the entry keeps its id from being reused by another dict
+        inst.by_identity[id(attrs)] = (attrs, (reading.device, reading.quality), merged)
+        return merged
+
+    def _enqueue(self, inst: Instance, reading: Reading) -> None:
+        value = reading.value
+        if isinstance(value, str):
+            return
         self.accepted += 1
         self.queue.append(
             Point(
-                reading.metric, float(reading.value), reading.timestamp_ns, attributes, reading.unit
+                reading.metric,
+                float(value),
+                reading.timestamp_ns,
+                self._point_attributes(inst, reading),
+                reading.unit,
             )
         )
-        overflow = len(self.queue) - self.config.collector.queue_limit
-        if overflow > 0:
+        if len(self.queue) > self.config.collector.queue_limit:
+            overflow = len(self.queue) - self.config.collector.queue_limit
             for _ in range(overflow):
                 self.queue.popleft()
             self.dropped += overflow
@@ -264,16 +282,17 @@ class Collector:
         with self.tracer.start_as_current_span(
             "poll", attributes={**labels, "connector": inst.config.type}
         ) as span:
-            recorded: dict[str, tuple[list[str], list[float]]] = {}
+            recorded: dict[str, list[str]] = {}
             try:
                 await self._connect(inst)
                 count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 async for sample in samples:
-                    if isinstance(sample, Reading) and not isinstance(sample.value, str):
-                        names, values = recorded.setdefault(sample.device, ([], []))
-                        names.append(sample.metric)
-                        values.append(float(sample.value))
+                    if isinstance(sample, Reading):
+                        values = recorded.get(sample.device)
+                        if values is None:
+                            values = recorded[sample.device] = []
+                        values.append(f"{sample.metric}={sample.value}")
                     count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
@@ -281,8 +300,10 @@ class Collector:
                 if device is not None:
                     failed[device] = failed.pop(name)
                 span.set_status(Status(StatusCode.ERROR, reason))
-            for key, (names, values) in recorded.items():
-                span.add_event("readings", {"device": key, "metric": names, "value": values})
+            # One string per device: the SDK's encoder walks array attributes element by
+            # element, which made span export the largest cost per reading.
+            for key, values in recorded.items():
+                span.add_event("readings", {"device": key, "values": " ".join(values)})
             for key in seen | set(failed):
                 self._device_state(inst, key, key not in failed, failed.get(key, ""))
             if failed:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ssl
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 import aiohttp
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -33,14 +34,13 @@ _TIME_TAG = 3 << 3 | 1
 _VALUE_TAG = 4 << 3 | 1
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One sample of one gauge series."""
+class Point(NamedTuple):
+    """One sample of one gauge series (a tuple: the collector makes one per reading)."""
 
     name: str
     value: float
     timestamp_ns: int
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    attributes: Mapping[str, AttributeValue] = MappingProxyType({})
     unit: str = ""
     description: str = ""
 
@@ -113,7 +113,9 @@ def encode_gauges(
                 prefixes[key] = cached
             prefix = cached
             seen[id(point.attributes)] = (point.attributes, prefix)
-        entry = metrics.setdefault((point.name, point.unit), (point.description, []))
+        entry = metrics.get((point.name, point.unit))
+        if entry is None:
+            entry = metrics[point.name, point.unit] = (point.description, [])
         entry[1].append(
             prefix + _POINT.pack(_TIME_TAG, point.timestamp_ns, _VALUE_TAG, point.value)
         )
