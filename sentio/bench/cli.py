@@ -77,6 +77,9 @@ def ingest(
     profile: Annotated[
         Path | None, typer.Option(help="Run the collector under cProfile; dump stats here.")
     ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the readers' configs and logs here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Drive the collector at full speed into VictoriaMetrics, with Telegraf as the baseline."""
@@ -85,7 +88,7 @@ def ingest(
     try:
         report = run_ingest(
             load(config), units=units, connections=connections, warmup_s=warmup_s,
-            window_s=window_s, baseline=baseline, profile=profile,
+            window_s=window_s, baseline=baseline, profile=profile, workdir=workdir,
             progress=lambda m: err.print(m, markup=False),
         )  # fmt: skip
     except SentioError as exc:

@@ -241,12 +241,19 @@ def print_profile(path: Path, write: Progress, top: int = 25) -> None:
 
 def run(
     config: SentioConfig, *, units: int, connections: int, warmup_s: float, window_s: float,
-    baseline: bool, profile: Path | None, progress: Progress,
+    baseline: bool, profile: Path | None, progress: Progress, workdir: Path | None = None,
 ) -> IngestReport:  # fmt: skip
-    """Run the benchmark, starting and stopping the stack if it is not running."""
+    """Run the benchmark, starting and stopping the stack if it is not running.
+
+    The readers' configs and logs go to ``workdir`` when given (kept), else a temporary one.
+    """
     groups = _split(units, connections)
-    with stack_running(config, progress), tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with stack_running(config, progress), contextlib.ExitStack() as stack:
+        if workdir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            work = workdir
+            work.mkdir(parents=True, exist_ok=True)
         with _process(
             [sys.executable, "-m", "sentio.bench.meter", "--units", str(units)],
             work / "meter.log",
