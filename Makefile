@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install venv system-deps backends lint test test-unit demo clean
+.PHONY: all install venv system-deps backends homeassistant lint test test-unit demo clean
 
 all: test
 
@@ -24,7 +24,11 @@ system-deps:
 backends: venv
 	$(BIN)/sentio stack install
 
-install: venv system-deps backends
+# A real Home Assistant for the connector's integration tests, in its own cached virtualenv.
+homeassistant:
+	@bash scripts/install-homeassistant
+
+install: venv system-deps backends homeassistant
 
 lint: venv
 	$(BIN)/ruff check sentio connectors collectors ai-engine tests
