@@ -1,6 +1,7 @@
 # Sentio: `make demo` runs the stack with a demo workload; `make test` runs every test.
 # Both install what is missing: Python deps in .venv, Mosquitto, and the backends (built once
-# into ~/.cache/sentio from the Go module proxy).
+# into ~/.cache/sentio from the Go module proxy); `make test` also a real Home Assistant for the
+# connector's tests (a cached virtualenv, once).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -41,7 +42,7 @@ test: install lint
 test-unit: venv
 	$(BIN)/pytest tests/unit
 
-demo: install
+demo: venv system-deps backends
 	$(BIN)/sentio demo -c config/sentio.yaml
 
 clean:
