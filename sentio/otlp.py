@@ -76,9 +76,14 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _tag(number: int, length: int) -> bytes:
+    """Return the key and length of a length-delimited protobuf field of ``length`` bytes."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """Return a length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return _tag(number, len(payload)) + payload
 
 
 def encode_gauges(
@@ -122,12 +127,17 @@ def encode_gauges(
     # VictoriaMetrics (v1.140) keeps the previous metric's unit for a metric without one
     # (proto3 omits an empty string), so unit-less metrics go first.
     ordered = sorted(metrics.items(), key=lambda item: item[0][1] != "")
-    scope_metrics = ScopeMetrics(
-        scope=InstrumentationScope(name=scope, version=__version__)
-    ).SerializeToString()
+    parts = [
+        ScopeMetrics(
+            scope=InstrumentationScope(name=scope, version=__version__)
+        ).SerializeToString()
+    ]
     for (name, unit), (description, data_points) in ordered:
         header = Metric(name=name, unit=unit, description=description).SerializeToString()
-        scope_metrics += _field(2, header + _field(5, b"".join(data_points)))
+        gauge = b"".join(data_points)
+        gauge_field = _tag(5, len(gauge))
+        parts += [_tag(2, len(header) + len(gauge_field) + len(gauge)), header, gauge_field, gauge]
+    scope_metrics = b"".join(parts)
     resource_metrics = ResourceMetrics(
         resource=Resource(attributes=_key_values(resource))
     ).SerializeToString() + _field(2, scope_metrics)
