@@ -1,269 +1,283 @@
-"""The built-in OPC-UA connector: polls the Value attribute of configured nodes in one batched read.
+"""The built-in OPC-UA connector: polls variable nodes, or subscribes to their changes.
 
-Errors raised here extend Sentio's tree (``sentio.errors``)::
+Configuration (``sample.yaml`` shows every key)::
 
-    SentioError
-    └── OpcuaError                 an OPC-UA request failed
-        ├── OpcuaConnectionError   the session could not be opened or was lost
-        ├── OpcuaTimeoutError      the server did not answer in time
-        └── OpcuaNamespaceError    an ``nsu=`` namespace URI is not on the server
+    security: {policy: None | Basic256Sha256, mode: Sign | SignAndEncrypt,
+               certificate, private_key, server_certificate, cert_dir, application_uri}
+    mode: poll | subscribe          # how every device of this endpoint is read
+    subscription: {publishing_interval_s, sampling_interval_s, queue_size,
+                   deadband: {type: absolute | percent, value}}
+    namespaces: {plant: urn:example:plant}       # aliases for browse paths
+    devices:
+      - name: pump-1
+        poll_interval_s: 5                       # mode poll: each device on its own schedule
+        subscription: {...}                      # mode subscribe: replaces the connector's
+        nodes:
+          - {name: speed, node_id: "nsu=urn:example:plant;s=Pump1.Speed", unit: "1/min"}
+          - {name: temperature, path: "Objects/plant:Line1/plant:Pump1/plant:Temperature"}
+        browse: {root: "Objects/plant:Line1", include: ["*Temperature*"], exclude: [],
+                 max_depth: 5, max_nodes: 1000, unit: Cel}
 
-``read`` never raises them for a device: each becomes an ERROR ``Event`` naming the device.
-Only ``security: none`` is supported; Basic256Sha256 is future work.
+Node ids are ``ns=<index>;i=<n>``, ``ns=<index>;s=<name>`` or ``nsu=<uri>;...``. A browse path
+names the nodes from the Root folder, separated by ``/``, each ``<index>:<name>``,
+``<alias>:<name>`` (an alias from ``namespaces``) or ``<name>`` (namespace 0). ``browse`` finds
+every numeric variable up to ``max_depth`` levels below ``root`` (a path or a node id), following
+hierarchical references other than properties; ``include`` and ``exclude`` are globs (``*``
+crosses ``/``) matched against the browse names below the root joined by ``/``, e.g.
+``Pump1/Temperature``, which also names the metric: ``pump1_temperature``. Node ids of ``nsu=``,
+paths and discoveries are resolved again after every connect.
+
+Errors are those of ``errors.py``. In mode poll, ``read`` (every device in one request) and
+``poll`` (one device) never raise them: each becomes an ERROR ``Event`` naming the device. In
+mode subscribe the connector is a push connector: ``read`` yields samples as the server publishes
+them, raises ``OpcuaConnectionError`` when the session is lost (the runtime then connects again,
+which recreates the subscriptions), and ends when ``close`` is called.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 from asyncua import ua
 from asyncua.client.client import Client
-from asyncua.ua.uaerrors import UaError
 from sentio.connectors.contract import (
     Connector,
+    DeviceSchedule,
     Event,
-    Quality,
-    Reading,
     Sample,
     Severity,
-    now_ns,
 )
 
-from sentio.errors import SentioError
+from .browse import Namespaces
+from .config import DeviceConfig, OpcuaConfig
+from .errors import (
+    OpcuaBrowseError,
+    OpcuaConnectionError,
+    OpcuaError,
+    OpcuaNamespaceError,
+    OpcuaSecurityError,
+    OpcuaTimeoutError,
+    guard,
+)
+from .paths import NodeIdSpec
+from .resolve import Resolution, resolve
+from .security import secure
+from .subscribe import Feed, subscribe
+from .values import Target, quality_of, to_sample
 
-from .config import DeviceConfig, NodeConfig, NodeIdSpec, OpcuaConfig
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class OpcuaError(SentioError):
-    """Raise when an OPC-UA request fails."""
-
-    kind = "error"
-
-
-class OpcuaConnectionError(OpcuaError):
-    """Raise when the OPC-UA session cannot be opened or is lost."""
-
-    kind = "connection"
-
-
-class OpcuaTimeoutError(OpcuaError):
-    """Raise when the server does not answer in time."""
-
-    kind = "timeout"
-
-
-class OpcuaNamespaceError(OpcuaError):
-    """Raise when a namespace URI of an ``nsu=`` node id is not in the server's namespace array."""
-
-    kind = "namespace"
-
-
-def quality_of(status: ua.StatusCode) -> Quality:
-    """Map an OPC-UA status code's severity onto a reading's quality."""
-    if status.is_good():
-        return Quality.GOOD
-    if status.is_uncertain():
-        return Quality.UNCERTAIN
-    return Quality.BAD
+__all__ = [
+    "OpcuaBrowseError",
+    "OpcuaConnectionError",
+    "OpcuaConnector",
+    "OpcuaError",
+    "OpcuaNamespaceError",
+    "OpcuaSecurityError",
+    "OpcuaTimeoutError",
+    "quality_of",
+    "resolve_node_id",
+]
 
 
 def resolve_node_id(spec: NodeIdSpec, namespaces: list[str]) -> ua.NodeId:
     """Return the node id of ``spec``, looking an ``nsu=`` URI up in the namespace array."""
-    index = spec.namespace_index
-    if index is None:
-        try:
-            index = namespaces.index(spec.namespace_uri or "")
-        except ValueError:
-            raise OpcuaNamespaceError(
-                f"namespace {spec.namespace_uri!r} is not on the server"
-            ) from None
-    if isinstance(spec.identifier, int):
-        return ua.NodeId(ua.Int32(spec.identifier), ua.Int16(index), ua.NodeIdType.Numeric)
-    return ua.NodeId(ua.String(spec.identifier), ua.Int16(index), ua.NodeIdType.String)
-
-
-def _timestamp_ns(value: datetime | None) -> int:
-    if value is None:
-        return now_ns()
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _numeric(value: object) -> float | bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    return None
+    return Namespaces(namespaces, {}).node_id(spec)
 
 
 class OpcuaConnector(Connector[OpcuaConfig]):
-    """Read the values of OPC-UA variable nodes, one batched Read request per poll."""
+    """Read OPC-UA variables: batched polls per device, or subscriptions that push changes."""
 
     config_model = OpcuaConfig
 
     def __init__(self, config: OpcuaConfig) -> None:
         super().__init__(config)
+        self.push = config.mode == "subscribe"
+        self._devices = {d.name: d for d in config.devices}
         self._client: Client | None = None
-        self._node_ids: dict[str, list[ua.NodeId]] = {}
-        self._unresolved: dict[str, OpcuaNamespaceError] = {}
+        self._lock = asyncio.Lock()
+        self._resolution = Resolution()
         self._failing: set[str] = set()
+        self._feed = Feed()
+        self._closed = False
 
     @property
     def connected(self) -> bool:
         """Return whether a session is open."""
         return self._client is not None
 
+    def targets(self, device: str) -> list[Target]:
+        """Return the metrics of ``device`` as resolved at the last connect."""
+        return list(self._resolution.targets.get(device, []))
+
     def node_ids(self, device: str) -> list[ua.NodeId]:
         """Return the resolved node ids of ``device`` (empty until connected)."""
-        return list(self._node_ids.get(device, []))
+        return [t.node_id for t in self.targets(device)]
+
+    def devices(self) -> Sequence[DeviceSchedule]:
+        """Return each device with its own poll interval (none in mode subscribe)."""
+        if self.push:
+            return ()
+        return tuple(DeviceSchedule(d.name, d.poll_interval_s) for d in self.config.devices)
 
     async def connect(self) -> None:
-        """Open a session and resolve ``nsu=`` node ids; raise OpcuaConnectionError on failure."""
-        if self._client is not None:
-            return
-        config = self.config
-        client = Client(config.endpoint, timeout=config.timeout_s)
-        if config.username is not None and config.password is not None:
-            client.set_user(config.username)
-            client.set_password(config.password.get_secret_value())
-        try:
-            await asyncio.wait_for(client.connect(), config.timeout_s)
-        except TimeoutError as exc:
-            await self._shutdown(client)
-            raise OpcuaTimeoutError(
-                f"no session with {config.endpoint} within {config.timeout_s:g} s"
-            ) from exc
-        except Exception as exc:  # OSError, UaError, or asyncua's bare Exception on send
-            await self._shutdown(client)
-            raise OpcuaConnectionError(f"cannot connect to {config.endpoint}: {exc}") from exc
-        try:
-            namespaces = await asyncio.wait_for(client.get_namespace_array(), config.timeout_s)
-        except Exception as exc:
-            await self._shutdown(client)
-            raise OpcuaConnectionError(f"cannot read the namespace array: {exc!r}") from exc
-        self._client = client
-        self._resolve(namespaces)
-
-    def _resolve(self, namespaces: list[str]) -> None:
-        self._node_ids.clear()
-        self._unresolved.clear()
-        for device in self.config.devices:
+        """Open a session, resolve every device, and subscribe in mode subscribe."""
+        self._closed = False
+        async with self._lock:
+            if self._client is not None:
+                return
+            config = self.config
+            client = Client(config.endpoint, timeout=config.timeout_s)
+            if config.username is not None and config.password is not None:
+                client.set_user(config.username)
+                client.set_password(config.password.get_secret_value())
+            feed = Feed()
             try:
-                self._node_ids[device.name] = [
-                    resolve_node_id(node.spec, namespaces) for node in device.nodes
-                ]
-            except OpcuaNamespaceError as exc:
-                self._unresolved[device.name] = exc
+                await secure(client, config)
+                await guard(
+                    client.connect(), f"opening a session with {config.endpoint}", config.timeout_s
+                )
+                uris = await guard(
+                    client.get_namespace_array(), "reading the namespace array", config.timeout_s
+                )
+                resolution = await resolve(client, config, uris)
+                if self.push:
+                    client.connection_lost_callback = self._on_lost(feed)
+                    await self._subscribe(client, resolution, feed)
+            except BaseException:
+                await self._shutdown(client)
+                raise
+            if self._closed:
+                await self._shutdown(client)
+                return
+            self._client, self._resolution, self._feed = client, resolution, feed
+
+    def _on_lost(self, feed: Feed) -> Callable[[Exception], Coroutine[Any, Any, None]]:
+        endpoint = self.config.endpoint
+
+        async def lost(exc: Exception) -> None:
+            feed.put(OpcuaConnectionError(f"lost the session with {endpoint}: {exc!r}"))
+
+        return lost
+
+    async def _subscribe(self, client: Client, resolution: Resolution, feed: Feed) -> None:
+        for device in self.config.devices:
+            for note in resolution.notes.pop(device.name, []):
+                feed.put(note)
+            error = resolution.errors.get(device.name)
+            targets = resolution.targets.get(device.name, [])
+            events: list[Event] = []
+            if error is not None:
+                events.append(self._error_event(device, error))
+            elif targets:
+                settings = self.config.subscription_of(device)
+                timeout_s = self.config.timeout_s
+                events = await subscribe(client, device.name, targets, settings, feed, timeout_s)
+            for event in events:
+                feed.put(event)
+            recovered = self._settle(device, failed=bool(events))
+            if recovered is not None:
+                feed.put(recovered)
 
     async def read(self) -> AsyncIterator[Sample]:
-        """Poll every device once, yielding its readings, or an ERROR event per failing device."""
+        """Poll every device once (mode poll), or yield changes until closed (mode subscribe)."""
+        samples = self._stream() if self.push else self._poll(self.config.devices)
+        async for sample in samples:
+            yield sample
+
+    async def poll(self, device: str) -> AsyncIterator[Sample]:
+        """Poll one device once, yielding its readings, or an ERROR event when it fails."""
+        async for sample in self._poll([self._devices[device]]):
+            yield sample
+
+    async def _stream(self) -> AsyncIterator[Sample]:
+        if self._closed:
+            return
+        await self.connect()
+        if self._closed:
+            return
+        client, feed = self._client, self._feed
+        while True:
+            item = await feed.get()
+            if item is None:
+                return
+            if isinstance(item, OpcuaError):
+                await self._drop(client)
+                raise item
+            yield item
+
+    async def _poll(self, devices: Sequence[DeviceConfig]) -> AsyncIterator[Sample]:
         failed: set[str] = set()
-        samples: list[Sample] = []
+        client: Client | None = None
         try:
             await self.connect()
-            samples = await self._poll(failed)
+            client = self._client
+            samples = await self._read_values(client, devices, failed)
         except OpcuaError as exc:
-            await self._drop()
-            failed = {d.name for d in self.config.devices}
-            samples = [self._error_event(d, exc) for d in self.config.devices]
+            await self._drop(client)
+            failed = {d.name for d in devices}
+            samples = [self._error_event(d, exc) for d in devices]
         for sample in samples:
             yield sample
-        for device in self.config.devices:
-            if device.name in failed:
-                self._failing.add(device.name)
-            elif device.name in self._failing:
-                self._failing.discard(device.name)
-                yield Event(
-                    device=device.name,
-                    body=f"{device.name}: recovered ({self.config.endpoint})",
-                    severity=Severity.INFO,
-                    attributes={"endpoint": self.config.endpoint},
-                )
+        for device in devices:
+            recovered = self._settle(device, failed=device.name in failed)
+            if recovered is not None:
+                yield recovered
 
-    async def _poll(self, failed: set[str]) -> list[Sample]:
-        client = self._client
+    async def _read_values(
+        self, client: Client | None, devices: Sequence[DeviceConfig], failed: set[str]
+    ) -> list[Sample]:
         if client is None:
             raise OpcuaConnectionError("not connected")
         samples: list[Sample] = []
-        batch: list[tuple[DeviceConfig, NodeConfig]] = []
-        node_ids: list[ua.NodeId] = []
-        for device in self.config.devices:
-            unresolved = self._unresolved.get(device.name)
-            if unresolved is not None:
+        batch: list[tuple[str, Target]] = []
+        for device in devices:
+            samples.extend(self._resolution.notes.pop(device.name, []))
+            error = self._resolution.errors.get(device.name)
+            if error is not None:
                 failed.add(device.name)
-                samples.append(self._error_event(device, unresolved))
+                samples.append(self._error_event(device, error))
                 continue
-            batch.extend((device, node) for node in device.nodes)
-            node_ids.extend(self._node_ids[device.name])
+            batch.extend((device.name, t) for t in self._resolution.targets.get(device.name, []))
         if not batch:
             return samples
-        try:
-            values = await asyncio.wait_for(
-                client.read_attributes([client.get_node(n) for n in node_ids]),
-                self.config.timeout_s,
-            )
-        except TimeoutError as exc:
-            raise OpcuaTimeoutError(
-                f"no answer to a read of {len(node_ids)} nodes within {self.config.timeout_s:g} s"
-            ) from exc
-        except (OSError, UaError) as exc:
-            raise OpcuaConnectionError(f"read failed: {exc!r}") from exc
-        except Exception as exc:  # asyncua wraps some send failures in a bare Exception
-            raise OpcuaConnectionError(f"read failed: {exc!r}") from exc
+        values = await guard(
+            client.read_attributes([client.get_node(t.node_id) for _, t in batch]),
+            f"reading {len(batch)} nodes",
+            self.config.timeout_s,
+        )
         if len(values) != len(batch):
             raise OpcuaConnectionError(f"{len(values)} results for {len(batch)} nodes")
-        for (device, node), data in zip(batch, values, strict=True):
-            samples.append(self._sample(device, node, data, failed))
+        for (device_name, target), data in zip(batch, values, strict=True):
+            sample = to_sample(device_name, target, data)
+            if isinstance(sample, Event) and sample.severity is Severity.ERROR:
+                failed.add(device_name)
+            samples.append(sample)
         return samples
 
-    def _sample(
-        self, device: DeviceConfig, node: NodeConfig, data: ua.DataValue, failed: set[str]
-    ) -> Sample:
-        status = data.StatusCode or ua.StatusCode()
-        quality = quality_of(status)
-        raw = data.Value.Value if data.Value is not None else None
-        value = _numeric(raw)
-        attributes: dict[str, str] = {"node_id": node.node_id}
-        if quality is not Quality.GOOD:
-            attributes["status"] = status.name
-        if value is None:
-            if quality is Quality.BAD:
-                value = math.nan
-            else:
-                failed.add(device.name)
-                return Event(
-                    device=device.name,
-                    body=(
-                        f"{device.name}: node {node.name} ({node.node_id}) has a "
-                        f"{type(raw).__name__} value, not a number"
-                    ),
-                    severity=Severity.ERROR,
-                    attributes={**attributes, "error": "not_numeric", "metric": node.name},
-                )
-        return Reading(
+    def _settle(self, device: DeviceConfig, *, failed: bool) -> Event | None:
+        if failed:
+            self._failing.add(device.name)
+            return None
+        if device.name not in self._failing:
+            return None
+        self._failing.discard(device.name)
+        return Event(
             device=device.name,
-            metric=node.name,
-            value=value,
-            unit=node.unit,
-            timestamp_ns=_timestamp_ns(data.SourceTimestamp),
-            attributes=attributes,
-            quality=quality,
+            body=f"{device.name}: recovered ({self.config.endpoint})",
+            severity=Severity.INFO,
+            attributes={"endpoint": self.config.endpoint},
         )
 
     async def close(self) -> None:
-        """Close the session; safe to call twice."""
-        await self._drop()
+        """End a subscribing ``read`` and close the session; safe to call twice."""
+        self._closed = True
+        self._feed.put(None)
+        await self._drop(self._client)
 
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
+    async def _drop(self, client: Client | None) -> None:
+        if client is not None and client is self._client:
+            self._client = None
             await self._shutdown(client)
 
     async def _shutdown(self, client: Client) -> None:
@@ -274,9 +288,10 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             client.disconnect_socket()
 
     def _error_event(self, device: DeviceConfig, exc: OpcuaError) -> Event:
+        verb = "subscribing to" if self.push else "polling"
         return Event(
             device=device.name,
-            body=f"{device.name}: polling {self.config.endpoint} failed: {exc}",
+            body=f"{device.name}: {verb} {self.config.endpoint} failed: {exc}",
             severity=Severity.ERROR,
             attributes={"endpoint": self.config.endpoint, "error": exc.kind},
         )

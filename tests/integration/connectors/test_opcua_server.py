@@ -4,147 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
-from asyncua import Node, Server, ua
-from sentio.connectors.contract import Event, Quality, Reading, Sample, Severity
-from sentio.connectors.opcua import OpcuaConfig, OpcuaConnector
+from asyncua import ua
+from sentio.connectors.contract import DeviceSchedule, Event, Quality, Sample
+from sentio.connectors.opcua import OpcuaConnector
 
-URI = "urn:sentio:test"
-DEADLINE_S = 15.0
-VALUES: dict[str, float | int | bool] = {
-    "temperature": 21.5,
-    "pressure": 1.25,
-    "count": 42,
-    "running": True,
-}
+from .opcua_server import (
+    URI,
+    VALUES,
+    OpcuaServer,
+    boiler,
+    errors,
+    free_port,
+    make_connector,
+    nsu,
+    opcua_server,
+    poll,
+    poll_until,
+    readings,
+)
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class OpcuaServer:
-    """An asyncua server on a fixed port; restartable, optionally with a shifted namespace index."""
-
-    port: int
-    server: Server | None = None
-    index: int = 0
-    variables: dict[str, Node] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"opc.tcp://127.0.0.1:{self.port}/sentio/"
-
-    async def start(self, extra_namespaces: tuple[str, ...] = ()) -> None:
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        for uri in extra_namespaces:
-            await server.register_namespace(uri)
-        self.index = await server.register_namespace(URI)
-        boiler = await server.nodes.objects.add_object(self.index, "Boiler")
-        self.variables = {}
-        for name, value in VALUES.items():
-            node_id = ua.NodeId(f"Boiler.{name}", self.index, ua.NodeIdType.String)
-            self.variables[name] = await boiler.add_variable(node_id, name, value)
-        self.variables["numeric"] = await boiler.add_variable(
-            ua.NodeId(5001, self.index, ua.NodeIdType.Numeric), "numeric", 7.5
-        )
-        self.variables["label"] = await boiler.add_variable(
-            ua.NodeId("Boiler.label", self.index, ua.NodeIdType.String), "label", "hello"
-        )
-        await server.start()
-        self.server = server
-
-    async def stop(self) -> None:
-        server, self.server = self.server, None
-        if server is not None:
-            await server.stop()
-
-    def node(self, name: str) -> Node:
-        assert self.variables is not None
-        return self.variables[name]
-
-
-@pytest.fixture
-async def opcua_server() -> AsyncIterator[OpcuaServer]:
-    server = OpcuaServer(_free_port())
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def make_connector() -> AsyncIterator[Callable[..., OpcuaConnector]]:
-    made: list[OpcuaConnector] = []
-
-    def make(endpoint: str, devices: list[dict[str, Any]], **extra: Any) -> OpcuaConnector:
-        config = OpcuaConfig.model_validate(
-            {"endpoint": endpoint, "timeout_s": 2.0, "devices": devices, **extra}
-        )
-        connector = OpcuaConnector(config)
-        made.append(connector)
-        return connector
-
-    try:
-        yield make
-    finally:
-        for connector in made:
-            await connector.close()
-
-
-def boiler(node_ids: dict[str, str], name: str = "boiler-1") -> dict[str, Any]:
-    units = {"temperature": "Cel", "pressure": "bar"}
-    return {
-        "name": name,
-        "nodes": [
-            {"name": metric, "node_id": node_id, "unit": units.get(metric, "1")}
-            for metric, node_id in node_ids.items()
-        ],
-    }
-
-
-def nsu(name: str) -> str:
-    return f"nsu={URI};s=Boiler.{name}"
-
-
-async def poll(connector: OpcuaConnector) -> list[Sample]:
-    return [s async for s in connector.read()]
-
-
-def readings(samples: list[Sample]) -> dict[str, Reading]:
-    return {s.metric: s for s in samples if isinstance(s, Reading)}
-
-
-def errors(samples: list[Sample]) -> list[Event]:
-    return [s for s in samples if isinstance(s, Event) and s.severity is Severity.ERROR]
-
-
-async def poll_until(
-    connector: OpcuaConnector, done: Callable[[list[Sample]], bool]
-) -> list[Sample]:
-    """Poll until ``done`` holds for one poll's samples, failing at the deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        samples = await poll(connector)
-        if done(samples):
-            return samples
-        assert time.monotonic() < deadline, f"condition not met in time; last poll: {samples}"
-        await asyncio.sleep(0.05)
+__all__ = ["make_connector", "opcua_server"]
 
 
 async def test_readings_equal_server_values(
@@ -271,7 +153,7 @@ async def test_unreachable_server_gives_an_event_and_never_raises(
     make_connector: Callable[..., OpcuaConnector],
 ) -> None:
     connector = make_connector(
-        f"opc.tcp://127.0.0.1:{_free_port()}/",
+        f"opc.tcp://127.0.0.1:{free_port()}/",
         [boiler({"temperature": nsu("temperature")}), boiler({"t": "ns=2;i=1"}, "other")],
     )
     samples = await poll(connector)
@@ -314,3 +196,44 @@ async def test_reconnects_after_server_restart(
     assert [e.body for e in back if isinstance(e, Event)] == [
         f"boiler-1: recovered ({opcua_server.endpoint})"
     ]
+
+
+async def poll_one(connector: OpcuaConnector, device: str) -> list[Sample]:
+    return [s async for s in connector.poll(device)]
+
+
+async def test_each_device_is_polled_on_its_own(
+    opcua_server: OpcuaServer, make_connector: Callable[..., OpcuaConnector]
+) -> None:
+    connector = make_connector(
+        opcua_server.endpoint,
+        [
+            {**boiler({"temperature": nsu("temperature")}), "poll_interval_s": 2},
+            {**boiler({"pressure": nsu("pressure"), "count": nsu("count")}, "boiler-2")},
+            {**boiler({"t": "nsu=urn:missing;i=1"}, "ghost"), "poll_interval_s": 0.5},
+        ],
+    )
+    assert connector.devices() == (
+        DeviceSchedule("boiler-1", 2.0),
+        DeviceSchedule("boiler-2", 10.0),
+        DeviceSchedule("ghost", 0.5),
+    )
+    first, second = await asyncio.gather(
+        poll_one(connector, "boiler-1"), poll_one(connector, "boiler-2")
+    )
+    assert {(r.device, r.metric, r.value) for r in readings(first).values()} == {
+        ("boiler-1", "temperature", VALUES["temperature"])
+    }
+    assert {(r.device, r.metric) for r in readings(second).values()} == {
+        ("boiler-2", "pressure"),
+        ("boiler-2", "count"),
+    }
+    assert not errors(first + second)
+    [event] = await poll_one(connector, "ghost")
+    assert isinstance(event, Event)
+    assert (event.device, event.attributes["error"]) == ("ghost", "namespace")
+
+    await opcua_server.node("temperature").write_value(24.0)
+    again = await poll_one(connector, "boiler-1")
+    assert readings(again)["temperature"].value == 24.0
+    assert connector.connected
