@@ -1,4 +1,4 @@
-"""`sentio demo`: the stack, a workload and simulated pumps; where to look; a clean stop."""
+"""`sentio demo`: the stack, a workload and simulated devices; where to look; a clean stop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Sequence
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.panel import Panel
 
 from sentio.config import SentioConfig
 from sentio.connectors.simulate.faults import Fault
+from sentio.connectors.simulate.fleet import Target
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
@@ -78,6 +80,9 @@ def where_to_look(config: SentioConfig) -> str:
             f"VictoriaMetrics  {vm}/vmui   "
             'PromQL: sentio_demo_temperature_celsius{device="ahu-1"}',
             '                 vibration_mm_per_second{device="pump-2"}  (simulated Modbus pumps)',
+            '                 temperature_celsius{instance="demo-line"}  (simulated OPC-UA line)',
+            '                 battery_percent{instance="demo-zigbee"}  '
+            "(simulated Zigbee sensors, if mosquitto is installed)",
             '                 sentio_ai_anomaly_score{query="pump-vibration"} > 1',
             f"                 {vm}/api/v1/query?query=rate(sentio_demo_polls_total[1m])",
             f'Loki             {loki}      LogQL:  {{service_name="{svc}"}} | device="ahu-1"',
@@ -93,19 +98,23 @@ def run_demo(
     config: SentioConfig,
     duration: float | None = None,
     manage_stack: bool = True,
-    faults: list[tuple[int, Fault]] | None = None,
+    faults: Sequence[tuple[Target, Fault]] = (),
     fault_after_s: float = 120.0,
 ) -> None:
     """Run the demo until Ctrl-C (or ``duration``), then stop what it started."""
+    from sentio.connectors.simulate.mosquitto import find_mosquitto
+    from sentio.demo_plant import Plant, demo_fleet
+
+    mosquitto = find_mosquitto()
+    fleet = demo_fleet(zigbee=mosquitto is not None)
+    fleet.check(faults)
     context = stack_running(config, out.print) if manage_stack else contextlib.nullcontext(False)
     with context:
         telemetry = setup(config)
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
         deadline = None if duration is None else time.monotonic() + duration
-        from sentio.demo_plant import Plant
-
-        plant = Plant(config, telemetry, faults or [], fault_after_s, out.print)
+        plant = Plant(config, telemetry, fleet, faults, fault_after_s, out.print, mosquitto)
         try:
             plant.start()
             emitter = DemoEmitter(telemetry)

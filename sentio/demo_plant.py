@@ -1,4 +1,8 @@
-"""The demo's plant: simulated pumps over Modbus, the collector reading them, the AI engine."""
+"""The demo's plant: simulated devices, the collector reading them, and the AI engine.
+
+Pumps over Modbus and a production line over OPC-UA always run; Zigbee sensors over MQTT run
+when Mosquitto is installed (the plant starts its own broker on a free loopback port).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -14,33 +20,87 @@ from sentio.ai_engine.scheduler import Scheduler
 from sentio.collectors.runtime import Collector
 from sentio.config import AIQueryConfig, ConnectorInstanceConfig, SentioConfig
 from sentio.connectors.simulate.faults import Fault
-from sentio.connectors.simulate.pump import POINTS, Pump, PumpServer
+from sentio.connectors.simulate.fleet import FaultError, Fleet, Target, build_fleet
+from sentio.connectors.simulate.line import URI, Line, LineServer
+from sentio.connectors.simulate.mosquitto import Mosquitto, MosquittoError
+from sentio.connectors.simulate.pump import POINTS, PumpServer
+from sentio.connectors.simulate.zigbee import ZigbeePublisher
 from sentio.telemetry import Telemetry
 
 Progress = Callable[[str], None]
 INSTANCE = "demo-pumps"
-LOGGERS = ("sentio.ai", "sentio.collector")
+LINE_INSTANCE = "demo-line"
+ZIGBEE_INSTANCE = "demo-zigbee"
+LOGGERS = ("sentio.ai", "sentio.collector", "sentio.simulate")
 PUMPS = 2
+ZIGBEE_SENSORS = 3
+POLL_S = 2
 
 
-def plant_config(config: SentioConfig, port: int) -> SentioConfig:
-    """Return ``config`` plus the demo's Modbus connector and its AI query."""
+def demo_fleet(zigbee: bool) -> Fleet:
+    """Return the demo's devices: the pumps, the line, and the Zigbee sensors if ``zigbee``."""
+    return build_fleet(PUMPS, True, ZIGBEE_SENSORS if zigbee else 0)
+
+
+def line_devices(line: Line) -> list[dict[str, Any]]:
+    """Return the OPC-UA connector's devices for ``line``: one per station, nsu= node ids."""
+    devices = []
+    for station in line.stations.values():
+        nodes = [(s.metric, s.node, s.unit) for s in station.spec.signals] + [
+            ("part_count", "PartCount", "1"),
+            ("state", "State", "1"),
+        ]
+        devices.append(
+            {
+                "name": f"{line.name}-{station.name}".lower(),
+                "poll_interval_s": POLL_S,
+                "nodes": [
+                    {"name": name, "node_id": f"nsu={URI};s={line.node_id(station.name, node)}",
+                     "unit": unit}
+                    for name, node, unit in nodes
+                ],
+            }
+        )  # fmt: skip
+    return devices
+
+
+def plant_config(
+    config: SentioConfig, port: int, line: LineServer, mqtt_port: int | None = None
+) -> SentioConfig:
+    """Return ``config`` plus the demo's connectors and its AI query."""
     fields = [
         {"name": p.metric, "table": "input", "address": p.input_address, "type": "float32",
          "unit": p.unit}
         for p in POINTS
     ]  # fmt: skip
-    connector = ConnectorInstanceConfig(
-        name=INSTANCE,
-        type="modbus",
-        poll_interval_s=2,
-        config={
-            "connection": {"type": "tcp", "host": "127.0.0.1", "port": port},
-            "devices": [
-                {"name": f"pump-{u}", "unit_id": u, "fields": fields} for u in range(1, PUMPS + 1)
-            ],
-        },
-    )
+    connectors = [
+        ConnectorInstanceConfig(
+            name=INSTANCE,
+            type="modbus",
+            poll_interval_s=POLL_S,
+            config={
+                "connection": {"type": "tcp", "host": "127.0.0.1", "port": port},
+                "devices": [
+                    {"name": f"pump-{u}", "unit_id": u, "fields": fields}
+                    for u in range(1, PUMPS + 1)
+                ],
+            },
+        ),
+        ConnectorInstanceConfig(
+            name=LINE_INSTANCE,
+            type="opcua",
+            poll_interval_s=POLL_S,
+            config={"endpoint": line.endpoint, "devices": line_devices(line.line)},
+        ),
+    ]
+    if mqtt_port is not None:
+        connectors.append(
+            ConnectorInstanceConfig(
+                name=ZIGBEE_INSTANCE,
+                type="zigbee2mqtt",
+                config={"broker": {"host": "127.0.0.1", "port": mqtt_port, "qos": 1}},
+            )
+        )
     query = AIQueryConfig(
         name="pump-vibration",
         promql=f'vibration_mm_per_second{{instance="{INSTANCE}"}}',
@@ -51,26 +111,29 @@ def plant_config(config: SentioConfig, port: int) -> SentioConfig:
         model="robust",
     )
     ai = config.ai.model_copy(update={"queries": [*config.ai.queries, query]})
-    return config.model_copy(update={"connectors": [*config.connectors, connector], "ai": ai})
+    return config.model_copy(update={"connectors": [*config.connectors, *connectors], "ai": ai})
 
 
 class Plant:
-    """Run the pumps, the collector and the AI engine in a background event loop."""
+    """Run the simulated devices, the collector and the AI engine in a background event loop."""
 
     def __init__(
         self,
         config: SentioConfig,
         telemetry: Telemetry,
-        faults: list[tuple[int, Fault]],
+        fleet: Fleet,
+        faults: Sequence[tuple[Target, Fault]],
         fault_after_s: float,
         progress: Progress,
+        mosquitto: str | None = None,
     ) -> None:
-        self.pumps = {u: Pump(seed=u, serial=f"PUMP-{u:04d}") for u in range(1, PUMPS + 1)}
+        self.fleet = fleet
         self.base = config
         self.telemetry = telemetry
         self.faults = faults
         self.fault_after_s = fault_after_s
         self.progress = progress
+        self.mosquitto = mosquitto
         self.handler = telemetry.logging_handler()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="sentio-demo-plant")
@@ -85,20 +148,51 @@ class Plant:
             logger.propagate = False  # to Loki, not to the console
             logger.addHandler(self.handler)
         self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
+        return asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
 
     async def _start(self) -> SentioConfig:
         self.stop_event = asyncio.Event()
-        server = PumpServer(self.pumps, advance_every_s=1.0)
-        await server.start()
-        config = plant_config(self.base, server.port)
-        self.done = asyncio.ensure_future(self._run(server, config))
+        servers = contextlib.AsyncExitStack()
+        try:
+            pumps = PumpServer(self.fleet.pumps, advance_every_s=1.0)
+            await servers.enter_async_context(pumps)
+            assert self.fleet.line is not None
+            line = LineServer(self.fleet.line, advance_every_s=1.0)
+            await servers.enter_async_context(line)
+            self.progress(f"simulated line on {line.endpoint}")
+            mqtt_port = await self._zigbee(servers)
+        except BaseException:
+            await servers.aclose()
+            raise
+        config = plant_config(self.base, pumps.port, line, mqtt_port)
+        self.done = asyncio.ensure_future(self._run(servers, config))
         return config
 
-    async def _run(self, server: PumpServer, config: SentioConfig) -> None:
+    async def _zigbee(self, servers: contextlib.AsyncExitStack) -> int | None:
+        """Start Mosquitto and the Zigbee sensors' publisher; return the broker's port."""
+        if not self.fleet.sensors:
+            self.progress("Zigbee sensors left out: mosquitto is not installed")
+            return None
+        assert self.mosquitto is not None
+        broker = Mosquitto(self.mosquitto, Path(self.base.stack.data_dir) / "demo-mosquitto")
+        try:
+            await broker.start()
+        except MosquittoError as exc:
+            self.progress(f"Zigbee sensors left out: {exc}")
+            self.fleet.sensors = {}
+            return None
+        servers.push_async_callback(broker.stop)
+        publisher = ZigbeePublisher(
+            self.fleet.sensors.values(), port=broker.port, advance_every_s=1.0
+        )
+        await servers.enter_async_context(publisher)
+        self.progress(f"simulated Zigbee sensors on mosquitto 127.0.0.1:{broker.port}")
+        return broker.port
+
+    async def _run(self, servers: contextlib.AsyncExitStack, config: SentioConfig) -> None:
         assert self.stop_event is not None
-        collector = Collector(config, self.telemetry)
-        async with aiohttp.ClientSession() as session:
+        async with servers, aiohttp.ClientSession() as session:
+            collector = Collector(config, self.telemetry)
             scheduler = Scheduler(config, self.telemetry, session)
             scheduler.restore()
             tasks = [
@@ -110,15 +204,12 @@ class Plant:
             collector.stopping.set()
             tasks[2].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        await server.stop()
 
     async def _inject(self) -> None:
-        if not self.faults:
-            return
-        await asyncio.sleep(self.fault_after_s)
-        for unit, fault in self.faults:
-            self.pumps[unit].inject(fault)
-            self.progress(f"injected {fault} into pump-{unit}")
+        try:
+            await self.fleet.inject_after(self.faults, self.fault_after_s, self.progress)
+        except FaultError as exc:
+            self.progress(f"no fault injected: {exc}")
 
     def stop(self) -> None:
         """Stop everything the plant runs and its loop."""

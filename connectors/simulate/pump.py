@@ -33,12 +33,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
+from typing import Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
-from .faults import BearingWear, Dead, Drift, Fault, Metric, Spike, Stuck
+from .faults import BearingWear, Dead, Drift, Fault, FaultSet, Spike, Stuck, WearEffect
+
+__all__ = [
+    "OVERHEAT_CEL",
+    "POINTS",
+    "BearingWear",
+    "Dead",
+    "Drift",
+    "Fault",
+    "Metric",
+    "Pump",
+    "PumpPoint",
+    "PumpServer",
+    "Spike",
+    "Stuck",
+]
+
+Metric = Literal["vibration", "bearing_temperature", "motor_current", "pressure", "flow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,11 @@ STOPPED: dict[Metric, float] = {
     "pressure": 0.0,
     "flow": 0.0,
 }
+WEAR: dict[str, WearEffect] = {
+    "vibration": WearEffect(4.0, 2.0),
+    "bearing_temperature": WearEffect(15.0, 5.0),
+    "motor_current": WearEffect(0.5),
+}
 NOISE_FRACTION = 0.01
 OVERHEAT_CEL = 80.0
 SERIAL_ADDRESS = 10
@@ -95,18 +118,18 @@ class Pump:
         self.elapsed_s = 0.0
         self.run_seconds = 0
         self.running = True
-        self._faults: list[tuple[Fault, float, float]] = []
+        self.faults = FaultSet(NOMINAL)
         self._values = self._compute()
 
     @property
-    def values(self) -> Mapping[Metric, float]:
+    def values(self) -> Mapping[str, float]:
         """Return the values the pump serves now."""
         return dict(self._values)
 
     @property
     def dead(self) -> bool:
         """Return whether a Dead fault is injected."""
-        return any(isinstance(f, Dead) for f, _, _ in self._faults)
+        return self.faults.dead
 
     @property
     def overheat(self) -> bool:
@@ -115,14 +138,13 @@ class Pump:
 
     def inject(self, fault: Fault) -> None:
         """Inject a fault; it takes effect from the next step (Dead at once)."""
-        frozen = self._values[fault.metric] if isinstance(fault, Stuck) else 0.0
-        self._faults.append((fault, self.elapsed_s, frozen))
+        self.faults.inject(fault, self.elapsed_s, self._values)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
-        self._faults.clear()
+        self.faults.clear()
 
-    def advance(self, dt_s: float = 1.0) -> Mapping[Metric, float]:
+    def advance(self, dt_s: float = 1.0) -> Mapping[str, float]:
         """Advance simulated time by ``dt_s`` seconds and return the new values."""
         self.elapsed_s += dt_s
         if self.running:
@@ -130,27 +152,14 @@ class Pump:
         self._values = self._compute()
         return self.values
 
-    def _compute(self) -> dict[Metric, float]:
+    def _compute(self) -> dict[str, float]:
         base = NOMINAL if self.running else STOPPED
-        values: dict[Metric, float] = {}
+        values: dict[str, float] = {}
         for metric, nominal in base.items():
             noise = self._rng.gauss(0.0, nominal * NOISE_FRACTION) if self._noise else 0.0
             values[metric] = nominal + noise
-        for fault, since, _ in self._faults:
-            hours = (self.elapsed_s - since) / 3600.0
-            if isinstance(fault, BearingWear) and self.running:
-                wear = fault.rate_per_h * hours
-                values["vibration"] += 4.0 * wear + 2.0 * wear * wear
-                values["bearing_temperature"] += 15.0 * wear + 5.0 * wear * wear
-                values["motor_current"] += 0.5 * wear
-            elif isinstance(fault, Drift):
-                values[fault.metric] += fault.rate_per_h * hours
-            elif isinstance(fault, Spike) and self._rng.random() < fault.probability:
-                values[fault.metric] += fault.magnitude
-        for fault, _, frozen in self._faults:
-            if isinstance(fault, Stuck):
-                values[fault.metric] = frozen
-        return values
+        wear = WEAR if self.running else {}
+        return self.faults.apply(values, self.elapsed_s, self._rng, wear)
 
     def holding_value(self, point: PumpPoint) -> int:
         """Return the signed int16 a holding register serves for ``point``."""
@@ -176,7 +185,7 @@ class Pump:
         regs[RUN_SECONDS_ADDRESS] = seconds >> 16
         regs[RUN_SECONDS_ADDRESS + 1] = seconds & 0xFFFF
         regs[STATUS_ADDRESS] = (
-            int(self.running) | int(self.overheat) << 1 | int(bool(self._faults)) << 2
+            int(self.running) | int(self.overheat) << 1 | int(bool(self.faults.active)) << 2
         )
         return regs
 

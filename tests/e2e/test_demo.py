@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from sentio.connectors.simulate.mosquitto import find_mosquitto
 
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends
@@ -67,6 +68,28 @@ async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
         )
 
 
+async def _plant_data(config: SentioConfig) -> tuple[dict[str, float], dict[str, float]]:
+    """Return the line's temperatures and the Zigbee sensors' batteries (none without mosquitto)."""
+    urls = Backends(config.stack)
+    async with aiohttp.ClientSession() as session:
+
+        async def series(query: str, count: int) -> dict[str, float] | None:
+            got = await promql(session, urls.vm, query)
+            values = {r["metric"]["device"]: float(r["value"][1]) for r in got}
+            return values if len(values) == count else None
+
+        async def line() -> dict[str, float] | None:
+            return await series('temperature_celsius{instance="demo-line"}', 3)
+
+        async def zigbee() -> dict[str, float] | None:
+            return await series('battery_percent{instance="demo-zigbee"}', 3)
+
+        temperatures = await poll(line, 60, "the line's temperatures, through the OPC-UA connector")
+        if find_mosquitto() is None:
+            return temperatures, {}
+        return temperatures, await poll(zigbee, 60, "the Zigbee batteries, through Mosquitto")
+
+
 async def _fault_scores(config: SentioConfig) -> tuple[float, float]:
     """Wait for pump 2's fault to be scored; return both pumps' highest recent scores."""
     urls = Backends(config.stack)
@@ -106,6 +129,13 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         series, streams = asyncio.run(_demo_data(config))
         assert 30 < float(series[0]["value"][1]) < 50
         assert "polled ahu-1" in str(streams[0]["values"])
+        temperatures, batteries = asyncio.run(_plant_data(config))
+        assert sorted(temperatures) == ["line1-conveyor", "line1-oven", "line1-press"]
+        assert 170 < temperatures["line1-oven"] < 190
+        assert 35 < temperatures["line1-conveyor"] < 50
+        if batteries:
+            assert sorted(batteries) == ["climate-1", "contact-2", "occupancy-3"]
+            assert all(0 < b <= 100 for b in batteries.values())
         pump2, pump1 = asyncio.run(_fault_scores(config))
         assert pump2 > 1, "the injected fault is scored above 1"
         assert pump1 < 1, "the healthy pump stays below 1"
