@@ -83,13 +83,16 @@ def demo(
     ] = False,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help="Inject into a simulated pump: UNIT=FAULT, e.g. 2=spike:vibration:5."),
+        typer.Option(
+            help="TARGET=FAULT, repeatable: a pump `2=spike:vibration:5`, a line station "
+            "`line:Oven=drift:temperature:5`, a Zigbee sensor `zigbee:climate-1=dead`."
+        ),
     ] = None,
     fault_after: Annotated[
         float, typer.Option(help="Seconds before the faults are injected.", min=0)
     ] = 120.0,
 ) -> None:
-    """Start the stack, the workload and simulated pumps; show where to look; Ctrl-C stops it."""
+    """Start the stack, simulated devices, the collector and the AI engine; Ctrl-C stops it."""
     from sentio.connectors.simulate.cli import parse_fault
     from sentio.demo import run_demo
 
