@@ -75,6 +75,8 @@ class DeviceSchedule:
 
     name: str
     interval_s: float | None = None
+
+
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
