@@ -35,6 +35,7 @@ from sentio.stack.versions import load_versions
 Progress = Callable[[str], None]
 START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 60.0
+PAUSE_BETWEEN_S = 15.0  # lets VictoriaMetrics finish merging one reader's data before the next
 STOP_TIMEOUT_S = 30.0
 
 
@@ -260,11 +261,10 @@ def run(
         ) as meter:
             port = _meter_port(meter, work / "meter.log")
             sentio = _sentio(config, port, groups, work, warmup_s, window_s, profile, progress)
-            telegraf = (
-                _telegraf(config, port, groups, work, warmup_s, window_s, progress)
-                if baseline
-                else None
-            )
+            telegraf = None
+            if baseline:
+                time.sleep(PAUSE_BETWEEN_S)
+                telegraf = _telegraf(config, port, groups, work, warmup_s, window_s, progress)
     if profile is not None:
         print_profile(profile, progress)
     return IngestReport(

@@ -13,12 +13,15 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sentio.bench.meter import FLOATS, INT_SCALE, INTS
+from sentio.bench.meter import FLOATS, INT_SCALE, INTS, READINGS
 from sentio.errors import SentioError
 
 MODULE = "github.com/influxdata/telegraf/cmd/telegraf"
 BUILD_TAGS = "custom,inputs.modbus,outputs.opentelemetry"
 BUILD_TIMEOUT_S = 3600
+# Telegraf batches metrics, and each of its metrics here is one request's 100 fields: this many
+# make one OTLP request as large as the collector's (5000 readings).
+BATCH_METRICS = 5000 // READINGS
 
 Progress = Callable[[str], None]
 
@@ -75,8 +78,8 @@ def render_config(
         '  collection_jitter = "0s"',
         '  flush_interval = "200ms"',
         '  flush_jitter = "0s"',
-        "  metric_batch_size = 5000",
-        "  metric_buffer_limit = 1000000",
+        f"  metric_batch_size = {BATCH_METRICS}",
+        f"  metric_buffer_limit = {BATCH_METRICS * 2000}",
         "  omit_hostname = true",
         "  quiet = true",
         "[[outputs.opentelemetry]]",
