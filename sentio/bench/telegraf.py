@@ -82,10 +82,17 @@ def render_config(
         f"  metric_buffer_limit = {BATCH_METRICS * 2000}",
         "  omit_hostname = true",
         "  quiet = true",
-        "[[outputs.opentelemetry]]",
-        f'  service_address = "{metrics_url}"',
-        '  compression = "none"',
     ]
+    # One output per connection: a single output sends one request at a time and falls behind
+    # the gathering, so its buffer overflows and drops what was already read.
+    for index, _units in enumerate(connections):
+        lines += [
+            "[[outputs.opentelemetry]]",
+            f'  service_address = "{metrics_url}"',
+            '  compression = "none"',
+            "  [outputs.opentelemetry.tagpass]",
+            f'    name = ["meters-{index}"]',
+        ]
     for index, units in enumerate(connections):
         lines += [
             "[[inputs.modbus]]",

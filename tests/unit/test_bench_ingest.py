@@ -47,7 +47,9 @@ def test_the_telegraf_config_is_valid_toml_with_every_unit_and_field() -> None:
     request = inputs[0]["request"][0]
     assert len(request["fields"]) == FLOATS + INTS
     assert request["fields"][FLOATS]["address"] == 2 * FLOATS
-    assert conf["outputs"]["opentelemetry"][0]["service_address"].endswith("/v1/metrics")
+    outputs = conf["outputs"]["opentelemetry"]
+    assert [o["tagpass"]["name"] for o in outputs] == [["meters-0"], ["meters-1"]]
+    assert outputs[0]["service_address"].endswith("/v1/metrics")
     assert conf["global_tags"]["instance"] == "t"
 
 
