@@ -61,7 +61,7 @@ class Instance:
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    by_identity: dict[int, tuple[object, tuple[str, Quality], dict[str, Any]]] = field(
+    by_identity: dict[int, tuple[object, str, Quality, dict[str, Any]]] = field(
         default_factory=dict
     )
 
@@ -76,6 +76,7 @@ class Collector:
             for i, inst in enumerate(config.connectors)
         ]
         self.queue: collections.deque[Point] = collections.deque()
+        self.queue_limit = config.collector.queue_limit
         cfg = config.collector
         self.spool = Spool(
             cfg.spool_dir or config.stack.data_dir / "spool", cfg.spool_max_bytes,
@@ -190,8 +191,13 @@ class Collector:
         """Return the attributes of a reading's sample, one shared dict per device and set."""
         attrs = reading.attributes
         hit = inst.by_identity.get(id(attrs))
-        if hit is not None and hit[0] is attrs and hit[1] == (reading.device, reading.quality):
-            return hit[2]
+        if (
+            hit is not None
+            and hit[0] is attrs
+            and hit[1] == reading.device
+            and hit[2] is reading.quality
+        ):
+            return hit[3]
         if len(inst.by_identity) >= ATTRIBUTE_SETS_CACHED:
             inst.by_identity.clear()
             inst.by_content.clear()
@@ -207,13 +213,14 @@ class Collector:
             if reading.quality is not Quality.GOOD:
                 merged["quality"] = reading.quality.value
         # keeping ``attrs`` in the entry keeps its id from being reused by another dict
-        inst.by_identity[id(attrs)] = (attrs, (reading.device, reading.quality), merged)
+        inst.by_identity[id(attrs)] = (attrs, reading.device, reading.quality, merged)
         return merged
 
-    def _enqueue(self, inst: Instance, reading: Reading) -> None:
+    def _enqueue(self, inst: Instance, reading: Reading) -> bool:
+        """Queue a reading as a sample; return False for a string value, which has none."""
         value = reading.value
         if isinstance(value, str):
-            return
+            return False
         self.accepted += 1
         self.queue.append(
             Point(
@@ -224,12 +231,13 @@ class Collector:
                 reading.unit,
             )
         )
-        if len(self.queue) > self.config.collector.queue_limit:
-            overflow = len(self.queue) - self.config.collector.queue_limit
+        if len(self.queue) > self.queue_limit:
+            overflow = len(self.queue) - self.queue_limit
             for _ in range(overflow):
                 self.queue.popleft()
             self.dropped += overflow
             self.dropped_counter.add(overflow)
+        return True
 
     def _event(self, inst: Instance, event: Event) -> None:
         attrs = {**event.attributes, "device": event.device, "instance": inst.config.name}
@@ -241,10 +249,7 @@ class Collector:
         """Route one sample: a reading to the queue, an event to the log; return if enqueued."""
         if isinstance(sample, Reading):
             seen.add(sample.device)
-            if self._accept(inst, sample):
-                self._enqueue(inst, sample)
-                return True
-            return False
+            return self._accept(inst, sample) and self._enqueue(inst, sample)
         self._event(inst, sample)
         if sample.severity >= Severity.ERROR:
             failed[sample.device] = sample.body
