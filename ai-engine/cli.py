@@ -14,7 +14,6 @@ from typing import Annotated
 import aiohttp
 import typer
 from rich.console import Console
-from sentio.ai_engine.scheduler import Scheduler
 
 from sentio.config import SentioConfig, load
 from sentio.errors import SentioError
@@ -33,6 +32,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None:
+    from sentio.ai_engine.scheduler import Scheduler  # numpy and scikit-learn: only when used
+
     telemetry = setup(config, **{"sentio.component": "ai-engine"})
     findings = logging.getLogger("sentio.ai")
     findings.setLevel(logging.INFO)
@@ -72,6 +73,8 @@ def parse_time(text: str) -> int:
 
 
 async def _backtest(config: SentioConfig, start: int, end: int, names: list[str]) -> None:
+    from sentio.ai_engine.scheduler import Scheduler
+
     telemetry = setup(config, **{"sentio.component": "ai-backtest"})
     try:
         async with aiohttp.ClientSession() as session:
