@@ -35,6 +35,11 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port() -> int:
+    """Return one free loopback TCP port."""
+    return free_ports(1)[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give every coroutine test the leaked-task check."""
     for item in items:

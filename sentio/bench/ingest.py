@@ -30,6 +30,7 @@ from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.stack.install import default_bin_dir
 from sentio.stack.running import stack_running
+from sentio.stack.supervisor import stop_child
 from sentio.stack.versions import load_versions
 
 Progress = Callable[[str], None]
@@ -132,13 +133,7 @@ def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_child(proc, STOP_TIMEOUT_S)
 
 
 def _count(base_url: str, selector: str, window_s: float, at: float) -> int:

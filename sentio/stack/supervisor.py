@@ -25,6 +25,18 @@ Progress = Callable[[str], None]
 KILL_WAIT_S = 10.0
 
 
+def stop_child(process: subprocess.Popen[bytes], grace_s: float = KILL_WAIT_S) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL if it has not exited after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass(frozen=True)
 class BackendStatus:
     """What `sentio stack status` reports for one backend."""

@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from sentio.stack.supervisor import stop_child
+from tests.conftest import free_port
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Mosquitto:
@@ -28,7 +24,7 @@ class Mosquitto:
 
     def __init__(self, workdir: Path) -> None:
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.config = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         self.config.write_text(
@@ -63,14 +59,8 @@ class Mosquitto:
     def stop(self) -> None:
         """Stop the broker: terminate, then wait (kill if it hangs)."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_child(process, STOP_TIMEOUT_S)
 
     def restart(self) -> None:
         """Stop the broker and start it again on the same port."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -21,6 +20,9 @@ from typing import Any
 import aiohttp
 import requests
 from aiohttp import web
+
+from sentio.stack.supervisor import stop_child
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 INSTALL_SCRIPT = REPO / "scripts" / "install-homeassistant"
@@ -92,14 +94,6 @@ template:
 """
 
 
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def installed_venv() -> Path | str:
     """Return the cached virtualenv of Home Assistant, or why it cannot be used."""
     venv = Path(
@@ -164,14 +158,8 @@ class HomeAssistant:
     def stop(self) -> None:
         """Stop Home Assistant: terminate, then wait (kill if it hangs)."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_child(process, STOP_TIMEOUT_S)
 
     def login(self) -> str:
         """Log the test user in and return a new long-lived access token (kept in ``token``)."""

@@ -19,6 +19,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from sentio.connectors.contract import Event, Reading, Sample, Severity
 from sentio.connectors.opcua import OpcuaConfig, OpcuaConnector
 
+from tests.conftest import free_port
+
 URI = "urn:sentio:test"
 SERVER_URI = "urn:sentio:test-server"
 DEADLINE_S = 15.0
@@ -34,14 +36,6 @@ LINE: dict[str, dict[str, float | str]] = {
     "Pump2": {"Temperature": 38.0, "Speed": 1300.0},
     "Pump2/Motor": {"WindingTemperature": 70.0},
 }
-
-
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def make_certificate(directory: Path, uri: str, use: ExtendedKeyUsageOID) -> tuple[Path, Path]:

@@ -18,7 +18,9 @@ from sentio.connectors.simulate.mosquitto import find_mosquitto
 from sentio.connectors.simulate.zigbee import ZigbeePublisher, ZigbeePublishError, sensors
 from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttConnector
 
-from .conftest import Mosquitto, _free_port
+from tests.conftest import free_port
+
+from .conftest import Mosquitto
 
 DEADLINE_S = 15.0
 
@@ -154,7 +156,7 @@ async def test_the_publisher_republishes_after_the_broker_restarts(
 
 
 async def test_an_unreachable_broker_fails_the_start() -> None:
-    publisher = ZigbeePublisher(sensors(1), port=_free_port(), timeout_s=2.0)
+    publisher = ZigbeePublisher(sensors(1), port=free_port(), timeout_s=2.0)
     with pytest.raises(ZigbeePublishError, match=r"cannot publish to 127\.0\.0\.1"):
         await publisher.start()
     await publisher.stop()
