@@ -144,3 +144,24 @@ class FaultSet:
             if isinstance(injected.fault, Stuck):
                 values[injected.fault.metric] = injected.frozen
         return values
+
+
+class FaultyDevice:
+    """What every simulated device shares: a clock, its current values and injected faults."""
+
+    elapsed_s: float
+    faults: FaultSet
+    _values: dict[str, float]
+
+    @property
+    def dead(self) -> bool:
+        """Return whether a Dead fault is injected."""
+        return self.faults.dead
+
+    def inject(self, fault: Fault) -> None:
+        """Inject a fault; it takes effect from the next step (Dead at once)."""
+        self.faults.inject(fault, self.elapsed_s, self._values)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.faults.clear()

@@ -35,7 +35,7 @@ from asyncua import ua
 from asyncua.server.server import Server
 from asyncua.ua.status_codes import StatusCodes
 
-from .faults import Fault, FaultSet, WearEffect
+from .faults import FaultSet, FaultyDevice, WearEffect
 from .signals import lag, noisy
 
 URI = "urn:sentio:simulate:line"
@@ -105,7 +105,7 @@ STATIONS: tuple[StationSpec, ...] = (
 )
 
 
-class Station:
+class Station(FaultyDevice):
     """One station's physical state and injected faults, advanced in simulated time."""
 
     def __init__(self, spec: StationSpec, *, seed: int = 0, noise: bool = True) -> None:
@@ -134,19 +134,6 @@ class Station:
     def state(self) -> int:
         """Return 1 while running, 0 when stopped."""
         return RUNNING if self.running else STOPPED
-
-    @property
-    def dead(self) -> bool:
-        """Return whether a Dead fault is injected."""
-        return self.faults.dead
-
-    def inject(self, fault: Fault) -> None:
-        """Inject a fault; it takes effect from the next step (Dead at once)."""
-        self.faults.inject(fault, self.elapsed_s, self._values)
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        self.faults.clear()
 
     def advance(self, dt_s: float = 1.0) -> Mapping[str, float]:
         """Advance simulated time by ``dt_s`` seconds and return the new values."""

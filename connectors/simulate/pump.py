@@ -39,7 +39,17 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
 
-from .faults import BearingWear, Dead, Drift, Fault, FaultSet, Spike, Stuck, WearEffect
+from .faults import (
+    BearingWear,
+    Dead,
+    Drift,
+    Fault,
+    FaultSet,
+    FaultyDevice,
+    Spike,
+    Stuck,
+    WearEffect,
+)
 
 __all__ = [
     "OVERHEAT_CEL",
@@ -108,7 +118,7 @@ COIL_RUNNING = 0
 DISCRETE_OVERHEAT = 0
 
 
-class Pump:
+class Pump(FaultyDevice):
     """The pump's physical state and its injected faults; advanced in simulated time."""
 
     def __init__(self, *, seed: int = 0, serial: str = "PUMP-0001", noise: bool = True) -> None:
@@ -127,22 +137,9 @@ class Pump:
         return dict(self._values)
 
     @property
-    def dead(self) -> bool:
-        """Return whether a Dead fault is injected."""
-        return self.faults.dead
-
-    @property
     def overheat(self) -> bool:
         """Return whether the bearing temperature is above the alarm threshold."""
         return self._values["bearing_temperature"] > OVERHEAT_CEL
-
-    def inject(self, fault: Fault) -> None:
-        """Inject a fault; it takes effect from the next step (Dead at once)."""
-        self.faults.inject(fault, self.elapsed_s, self._values)
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        self.faults.clear()
 
     def advance(self, dt_s: float = 1.0) -> Mapping[str, float]:
         """Advance simulated time by ``dt_s`` seconds and return the new values."""

@@ -35,7 +35,7 @@ import aiomqtt
 
 from sentio.errors import SentioError
 
-from .faults import Fault, FaultSet
+from .faults import FaultSet, FaultyDevice
 from .signals import clamp, daily, noisy, walk
 
 Kind = Literal["climate", "contact", "occupancy"]
@@ -92,7 +92,7 @@ def _chance(rng: random.Random, rate_per_s: float, dt_s: float) -> bool:
     return rng.random() < 1.0 - math.exp(-rate_per_s * dt_s)
 
 
-class ZigbeeSensor:
+class ZigbeeSensor(FaultyDevice):
     """One battery-powered Zigbee sensor's state and faults, advanced in simulated time."""
 
     def __init__(
@@ -139,14 +139,6 @@ class ZigbeeSensor:
     def online(self) -> bool:
         """Return whether the sensor is reachable: not dead and its battery not flat."""
         return not self.faults.dead and self.battery > 0.0
-
-    def inject(self, fault: Fault) -> None:
-        """Inject a fault; it takes effect from the next step (Dead at once)."""
-        self.faults.inject(fault, self.elapsed_s, self._values)
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        self.faults.clear()
 
     def advance(self, dt_s: float = 1.0) -> dict[str, float]:
         """Advance simulated time by ``dt_s`` seconds and return the new values."""
