@@ -264,11 +264,10 @@ class Collector:
                 if inst.config.name in inst.devices:
                     self._device_state(inst, inst.config.name, True)
 
-    def _connector_failed(self, inst: Instance, exc: Exception, failed: dict[str, str]) -> str:
-        """Record a connector's exception against the instance; return the reason."""
+    def _connector_failed(self, inst: Instance, exc: Exception) -> str:
+        """Mark the instance disconnected after a connector's exception; return the reason."""
         inst.connected = False
         reason = str(exc) if isinstance(exc, SentioError) else repr(exc)
-        failed[inst.config.name] = reason
         if not isinstance(exc, SentioError):
             log.exception("connector %s raised an unexpected error", inst.config.name)
         return reason
@@ -301,9 +300,8 @@ class Collector:
                     count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
-                reason = self._connector_failed(inst, exc, failed)
-                if device is not None:
-                    failed[device] = failed.pop(name)
+                reason = self._connector_failed(inst, exc)
+                failed[name if device is None else device] = reason
                 span.set_status(Status(StatusCode.ERROR, reason))
             # One string per device: the SDK's encoder walks array attributes element by
             # element, which made span export the largest cost per reading.
@@ -351,7 +349,6 @@ class Collector:
         name = inst.config.name
         delay = cfg.backoff_initial_s
         while not self.stopping.is_set():
-            failed: dict[str, str] = {}
             try:
                 with self.tracer.start_as_current_span(
                     "connect", attributes={"instance": name, "connector": inst.config.type}
@@ -372,7 +369,7 @@ class Collector:
                     return
                 raise SentioError(f"{name}: the connector's stream ended")
             except Exception as exc:  # a plugin's bug must not end its supervision
-                reason = self._connector_failed(inst, exc, failed)
+                reason = self._connector_failed(inst, exc)
                 self._device_state(inst, name, False, reason)
                 self.errors.add(1, {"instance": name})
             with contextlib.suppress(SentioError):
