@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sentio.connectors.contract import Sample
 
 from sentio.stack.supervisor import stop_child
 from tests.conftest import free_port
@@ -17,6 +19,7 @@ from tests.conftest import free_port
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+DEADLINE_S = 15.0
 
 
 class Mosquitto:
@@ -91,3 +94,13 @@ def broker(mosquitto: Mosquitto) -> Mosquitto:
         mosquitto.stop()
         mosquitto.start()
     return mosquitto
+
+
+async def take(stream: AsyncIterator[Sample], count: int) -> list[Sample]:
+    """Return the next ``count`` samples, failing after the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    samples: list[Sample] = []
+    while len(samples) < count:
+        samples.append(await asyncio.wait_for(anext(stream), deadline - loop.time()))
+    return samples

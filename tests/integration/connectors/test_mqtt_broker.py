@@ -13,7 +13,7 @@ import pytest
 from sentio.connectors.contract import Event, Reading, Sample, Severity
 from sentio.connectors.mqtt import MqttConfig, MqttConnectionError, MqttConnector
 
-from .conftest import Mosquitto
+from .conftest import Mosquitto, take
 
 DEADLINE_S = 15.0
 SECRET = "pw-that-must-never-leak"
@@ -44,16 +44,6 @@ def config(host: str, port: int, prefix: str) -> MqttConfig:
             ],
         }
     )
-
-
-async def take(stream: AsyncIterator[Sample], count: int) -> list[Sample]:
-    """Return the next ``count`` samples, failing after the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    samples: list[Sample] = []
-    while len(samples) < count:
-        samples.append(await asyncio.wait_for(anext(stream), deadline - loop.time()))
-    return samples
 
 
 async def take_until(stream: AsyncIterator[Sample], done: Callable[[Sample], bool]) -> list[Sample]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
@@ -14,7 +13,7 @@ import pytest
 from sentio.connectors.contract import Reading, Sample, Severity
 from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttConnector
 
-from .conftest import Mosquitto
+from .conftest import Mosquitto, take
 
 DEADLINE_S = 15.0
 DEVICES = [
@@ -32,16 +31,6 @@ META = {
     "vendor": "Aqara",
     "power_source": "Battery",
 }
-
-
-async def take(stream: AsyncIterator[Sample], count: int) -> list[Sample]:
-    """Return the next ``count`` samples, failing after the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    samples: list[Sample] = []
-    while len(samples) < count:
-        samples.append(await asyncio.wait_for(anext(stream), deadline - loop.time()))
-    return samples
 
 
 async def publish(broker: Mosquitto, *messages: tuple[str, bytes], retain: bool = False) -> None:
