@@ -32,8 +32,8 @@ homeassistant:
 install: venv system-deps backends homeassistant
 
 lint: venv
-	$(BIN)/ruff check sentio connectors collectors ai-engine tests
-	$(BIN)/ruff format --check sentio connectors collectors ai-engine tests
+	$(BIN)/ruff check sentio connectors collectors simulators ai-engine tests
+	$(BIN)/ruff format --check sentio connectors collectors simulators ai-engine tests
 	MYPY=$(BIN)/mypy bash scripts/typecheck
 
 test: install lint

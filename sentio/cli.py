@@ -16,7 +16,7 @@ from sentio.bench.cli import bench_app
 from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
-from sentio.connectors.simulate.cli import simulate
+from sentio.simulators.cli import simulate
 from sentio.errors import SentioError
 from sentio.stack.cli import stack_app
 
@@ -93,7 +93,7 @@ def demo(
     ] = 120.0,
 ) -> None:
     """Start the stack, simulated devices, the collector and the AI engine; Ctrl-C stops it."""
-    from sentio.connectors.simulate.cli import parse_fault
+    from sentio.simulators.cli import parse_fault
     from sentio.demo import run_demo
 
     faults = [parse_fault(f) for f in fault or []]

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.panel import Panel
 
 from sentio.config import SentioConfig
-from sentio.connectors.simulate.faults import Fault
-from sentio.connectors.simulate.fleet import Target
+from sentio.simulators.faults import Fault
+from sentio.simulators.fleet import Target
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
@@ -102,7 +102,7 @@ def run_demo(
     fault_after_s: float = 120.0,
 ) -> None:
     """Run the demo until Ctrl-C (or ``duration``), then stop what it started."""
-    from sentio.connectors.simulate.mosquitto import find_mosquitto
+    from sentio.simulators.mosquitto import find_mosquitto
     from sentio.demo_plant import Plant, demo_fleet
 
     mosquitto = find_mosquitto()

@@ -19,12 +19,12 @@ import aiohttp
 from sentio.ai_engine.scheduler import Scheduler
 from sentio.collectors.runtime import Collector
 from sentio.config import AIQueryConfig, ConnectorInstanceConfig, SentioConfig
-from sentio.connectors.simulate.faults import Fault
-from sentio.connectors.simulate.fleet import FaultError, Fleet, Target, build_fleet
-from sentio.connectors.simulate.line import URI, Line, LineServer
-from sentio.connectors.simulate.mosquitto import Mosquitto, MosquittoError
-from sentio.connectors.simulate.pump import POINTS, PumpServer
-from sentio.connectors.simulate.zigbee import ZigbeePublisher
+from sentio.simulators.faults import Fault
+from sentio.simulators.fleet import FaultError, Fleet, Target, build_fleet
+from sentio.simulators.line import URI, Line, LineServer
+from sentio.simulators.mosquitto import Mosquitto, MosquittoError
+from sentio.simulators.pump import POINTS, PumpServer
+from sentio.simulators.zigbee import ZigbeePublisher
 from sentio.telemetry import Telemetry
 
 Progress = Callable[[str], None]

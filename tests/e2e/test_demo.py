@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from sentio.connectors.simulate.mosquitto import find_mosquitto
+from sentio.simulators.mosquitto import find_mosquitto
 
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from sentio.collectors.registry import build
 from sentio.collectors.runtime import Collector
-from sentio.connectors.simulate.pump import Pump, PumpServer
+from sentio.simulators.pump import Pump, PumpServer
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import ConfigError

@@ -11,7 +11,7 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from sentio.connectors.contract import Event, Reading, Sample, Severity
 from sentio.connectors.modbus import ModbusConfig, ModbusConnectionError, ModbusConnector
-from sentio.connectors.simulate.pump import (
+from sentio.simulators.pump import (
     OVERHEAT_CEL,
     POINTS,
     BearingWear,

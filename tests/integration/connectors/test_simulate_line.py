@@ -12,8 +12,8 @@ from asyncua import Client, ua
 from asyncua.ua.uaerrors import BadNoCommunication
 from sentio.connectors.contract import Quality, Reading
 from sentio.connectors.opcua import OpcuaConfig, OpcuaConnector
-from sentio.connectors.simulate.faults import Dead, Spike
-from sentio.connectors.simulate.line import URI, Line, LineServer
+from sentio.simulators.faults import Dead, Spike
+from sentio.simulators.line import URI, Line, LineServer
 
 from sentio.demo_plant import line_devices
 

@@ -18,10 +18,10 @@ import pytest
 from asyncua import Client
 from asyncua.ua.uaerrors import BadNoCommunication
 from pymodbus.client import AsyncModbusTcpClient
-from sentio.connectors.simulate.cli import parse_fault
-from sentio.connectors.simulate.fleet import build_fleet
-from sentio.connectors.simulate.line import URI
-from sentio.connectors.simulate.serve import Broker, Options, serve
+from sentio.simulators.cli import parse_fault
+from sentio.simulators.fleet import build_fleet
+from sentio.simulators.line import URI
+from sentio.simulators.serve import Broker, Options, serve
 
 from .conftest import Mosquitto
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from sentio.connectors.contract import Event, Reading, Sample, Severity
-from sentio.connectors.simulate.faults import Dead
-from sentio.connectors.simulate.mosquitto import Mosquitto as ChildMosquitto
-from sentio.connectors.simulate.mosquitto import find_mosquitto
-from sentio.connectors.simulate.zigbee import ZigbeePublisher, ZigbeePublishError, sensors
+from sentio.simulators.faults import Dead
+from sentio.simulators.mosquitto import Mosquitto as ChildMosquitto
+from sentio.simulators.mosquitto import find_mosquitto
+from sentio.simulators.zigbee import ZigbeePublisher, ZigbeePublishError, sensors
 from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttConnector
 
 from tests.conftest import free_port

@@ -7,7 +7,7 @@ import random
 import pytest
 from sentio.connectors.contract import Reading
 from sentio.connectors.mqtt.config import BrokerConfig
-from sentio.connectors.simulate.faults import (
+from sentio.simulators.faults import (
     BearingWear,
     Dead,
     Drift,
@@ -17,10 +17,10 @@ from sentio.connectors.simulate.faults import (
     WearEffect,
     parse_kind,
 )
-from sentio.connectors.simulate.line import Line
-from sentio.connectors.simulate.pump import Pump
-from sentio.connectors.simulate.signals import clamp, daily, lag, noisy, walk
-from sentio.connectors.simulate.zigbee import (
+from sentio.simulators.line import Line
+from sentio.simulators.pump import Pump
+from sentio.simulators.signals import clamp, daily, lag, noisy, walk
+from sentio.simulators.zigbee import (
     COMMON,
     EMPTY_BATTERY_MV,
     MV_PER_PERCENT,

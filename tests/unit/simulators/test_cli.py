@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import pytest
 import typer
-from sentio.connectors.simulate.cli import FAULT_HELP, parse_fault
-from sentio.connectors.simulate.faults import KINDS
-from sentio.connectors.simulate.fleet import (
+from sentio.simulators.cli import FAULT_HELP, parse_fault
+from sentio.simulators.faults import KINDS
+from sentio.simulators.fleet import (
     FaultError,
     SensorTarget,
     StationTarget,
     build_fleet,
 )
-from sentio.connectors.simulate.line import STATIONS
-from sentio.connectors.simulate.pump import NOMINAL, BearingWear, Dead, Drift, Spike, Stuck
-from sentio.connectors.simulate.serve import Broker, parse_mqtt_url
-from sentio.connectors.simulate.zigbee import MODELS
+from sentio.simulators.line import STATIONS
+from sentio.simulators.pump import NOMINAL, BearingWear, Dead, Drift, Spike, Stuck
+from sentio.simulators.serve import Broker, parse_mqtt_url
+from sentio.simulators.zigbee import MODELS
 from typer.testing import CliRunner
 
 from sentio.cli import app
