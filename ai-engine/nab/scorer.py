@@ -1,8 +1,9 @@
 """Score anomaly detections by NAB's rules, and pick the threshold that scores best.
 
-Rows are indexed from 0; a window is an inclusive row range ``(start, end)``. A row's relative
-position is ``x = (row - end) / (end - start)``: -1 at a window's left edge, 0 at its right edge,
-and beyond the right edge the distance past the window in units of its width.
+Rows are indexed from 0; a window is an inclusive row range ``(start, end)``. As NAB's own
+``sweeper.py`` does, a row inside a window sits at ``x = -(end - row + 1) / (end - start + 1)``:
+-1 at the window's left edge and -1 / (its row count) at its right edge; a row past a window
+sits at ``x = (row - end) / (end - start)``, the distance past it in units of its width.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def row_weights(
     for k, (start, end) in enumerate(windows):
         width = end - start
         inside = rows[start : end + 1]
-        x = np.full(len(inside), -1.0) if width == 0 else (inside - end) / width
+        x = -(end - inside + 1) / (width + 1)
         weight[start : end + 1] = cost.tp * scaled_sigmoid(x) / left_edge
         which[start : end + 1] = k
         stop = windows[k + 1][0] if k + 1 < len(windows) else n_rows

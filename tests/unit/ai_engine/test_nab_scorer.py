@@ -15,7 +15,7 @@ from sentio.ai_engine.nab.scorer import (
 )
 
 STANDARD = CostMatrix(tp=1.0, fp=0.11, fn=1.0)
-WINDOW = (20, 30)  # width 10 rows: x = (row - 30) / 10
+WINDOW = (20, 30)  # 11 rows: x = -(30 - row + 1) / 11 inside, (row - 30) / 10 past it
 
 
 def detect(*rows: int, n: int = 100) -> np.ndarray:
@@ -40,16 +40,17 @@ def test_detection_at_left_edge_is_worth_tp_weight() -> None:
     assert raw(20) == pytest.approx(1.0)
 
 
-def test_detection_at_right_edge_is_worth_nothing() -> None:
-    assert raw(30) == pytest.approx(0.0)
+def test_detection_at_right_edge_is_worth_one_row_of_the_window() -> None:
+    # NAB's sweeper.py: x = -(end - row + 1) / (end - start + 1), so never 0 inside a window.
+    assert raw(30) == pytest.approx(math.tanh(2.5 / 11) / math.tanh(2.5))
 
 
 def test_detection_mid_window_is_scaled_sigmoid_over_left_edge() -> None:
-    assert raw(25) == pytest.approx(math.tanh(1.25) / math.tanh(2.5))  # 0.8598
+    assert raw(25) == pytest.approx(math.tanh(2.5 * 6 / 11) / math.tanh(2.5))  # 0.9091
 
 
 def test_only_the_earliest_detection_in_a_window_counts() -> None:
-    assert raw(22, 25, 29) == pytest.approx(math.tanh(2.5 * 0.8) / math.tanh(2.5))
+    assert raw(22, 25, 29) == pytest.approx(math.tanh(2.5 * 9 / 11) / math.tanh(2.5))
     assert score_detections(detect(22, 25, 29), (WINDOW,), 0, STANDARD).fp == 0
 
 
@@ -81,7 +82,7 @@ def test_missed_window_costs_fn_weight() -> None:
 def test_detections_in_probationary_period_are_ignored() -> None:
     assert raw(5, probation=10) == pytest.approx(-1.0)  # FP ignored, window missed
     assert raw(21, probation=22) == pytest.approx(-1.0)  # TP ignored too
-    assert raw(21, 25, probation=22) == pytest.approx(math.tanh(1.25) / math.tanh(2.5))
+    assert raw(21, 25, probation=22) == pytest.approx(math.tanh(2.5 * 6 / 11) / math.tanh(2.5))
 
 
 def test_low_fn_profile_doubles_the_miss_cost() -> None:
