@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sentio.ai_engine.errors import AiEngineError
+from sentio.ai_engine.tep.cli import tep
 
 if TYPE_CHECKING:
     from sentio.ai_engine.nab.corpus import NabSeries
@@ -98,6 +99,9 @@ def nab(
         markup=False,
         highlight=False,
     )
+
+
+eval_app.command("tep")(tep)
 
 
 def _progress() -> Progress:

@@ -1,0 +1,1 @@
+"""The Tennessee Eastman process benchmark: multivariate fault detection, against PCA and DPCA."""
