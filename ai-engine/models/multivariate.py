@@ -1,7 +1,17 @@
-"""Per-device multivariate anomalies: Isolation Forest over metrics and rolling features.
+"""Per-device multivariate anomalies: what each channel does, and how the channels relate.
 
-Each anomaly is explained: how far each metric's features sit from their usual range, so a
-person sees which metrics drove it and by how much.
+Each channel is scaled robustly, never by less than its resolution (the step of a quantized
+sensor) or a floor learnt from the data, so a channel that sits at one value cannot produce an
+unbounded score from a single step. On the scaled channels the model watches, per row:
+
+- how the channels relate: PCA's Hotelling T² (inside the usual subspace) and Q (the squared
+  residual off it, a broken correlation), each as is and smoothed (EWMA) for small lasting faults;
+- each channel alone: its smoothed level, its smoothed square (spread) and its smoothed squared
+  change (how it moves), and how long it has held one value (a stuck sensor or valve).
+
+Every statistic is divided by its limit, learnt on held-out blocks of the normal history
+(``margin`` times their ``quantile``), and the score is the largest of them: above 1 is anomalous
+for as long as the fault lasts. Each row's explanation shares the score out over the channels.
 """
 
 from __future__ import annotations
@@ -11,19 +21,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import IsolationForest
 
 FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
-FEATURES = ("value", "delta", "rolling_std")
+RELATIVE_FLOOR = 0.01
+GLOBAL = ("t2", "q", "t2_ewma", "q_ewma")
+CHANNEL = ("level", "spread", "change")
+EWMA_BLOCK = 256
+SMOOTHED_CLIP = 6.0
 
 
-def features(frame: FloatArray, window: int) -> FloatArray:
-    """Return per-row features (value, change from the rolling mean, rolling std) per metric.
-
-    ``frame`` is rows by metrics; each feature uses only rows up to and including its own row.
-    Missing values are carried forward so that a gap does not look like an anomaly.
-    """
+def fill_forward(frame: FloatArray) -> FloatArray:
+    """Return ``frame`` with each gap carried forward (and leading gaps back), zeros if empty."""
     rows, metrics = frame.shape
     filled = frame.copy()
     for j in range(metrics):
@@ -36,66 +45,256 @@ def features(frame: FloatArray, window: int) -> FloatArray:
         np.maximum.accumulate(index, out=index)
         column[:] = column[index]
         column[: int(np.argmax(mask))] = column[int(np.argmax(mask))]
-    out = np.empty((rows, metrics * len(FEATURES)))
-    csum = np.cumsum(np.vstack([np.zeros(metrics), filled]), axis=0)
-    csq = np.cumsum(np.vstack([np.zeros(metrics), filled**2]), axis=0)
-    lo = np.maximum(np.arange(rows) - window + 1, 0)
-    count = (np.arange(rows) - lo + 1)[:, None]
-    mean = (csum[1:] - csum[lo]) / count
-    var = np.maximum((csq[1:] - csq[lo]) / count - mean**2, 0.0)
-    out[:, 0::3] = filled
-    out[:, 1::3] = filled - mean
-    out[:, 2::3] = np.sqrt(var)
+    return filled
+
+
+def ewma(x: FloatArray, alpha: float) -> FloatArray:
+    """Return the exponentially weighted moving average of each column, starting from zero."""
+    rows = len(x)
+    out = np.empty_like(x)
+    size = min(EWMA_BLOCK, max(rows, 1))
+    lag = np.arange(size)[:, None] - np.arange(size)[None, :]
+    weights = np.where(lag >= 0, alpha * (1.0 - alpha) ** np.maximum(lag, 0), 0.0)
+    carry = (1.0 - alpha) ** np.arange(1, size + 1)
+    state = np.zeros(x.shape[1:])
+    for lo in range(0, rows, size):
+        block = x[lo : lo + size]
+        n = len(block)
+        out[lo : lo + n] = weights[:n, :n] @ block + carry[:n, None] * state
+        state = out[lo + n - 1]
     return out
+
+
+def run_lengths(frame: FloatArray) -> FloatArray:
+    """Return, per row and column, how many rows in a row the value has held (1 = it changed)."""
+    rows = len(frame)
+    index = np.arange(rows)[:, None]
+    changed = np.ones(frame.shape, dtype=np.bool_)
+    changed[1:] = frame[1:] != frame[:-1]
+    last = np.maximum.accumulate(np.where(changed, index, 0), axis=0)
+    return np.asarray(index - last + 1, dtype=np.float64)
+
+
+def resolution(column: FloatArray) -> float:
+    """Return the smallest step between the distinct values of a channel, 0 if it has one."""
+    distinct = np.unique(column[np.isfinite(column)])
+    return float(np.diff(distinct).min()) if len(distinct) > 1 else 0.0
+
+
+@dataclass
+class _Basis:
+    """Scaling and principal subspace learnt from normal rows."""
+
+    center: FloatArray
+    scale: FloatArray
+    mean: FloatArray
+    components: FloatArray
+    eigenvalues: FloatArray
+    unit: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class _Raw:
+    """Unnormalised statistics of each row, and the scaled rows they came from."""
+
+    scaled: FloatArray
+    residual: FloatArray
+    t2_weights: FloatArray
+    smoothed: FloatArray
+    smoothed_residual: FloatArray
+    smoothed_t2_weights: FloatArray
+    overall: dict[str, FloatArray]
+    channel: dict[str, FloatArray]
 
 
 @dataclass
 class DeviceModel:
-    """Isolation Forest on one device's metrics; scores above 1 are anomalous.
-
-    Isolation Forest scores saturate for far outliers, so the score is the larger of the
-    forest's score (relative to its ``contamination`` cutoff on the history) and the largest
-    robust z-score of any feature over ``z_limit``.
-    """
+    """Scores one device's rows (by metric); scores above 1 are anomalous."""
 
     metrics: Sequence[str]
-    window: int = 10
-    contamination: float = 0.005
-    z_limit: float = 8.0
-    trees: int = 100
-    seed: int = 0
-    forest: IsolationForest | None = None
-    cutoff: float = 0.0
+    variance: float = 0.9
+    smoothing: float = 0.1
+    quantile: float = 0.99
+    margin: float = 2.0
+    folds: int = 5
+    resolutions: Sequence[float] | None = None
     center: FloatArray = field(default_factory=lambda: np.zeros(0))
-    spread: FloatArray = field(default_factory=lambda: np.zeros(0))
+    scale: FloatArray = field(default_factory=lambda: np.zeros(0))
+    mean: FloatArray = field(default_factory=lambda: np.zeros(0))
+    components: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    eigenvalues: FloatArray = field(default_factory=lambda: np.zeros(0))
+    overall_limits: FloatArray = field(default_factory=lambda: np.zeros(0))
+    channel_limits: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    channel_overall: FloatArray = field(default_factory=lambda: np.zeros(0))
+    stuck_limits: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def window(self) -> int:
+        """Return the rows of history a score needs before its first row to settle."""
+        return int(np.ceil(3.0 / self.smoothing))
+
+    @property
+    def fitted(self) -> bool:
+        """Return whether the model has learnt from history."""
+        return len(self.overall_limits) == len(GLOBAL)
+
+    def _basis(self, frame: FloatArray) -> _Basis:
+        center = np.median(frame, axis=0)
+        mad = MAD_TO_SIGMA * np.median(np.abs(frame - center), axis=0)
+        given = np.zeros(frame.shape[1]) if self.resolutions is None else self.resolutions
+        step = np.array([resolution(frame[:, j]) for j in range(frame.shape[1])])
+        typical = np.where(np.abs(center) > 0, np.abs(center), 1.0)
+        floor = np.where(step > 0, step, RELATIVE_FLOOR * typical)
+        scale = np.maximum.reduce([mad, frame.std(axis=0), np.asarray(given, float), floor])
+        scaled = (frame - center) / scale
+        mean = scaled.mean(axis=0)
+        _, singular, vt = np.linalg.svd(scaled - mean, full_matrices=False)
+        eigen = singular**2 / max(len(frame) - 1, 1)
+        total = float(eigen.sum())
+        keep = 1 if total <= 0 else int(np.searchsorted(np.cumsum(eigen) / total, self.variance))
+        keep = max(1, min(keep + 1, len(eigen)))
+        eigen = np.maximum(eigen[:keep], 1e-6 * max(total, 1e-12))
+        unit = np.where(step > 0, step, scale) / scale
+        return _Basis(center, scale, mean, vt[:keep].T, eigen, unit)
+
+    def _raw(self, basis: _Basis, frame: FloatArray) -> _Raw:
+        z = (frame - basis.center) / basis.scale - basis.mean
+        p = basis.components
+        t = z @ p
+        t2_weights = (t / basis.eigenvalues) @ p.T
+        residual = z - t @ p.T
+        # A spike must not hold the smoothed statistics up for long after it ends.
+        clipped = np.clip(z, -SMOOTHED_CLIP, SMOOTHED_CLIP)
+        e = ewma(clipped, self.smoothing)
+        te = e @ p
+        e_weights = (te / basis.eigenvalues) @ p.T
+        e_residual = e - te @ p.T
+        change = np.zeros_like(z)
+        change[1:] = np.diff(clipped, axis=0)
+        overall = {
+            "t2": np.sum(t**2 / basis.eigenvalues, axis=1),
+            "q": np.sum(residual**2, axis=1),
+            "t2_ewma": np.sum(te**2 / basis.eigenvalues, axis=1),
+            "q_ewma": np.sum(e_residual**2, axis=1),
+        }
+        channel = {
+            "level": np.abs(e),
+            "spread": ewma(clipped**2, self.smoothing),
+            "change": ewma(change**2, self.smoothing),
+        }
+        return _Raw(z, residual, t2_weights, e, e_residual, e_weights, overall, channel)
 
     def fit(self, frame: FloatArray) -> DeviceModel:
         """Learn the device's normal behaviour from history (rows by metrics)."""
-        x = features(frame, self.window)
-        self.forest = IsolationForest(
-            n_estimators=self.trees, contamination="auto", random_state=self.seed
-        ).fit(x)
-        raw = -self.forest.score_samples(x)
-        self.cutoff = float(np.quantile(raw, 1.0 - self.contamination))
-        self.center = np.median(x, axis=0)
-        mad = MAD_TO_SIGMA * np.median(np.abs(x - self.center), axis=0)
-        self.spread = np.maximum(mad, 1e-9 + 1e-6 * np.abs(self.center))
+        x = fill_forward(np.asarray(frame, dtype=np.float64))
+        rows = len(x)
+        warm = min(self.window, rows // (2 * self.folds))
+        overall: dict[str, list[FloatArray]] = {k: [] for k in GLOBAL}
+        channel: dict[str, list[FloatArray]] = {k: [] for k in CHANNEL}
+        for held in np.array_split(np.arange(rows), self.folds):
+            rest = np.ones(rows, dtype=np.bool_)
+            rest[held] = False
+            raw = self._raw(self._basis(x[rest]), x[held])
+            for k in GLOBAL:
+                overall[k].append(raw.overall[k][warm if k.endswith("ewma") else 0 :])
+            for k in CHANNEL:
+                channel[k].append(raw.channel[k][warm:])
+        basis = self._basis(x)
+        self.center, self.scale, self.mean = basis.center, basis.scale, basis.mean
+        self.components, self.eigenvalues = basis.components, basis.eigenvalues
+        # One resolution step on one channel for one row is never alarming alone: in scaled
+        # units it adds at most unit² to T² or Q, and the smoothing factor times that to a
+        # smoothed statistic.
+        unit = basis.unit
+        floors = dict.fromkeys(GLOBAL, float(np.max(unit**2)))
+        self.overall_limits = np.array(
+            [max(float(np.quantile(np.concatenate(overall[k]), self.quantile)), floors[k])
+             for k in GLOBAL]
+        )  # fmt: skip
+        channel_floor = {
+            "level": self.smoothing * unit,
+            "spread": self.smoothing * unit**2,
+            "change": self.smoothing * unit**2,
+        }
+        limits = []
+        largest = []
+        for k in CHANNEL:
+            values = np.concatenate(channel[k])
+            limit = np.maximum(np.quantile(values, self.quantile, axis=0), channel_floor[k])
+            limits.append(limit)
+            largest.append(max(float(np.quantile((values / limit).max(axis=1), self.quantile)), 1))
+        self.channel_limits = np.vstack(limits)
+        self.channel_overall = np.array(largest)
+        self.stuck_limits = 2.0 * run_lengths(x).max(axis=0) + 2.0
         return self
+
+    def _basis_of(self) -> _Basis:
+        return _Basis(self.center, self.scale, self.mean, self.components, self.eigenvalues)
+
+    def parts(self, frame: FloatArray) -> tuple[dict[str, FloatArray], FloatArray]:
+        """Return each statistic over its limit per row, and each channel's share of blame."""
+        if not self.fitted:
+            raise ValueError("DeviceModel.score called before fit")
+        x = fill_forward(np.asarray(frame, dtype=np.float64))
+        raw = self._raw(self._basis_of(), x)
+        limit = self.margin * self.overall_limits
+        out: dict[str, FloatArray] = {k: raw.overall[k] / limit[i] for i, k in enumerate(GLOBAL)}
+        # Each channel's part of each statistic, in the statistic's own units over its limit.
+        blame = [
+            np.maximum(raw.scaled * raw.t2_weights, 0.0) / limit[0],
+            raw.residual**2 / limit[1],
+            np.maximum(raw.smoothed * raw.smoothed_t2_weights, 0.0) / limit[2],
+            raw.smoothed_residual**2 / limit[3],
+        ]
+        for i, k in enumerate(CHANNEL):
+            per_channel = raw.channel[k] / (self.margin * self.channel_limits[i])
+            per_channel /= self.channel_overall[i]
+            out[k] = per_channel.max(axis=1)
+            blame.append(per_channel)
+        stuck = run_lengths(x) / self.stuck_limits
+        out["stuck"] = stuck.max(axis=1)
+        blame.append(stuck)
+        return out, np.max(blame, axis=0)
 
     def score(self, frame: FloatArray) -> tuple[FloatArray, list[dict[str, float]]]:
         """Return a score per row (above 1 = anomalous) and each row's metric contributions."""
-        if self.forest is None:
-            raise ValueError("DeviceModel.score called before fit")
-        x = features(frame, self.window)
-        z = np.abs(x - self.center) / self.spread
-        score = np.maximum(
-            -self.forest.score_samples(x) / self.cutoff, z.max(axis=1) / self.z_limit
-        )
-        per_metric = z.reshape(len(x), len(self.metrics), len(FEATURES)).max(axis=2)
-        totals = per_metric.sum(axis=1, keepdims=True)
-        shares = np.divide(per_metric, totals, out=np.zeros_like(per_metric), where=totals > 0)
+        parts, blame = self.parts(frame)
+        score = np.max(np.vstack(list(parts.values())), axis=0)
+        totals = blame.sum(axis=1, keepdims=True)
+        shares = np.divide(blame, totals, out=np.zeros_like(blame), where=totals > 0)
         explanations = [
             dict(zip(self.metrics, (round(float(v), 3) for v in row), strict=True))
             for row in shares
         ]
         return score, explanations
+
+    def to_arrays(self) -> dict[str, FloatArray]:
+        """Return the learnt state as plain arrays (for ``np.savez``)."""
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "mean": self.mean,
+            "components": self.components,
+            "eigenvalues": self.eigenvalues,
+            "overall_limits": self.overall_limits,
+            "channel_limits": self.channel_limits,
+            "channel_overall": self.channel_overall,
+            "stuck_limits": self.stuck_limits,
+            "settings": np.array(
+                [self.variance, self.smoothing, self.quantile, self.margin, self.folds]
+            ),
+        }
+
+    @classmethod
+    def from_arrays(cls, metrics: Sequence[str], arrays: dict[str, FloatArray]) -> DeviceModel:
+        """Rebuild a fitted model from ``to_arrays``' output."""
+        variance, smoothing, quantile, margin, folds = (float(v) for v in arrays["settings"])
+        model = cls(list(metrics), variance, smoothing, quantile, margin, int(folds))
+        for name in (
+            "center", "scale", "mean", "components", "eigenvalues", "overall_limits",
+            "channel_limits", "channel_overall", "stuck_limits",
+        ):  # fmt: skip
+            setattr(model, name, np.asarray(arrays[name], dtype=np.float64))
+        if model.components.shape[0] != len(model.metrics) or not model.fitted:
+            raise ValueError("device model arrays do not match its metrics")
+        return model
