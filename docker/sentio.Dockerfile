@@ -1,11 +1,19 @@
-# Sentio itself (the `sentio` CLI); in compose it runs the demo workload against the services.
-FROM python:3.11-slim-bookworm
+# Sentio itself (the `sentio` CLI), installed from its wheel; in compose it prepares the stack's
+# config folder and runs the demo workload against the services.
+FROM python:3.11-slim-bookworm AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md versions.env ./
 COPY sentio sentio
 COPY connectors connectors
+COPY collectors collectors
+COPY simulators simulators
+COPY ai-engine ai-engine
 COPY config config
-RUN pip install --no-cache-dir '.[all]' && useradd --create-home sentio
-ENV SENTIO_VERSIONS_FILE=/src/versions.env SENTIO_BACKEND_CONFIG_DIR=/src/config
+RUN pip wheel --no-cache-dir --no-deps -w /wheels .
+
+FROM python:3.11-slim-bookworm
+COPY --from=wheel /wheels /wheels
+RUN pip install --no-cache-dir "$(ls /wheels/sentio-*.whl)[all]" && rm -rf /wheels \
+    && useradd --create-home sentio
 USER sentio
 ENTRYPOINT ["sentio"]

@@ -16,8 +16,8 @@ from sentio.bench.cli import bench_app
 from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
-from sentio.simulators.cli import simulate
 from sentio.errors import SentioError
+from sentio.simulators.cli import simulate
 from sentio.stack.cli import stack_app
 
 app = typer.Typer(
@@ -93,8 +93,8 @@ def demo(
     ] = 120.0,
 ) -> None:
     """Start the stack, simulated devices, the collector and the AI engine; Ctrl-C stops it."""
-    from sentio.simulators.cli import parse_fault
     from sentio.demo import run_demo
+    from sentio.simulators.cli import parse_fault
 
     faults = [parse_fault(f) for f in fault or []]
     try:

@@ -36,27 +36,60 @@ class ServiceConfig(Strict):
     host_name: str | None = Field(None, description="OTel `host.name`; the host name when unset.")
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+Retention = Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")]
+GoDuration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h))+$")]
+
+
 class VictoriaMetricsConfig(Strict):
-    """Native VictoriaMetrics process settings."""
+    """Native VictoriaMetrics: metrics, PromQL and the built-in UI at `/vmui`."""
 
-    port: int = Field(8428, ge=1, le=65535, description="HTTP port (API, OTLP ingest, /health).")
-    retention: str = Field("30d", description="`-retentionPeriod`, e.g. `30d`, `1y`.")
-
-
-class LokiConfig(Strict):
-    """Native Loki process settings."""
-
-    http_port: int = Field(3100, ge=1, le=65535)
-    grpc_port: int = Field(9096, ge=1, le=65535)
+    port: Port = Field(8428, description="HTTP port (API, OTLP ingest, /health, /vmui).")
+    retention: Retention = Field("30d", description="`-retentionPeriod`, e.g. `30d`, `1y`.")
 
 
-class TempoConfig(Strict):
-    """Native Tempo process settings."""
+class VictoriaLogsConfig(Strict):
+    """Native VictoriaLogs: logs, LogsQL and the built-in UI at `/select/vmui`."""
 
-    http_port: int = Field(3200, ge=1, le=65535)
-    grpc_port: int = Field(9097, ge=1, le=65535)
-    otlp_http_port: int = Field(4318, ge=1, le=65535)
-    otlp_grpc_port: int = Field(4317, ge=1, le=65535)
+    port: Port = Field(9428, description="HTTP port (OTLP ingest, LogsQL, /health, UI).")
+    retention: Retention = Field("30d", description="`-retentionPeriod` of log records.")
+    stream_fields: list[str] = Field(
+        default_factory=lambda: ["service.name", "host.name"],
+        description="Resource attributes that name a log stream (`VL-Stream-Fields`). Keep them "
+        "few and of low cardinality: one stream per process and host, the device a plain field.",
+    )
+
+
+class JaegerConfig(Strict):
+    """Native Jaeger v2: traces over OTLP, stored in Badger, queried by id."""
+
+    query_port: Port = Field(16686, description="Query API (`/api/traces/<id>`) and UI.")
+    query_grpc_port: Port = Field(16685, description="Query API over gRPC.")
+    otlp_http_port: Port = Field(4318, description="OTLP/HTTP receiver (`/v1/traces`).")
+    otlp_grpc_port: Port = Field(4317, description="OTLP/gRPC receiver.")
+    health_port: Port = Field(13133, description="Health check (`/status`).")
+    metrics_port: Port = Field(8888, description="Jaeger's own Prometheus metrics.")
+    retention: GoDuration = Field(
+        "168h", description="Badger TTL of spans (Go duration, e.g. 168h)."
+    )
+
+
+class VmalertConfig(Strict):
+    """Native vmalert: alerting and recording rules, one instance per datasource."""
+
+    port: Port = Field(8880, description="HTTP port of the vmalert for PromQL rules.")
+    logs_port: Port = Field(8881, description="HTTP port of `vmalert-logs`, for LogsQL rules.")
+    evaluation_interval: GoDuration = Field("15s", description="`-evaluationInterval`.")
+
+
+class AlertmanagerConfig(Strict):
+    """Native Prometheus Alertmanager: grouping, inhibition and notifications."""
+
+    port: Port = Field(9093, description="HTTP port (API v2, /-/healthy).")
+    retention: GoDuration = Field("120h", description="`--data.retention` of silences and log.")
+    external_url: str | None = Field(
+        None, description="`--web.external-url` for links in notifications; from host and port."
+    )
 
 
 class StackConfig(Strict):
@@ -68,13 +101,40 @@ class StackConfig(Strict):
         description="Backends' data, logs and pid files.",
         validate_default=True,
     )
+    config_dir: UserPath | None = Field(
+        None,
+        description="The stack's own config folder (vmalert rules, Alertmanager's config); "
+        "`<data_dir>/config` when unset.",
+    )
     bin_dir: UserPath | None = Field(
         None, description="Where built backends live; `~/.cache/sentio/bin` when unset."
     )
     start_timeout_s: float = Field(90.0, gt=0, description="Health wait per backend.")
     victoriametrics: VictoriaMetricsConfig = VictoriaMetricsConfig()
-    loki: LokiConfig = LokiConfig()
-    tempo: TempoConfig = TempoConfig()
+    victorialogs: VictoriaLogsConfig = VictoriaLogsConfig()
+    jaeger: JaegerConfig = JaegerConfig()
+    vmalert: VmalertConfig = VmalertConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+
+    def rules_dir(self, kind: Literal["metrics", "logs"]) -> Path:
+        """Return the folder whose `*.yml` / `*.yaml` files a vmalert instance evaluates."""
+        return self.stack_config_dir() / "rules" / kind
+
+    def stack_config_dir(self) -> Path:
+        """Return the stack's own config folder."""
+        return self.config_dir or self.data_dir / "config"
+
+    def url(self, backend: str) -> str:
+        """Return the base HTTP URL of a native backend."""
+        port = {
+            "victoriametrics": self.victoriametrics.port,
+            "victorialogs": self.victorialogs.port,
+            "jaeger": self.jaeger.query_port,
+            "vmalert": self.vmalert.port,
+            "vmalert-logs": self.vmalert.logs_port,
+            "alertmanager": self.alertmanager.port,
+        }[backend]
+        return f"http://{self.host}:{port}"
 
 
 class TLSConfig(Strict):
@@ -198,19 +258,31 @@ class SentioConfig(Strict):
 
     def query_url(self) -> str:
         """Return the base URL of VictoriaMetrics' Prometheus query API."""
-        return self.ai.query_url or f"http://{self.stack.host}:{self.stack.victoriametrics.port}"
+        return self.ai.query_url or self.stack.url("victoriametrics")
 
     def endpoint(self, signal: str) -> str:
         """Return the OTLP/HTTP URL for ``signal`` (metrics, logs or traces)."""
         exporter: ExporterConfig = getattr(self.telemetry, signal)
         if exporter.endpoint:
             return exporter.endpoint
-        host, stack = self.stack.host, self.stack
+        stack = self.stack
         return {
-            "metrics": f"http://{host}:{stack.victoriametrics.port}/opentelemetry/v1/metrics",
-            "logs": f"http://{host}:{stack.loki.http_port}/otlp/v1/logs",
-            "traces": f"http://{host}:{stack.tempo.otlp_http_port}/v1/traces",
+            "metrics": f"{stack.url('victoriametrics')}/opentelemetry/v1/metrics",
+            "logs": f"{stack.url('victorialogs')}/insert/opentelemetry/v1/logs",
+            "traces": f"http://{stack.host}:{stack.jaeger.otlp_http_port}/v1/traces",
         }[signal]
+
+    def headers(self, signal: str) -> dict[str, str]:
+        """Return the HTTP headers of the OTLP exporter of ``signal``.
+
+        Logs sent to the native VictoriaLogs name their stream fields, unless the config names
+        them itself; without it every new `service.instance.id` would start a new stream.
+        """
+        exporter: ExporterConfig = getattr(self.telemetry, signal)
+        headers = dict(exporter.headers)
+        if signal == "logs" and not exporter.endpoint and self.stack.victorialogs.stream_fields:
+            headers.setdefault("VL-Stream-Fields", ",".join(self.stack.victorialogs.stream_fields))
+        return headers
 
     def instance_id(self) -> str:
         """Return `service.instance.id`, defaulting to the host name."""

@@ -71,9 +71,8 @@ class DemoEmitter:
 def where_to_look(config: SentioConfig) -> str:
     """Return the URLs and example queries a person needs."""
     s = config.stack
-    vm = f"http://{s.host}:{s.victoriametrics.port}"
-    loki = f"http://{s.host}:{s.loki.http_port}"
-    tempo = f"http://{s.host}:{s.tempo.http_port}"
+    vm, vl = s.url("victoriametrics"), s.url("victorialogs")
+    jaeger, am = s.url("jaeger"), s.url("alertmanager")
     svc = config.service.name
     return "\n".join(
         [
@@ -85,13 +84,23 @@ def where_to_look(config: SentioConfig) -> str:
             "(simulated Zigbee sensors, if mosquitto is installed)",
             '                 sentio_ai_anomaly_score{query="pump-vibration"} > 1',
             f"                 {vm}/api/v1/query?query=rate(sentio_demo_polls_total[1m])",
-            f'Loki             {loki}      LogQL:  {{service_name="{svc}"}} | device="ahu-1"',
-            f"                 curl -G {loki}/loki/api/v1/query_range "
-            f"--data-urlencode 'query={{service_name=\"{svc}\"}}'",
-            f"Tempo            {tempo}     {tempo}/api/search?tags=service.name%3D{svc}",
+            f'VictoriaLogs     {vl}/select/vmui   LogsQL: {{service.name="{svc}"}} device:="ahu-1"',
+            f"                 curl {vl}/select/logsql/query "
+            f"--data-urlencode 'query=_time:5m {{service.name=\"{svc}\"}} severity_text:=ERROR'",
+            f"Jaeger           {jaeger}/api/traces?service={svc}&limit=5   "
+            f"(one trace: {jaeger}/api/traces/<trace_id>)",
+            f"vmalert          {s.url('vmalert')}/vmalert/groups   Alertmanager {am}/api/v2/alerts",
             "Ctrl-C stops the workload and the stack.",
         ]
     )
+
+
+def print_where_to_look(config: SentioConfig) -> None:
+    """Print the welcome text: boxed on a terminal, whole lines otherwise (for copy and paste)."""
+    if out.is_terminal:
+        out.print(Panel(where_to_look(config), title="Sentio demo is running"))
+    else:
+        print("Sentio demo is running", where_to_look(config), sep="\n", flush=True)
 
 
 def run_demo(
@@ -102,8 +111,8 @@ def run_demo(
     fault_after_s: float = 120.0,
 ) -> None:
     """Run the demo until Ctrl-C (or ``duration``), then stop what it started."""
-    from sentio.simulators.mosquitto import find_mosquitto
     from sentio.demo_plant import Plant, demo_fleet
+    from sentio.simulators.mosquitto import find_mosquitto
 
     mosquitto = find_mosquitto()
     fleet = demo_fleet(zigbee=mosquitto is not None)
@@ -118,7 +127,7 @@ def run_demo(
         try:
             plant.start()
             emitter = DemoEmitter(telemetry)
-            out.print(Panel(where_to_look(config), title="Sentio demo is running"))
+            print_where_to_look(config)
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 emitter.cycle()
                 stop.wait(5.0)

@@ -58,7 +58,7 @@ def _exporter_kwargs(config: SentioConfig, signal: str) -> dict[str, Any]:
     return {
         "session": _ConfiguredCASession(),
         "endpoint": config.endpoint(signal),
-        "headers": dict(exporter.headers),
+        "headers": config.headers(signal),
         "timeout": exporter.timeout_s,
         "certificate_file": str(tls.ca_file) if tls.ca_file else None,
         "client_certificate_file": str(tls.cert_file) if tls.cert_file else None,

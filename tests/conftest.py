@@ -79,24 +79,31 @@ def no_leaked_threads() -> Iterator[None]:
     assert not leaked, f"test leaked threads: {[t.name for t in leaked]}"
 
 
+def stack_ports() -> dict[str, object]:
+    """Return a `stack:` section whose every backend listens on a free loopback port."""
+    p = free_ports(11)
+    return {
+        "victoriametrics": {"port": p[0]},
+        "victorialogs": {"port": p[1]},
+        "jaeger": {
+            "query_port": p[2],
+            "query_grpc_port": p[3],
+            "otlp_http_port": p[4],
+            "otlp_grpc_port": p[5],
+            "health_port": p[6],
+            "metrics_port": p[7],
+        },
+        "vmalert": {"port": p[8], "logs_port": p[9], "evaluation_interval": "2s"},
+        "alertmanager": {"port": p[10]},
+    }
+
+
 def stack_config(data_dir: Path, service: str = "sentio-test") -> SentioConfig:
     """Return a config whose backends listen on free loopback ports under ``data_dir``."""
-    p = free_ports(8)
     return SentioConfig.model_validate(
         {
             "service": {"name": service, "instance_id": "test-1"},
-            "stack": {
-                "data_dir": str(data_dir),
-                "start_timeout_s": 120,
-                "victoriametrics": {"port": p[0]},
-                "loki": {"http_port": p[1], "grpc_port": p[2]},
-                "tempo": {
-                    "http_port": p[3],
-                    "grpc_port": p[4],
-                    "otlp_http_port": p[5],
-                    "otlp_grpc_port": p[6],
-                },
-            },
+            "stack": {"data_dir": str(data_dir), "start_timeout_s": 120, **stack_ports()},
             "telemetry": {"export_interval_s": 3600},
         }
     )
@@ -104,7 +111,7 @@ def stack_config(data_dir: Path, service: str = "sentio-test") -> SentioConfig:
 
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SentioConfig, Stack]]:
-    """Start real VictoriaMetrics, Loki and Tempo for the session; stop them after."""
+    """Start the real native stack (every backend) for the session; stop it after."""
     config = stack_config(tmp_path_factory.mktemp("stack"))
     every = backends(load_versions())
     install(every.values(), None, lambda _m: None)

@@ -1,4 +1,9 @@
-"""The backends Sentio runs natively: how each is built, started and health-checked."""
+"""The backends Sentio runs natively: how each is built, started and health-checked.
+
+Every backend is an Apache-2.0 engine built from its pinned Go module: VictoriaMetrics
+(metrics), vmalert twice (PromQL rules on VictoriaMetrics; LogsQL rules on VictoriaLogs),
+VictoriaLogs (logs), Jaeger v2 (traces) and Alertmanager (notifications).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,24 @@ from pathlib import Path
 from sentio.config import StackConfig
 from sentio.stack.gobuild import GoProgram
 from sentio.stack.versions import Versions, config_dir
+
+VM_MODULE = "github.com/VictoriaMetrics/VictoriaMetrics"
+VL_MODULE = "github.com/VictoriaMetrics/VictoriaLogs"
+JAEGER_MODULE = "github.com/jaegertracing/jaeger"
+AM_MODULE = "github.com/prometheus/alertmanager"
+RULE_PATTERNS = ("*.yml", "*.yaml")
+# Alertmanager embeds its generated web UI from these folders; the module ships without them.
+AM_UI_PLACEHOLDER = (
+    "<!doctype html><title>Alertmanager</title><p>This Alertmanager was built without its web "
+    "UI; its API is at <a href=api/v2/status>api/v2</a>.</p>\n"
+)
+DEFAULT_ALERTMANAGER_CONFIG = """\
+# Written by `sentio stack up` because none was here; `sentio provision` replaces it.
+route:
+  receiver: "null"
+receivers:
+  - name: "null"
+"""
 
 
 @dataclass(frozen=True)
@@ -23,10 +46,15 @@ class Backend:
     port: Callable[[StackConfig], int]
     ports: Callable[[StackConfig], list[int]]
     stop_grace_s: float = 20.0
+    prepare: Callable[[StackConfig], None] | None = None
 
     def health_url(self, stack: StackConfig) -> str:
         """Return the URL that answers 200 once the backend is ready."""
         return f"http://{stack.host}:{self.port(stack)}{self.health_path}"
+
+
+def _no_env(stack: StackConfig, data: Path) -> dict[str, str]:
+    return {}
 
 
 def _vm_args(stack: StackConfig, data: Path) -> list[str]:
@@ -39,114 +67,230 @@ def _vm_args(stack: StackConfig, data: Path) -> list[str]:
         "-search.latencyOffset=0s",
         "-search.disableCache",
         "-inmemoryDataFlushInterval=2s",
+        f"-vmui.customDashboardsPath={stack.stack_config_dir() / 'dashboards'}",
         "-loggerLevel=WARN",
     ]
 
 
-def _loki_env(stack: StackConfig, data: Path) -> dict[str, str]:
+def _vl_args(stack: StackConfig, data: Path) -> list[str]:
+    vl = stack.victorialogs
+    return [
+        f"-storageDataPath={data}",
+        f"-httpListenAddr={stack.host}:{vl.port}",
+        f"-retentionPeriod={vl.retention}",
+        "-loggerLevel=WARN",
+    ]
+
+
+def _rule_args(folder: Path) -> list[str]:
+    return [f"-rule={folder / pattern}" for pattern in RULE_PATTERNS]
+
+
+def _vmalert_common(stack: StackConfig, name: str) -> list[str]:
+    vm = stack.url("victoriametrics")
+    port = stack.vmalert.logs_port if name == "vmalert-logs" else stack.vmalert.port
+    return [
+        f"-httpListenAddr={stack.host}:{port}",
+        f"-evaluationInterval={stack.vmalert.evaluation_interval}",
+        # Rules see a sample as soon as VictoriaMetrics can search it (its latency offset is 0).
+        "-rule.evalDelay=0s",
+        f"-remoteWrite.url={vm}",
+        f"-remoteRead.url={vm}",
+        f"-notifier.url={stack.url('alertmanager')}",
+        f"-external.url={stack.url(name)}",
+        "-loggerLevel=WARN",
+    ]
+
+
+def _vmalert_args(stack: StackConfig, data: Path) -> list[str]:
+    return [
+        *_rule_args(stack.rules_dir("metrics")),
+        f"-datasource.url={stack.url('victoriametrics')}",
+        *_vmalert_common(stack, "vmalert"),
+    ]
+
+
+def _vmalert_logs_args(stack: StackConfig, data: Path) -> list[str]:
+    return [
+        *_rule_args(stack.rules_dir("logs")),
+        "-rule.defaultRuleType=vlogs",
+        f"-datasource.url={stack.url('victorialogs')}",
+        *_vmalert_common(stack, "vmalert-logs"),
+    ]
+
+
+def _make_rule_dirs(stack: StackConfig) -> None:
+    stack.rules_dir("metrics").mkdir(parents=True, exist_ok=True)
+    stack.rules_dir("logs").mkdir(parents=True, exist_ok=True)
+
+
+def alertmanager_config_file(stack: StackConfig) -> Path:
+    """Return the Alertmanager config file of the stack's config folder."""
+    return stack.stack_config_dir() / "alertmanager.yml"
+
+
+def _write_default_alertmanager_config(stack: StackConfig) -> None:
+    path = alertmanager_config_file(stack)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(DEFAULT_ALERTMANAGER_CONFIG, encoding="utf-8")
+
+
+def _am_args(stack: StackConfig, data: Path) -> list[str]:
+    am = stack.alertmanager
+    return [
+        f"--config.file={alertmanager_config_file(stack)}",
+        f"--storage.path={data}",
+        f"--data.retention={am.retention}",
+        f"--web.listen-address={stack.host}:{am.port}",
+        f"--web.external-url={am.external_url or stack.url('alertmanager')}",
+        "--cluster.listen-address=",  # a single instance: no gossip port
+        "--log.level=warn",
+    ]
+
+
+def _jaeger_args(stack: StackConfig, data: Path) -> list[str]:
+    return [f"--config=file:{config_dir() / 'jaeger.yaml'}"]
+
+
+def _jaeger_env(stack: StackConfig, data: Path) -> dict[str, str]:
+    j = stack.jaeger
     return {
         "SENTIO_HOST": stack.host,
-        "SENTIO_LOKI_DATA": str(data),
-        "SENTIO_LOKI_HTTP_PORT": str(stack.loki.http_port),
-        "SENTIO_LOKI_GRPC_PORT": str(stack.loki.grpc_port),
+        "SENTIO_JAEGER_DATA": str(data),
+        "SENTIO_JAEGER_RETENTION": j.retention,
+        "SENTIO_JAEGER_QUERY_PORT": str(j.query_port),
+        "SENTIO_JAEGER_QUERY_GRPC_PORT": str(j.query_grpc_port),
+        "SENTIO_JAEGER_OTLP_HTTP_PORT": str(j.otlp_http_port),
+        "SENTIO_JAEGER_OTLP_GRPC_PORT": str(j.otlp_grpc_port),
+        "SENTIO_JAEGER_HEALTH_PORT": str(j.health_port),
+        "SENTIO_JAEGER_METRICS_PORT": str(j.metrics_port),
     }
 
 
-def _tempo_env(stack: StackConfig, data: Path) -> dict[str, str]:
-    tempo = stack.tempo
-    return {
-        "SENTIO_HOST": stack.host,
-        "SENTIO_TEMPO_DATA": str(data),
-        "SENTIO_TEMPO_HTTP_PORT": str(tempo.http_port),
-        "SENTIO_TEMPO_GRPC_PORT": str(tempo.grpc_port),
-        "SENTIO_TEMPO_OTLP_HTTP_PORT": str(tempo.otlp_http_port),
-        "SENTIO_TEMPO_OTLP_GRPC_PORT": str(tempo.otlp_grpc_port),
-    }
+def _jaeger_ports(stack: StackConfig) -> list[int]:
+    j = stack.jaeger
+    return [
+        j.query_port,
+        j.query_grpc_port,
+        j.otlp_http_port,
+        j.otlp_grpc_port,
+        j.health_port,
+        j.metrics_port,
+    ]
 
 
-def _no_env(stack: StackConfig, data: Path) -> dict[str, str]:
-    return {}
-
-
-def _config_args(name: str) -> Callable[[StackConfig, Path], list[str]]:
-    def args(stack: StackConfig, data: Path) -> list[str]:
-        return [f"-config.file={config_dir() / f'{name}.yaml'}", "-config.expand-env=true"]
-
-    return args
+def _vm_program(name: str, version: str) -> GoProgram:
+    return GoProgram(
+        name=name,
+        module=VM_MODULE,
+        version=version,
+        package=f"{VM_MODULE}/app/{name}",
+        binary=name,
+        wrapper=False,
+        ldflags=(f"-X {VM_MODULE}/lib/buildinfo.Version={name}-{version}",),
+    )
 
 
 def backends(versions: Versions) -> Mapping[str, Backend]:
-    """Return every backend, keyed by name, at the pinned versions."""
+    """Return every backend, keyed by name, at the pinned versions, in start order."""
     vm_version = versions["VICTORIAMETRICS_VERSION"]
-    loki_version = versions["LOKI_VERSION"]
-    tempo_version = versions["TEMPO_VERSION"]
-    loki_build = "github.com/grafana/loki/v3/pkg/util/build"
+    vl_version = versions["VICTORIALOGS_VERSION"]
+    vmalert = _vm_program("vmalert", vm_version)
     return {
         "victoriametrics": Backend(
             name="victoriametrics",
-            program=GoProgram(
-                name="victoriametrics",
-                module="github.com/VictoriaMetrics/VictoriaMetrics",
-                version=vm_version,
-                package="github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics",
-                binary="victoria-metrics",
-                wrapper=False,
-                ldflags=(
-                    "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version="
-                    f"victoria-metrics-{vm_version}",
-                ),
-            ),
+            program=_vm_program("victoria-metrics", vm_version),
             args=_vm_args,
             env=_no_env,
             health_path="/health",
             port=lambda s: s.victoriametrics.port,
             ports=lambda s: [s.victoriametrics.port],
+            prepare=lambda s: (s.stack_config_dir() / "dashboards").mkdir(
+                parents=True, exist_ok=True
+            ),
         ),
-        "loki": Backend(
-            name="loki",
+        "victorialogs": Backend(
+            name="victorialogs",
             program=GoProgram(
-                name="loki",
-                module="github.com/grafana/loki/v3",
-                version=loki_version,
-                package="github.com/grafana/loki/v3/cmd/loki",
-                binary="loki",
+                name="victoria-logs",
+                module=VL_MODULE,
+                version=vl_version,
+                package=f"{VL_MODULE}/app/victoria-logs",
+                binary="victoria-logs",
+                wrapper=False,
+                ldflags=(f"-X {VM_MODULE}/lib/buildinfo.Version=victoria-logs-{vl_version}",),
+            ),
+            args=_vl_args,
+            env=_no_env,
+            health_path="/health",
+            port=lambda s: s.victorialogs.port,
+            ports=lambda s: [s.victorialogs.port],
+        ),
+        "jaeger": Backend(
+            name="jaeger",
+            program=GoProgram(
+                name="jaeger",
+                module=JAEGER_MODULE,
+                version=versions["JAEGER_VERSION"],
+                package=f"{JAEGER_MODULE}/cmd/jaeger",
+                binary="jaeger",
+                version_args=("version",),
                 ldflags=(
-                    f"-X {loki_build}.Version={loki_version.lstrip('v')}",
-                    f"-X {loki_build}.Branch=release",
+                    f"-X {JAEGER_MODULE}/internal/version.latestVersion="
+                    f"v{versions['JAEGER_V2_VERSION']}",
                 ),
             ),
-            args=_config_args("loki"),
-            env=_loki_env,
-            health_path="/ready",
-            port=lambda s: s.loki.http_port,
-            ports=lambda s: [s.loki.http_port, s.loki.grpc_port],
+            args=_jaeger_args,
+            env=_jaeger_env,
+            health_path="/status",
+            port=lambda s: s.jaeger.health_port,
+            ports=_jaeger_ports,
         ),
-        "tempo": Backend(
-            name="tempo",
+        "alertmanager": Backend(
+            name="alertmanager",
             program=GoProgram(
-                name="tempo",
-                module="github.com/grafana/tempo",
-                version=tempo_version,
-                package="github.com/grafana/tempo/cmd/tempo",
-                binary="tempo",
-                ldflags=(f"-X main.Version={tempo_version}",),
-                # The checksum database does not know this pseudo-version; upstream's go.sum
-                # still pins every dependency.
-                extra_env={"GONOSUMDB": "github.com/grafana/tempo"},
+                name="alertmanager",
+                module=AM_MODULE,
+                version=versions["ALERTMANAGER_VERSION"],
+                package=f"{AM_MODULE}/cmd/alertmanager",
+                binary="alertmanager",
+                version_args=("--version",),
+                ldflags=(
+                    "-X github.com/prometheus/common/version.Version="
+                    f"{versions['ALERTMANAGER_VERSION'].lstrip('v')}",
+                    "-X github.com/prometheus/common/version.Branch=release",
+                ),
+                add_files={
+                    "ui/app/dist/elm/index.html": AM_UI_PLACEHOLDER,
+                    "ui/app/dist/mantine/index.html": AM_UI_PLACEHOLDER,
+                },
             ),
-            args=_config_args("tempo"),
-            env=_tempo_env,
-            health_path="/ready",
-            port=lambda s: s.tempo.http_port,
-            ports=lambda s: [
-                s.tempo.http_port,
-                s.tempo.grpc_port,
-                s.tempo.otlp_http_port,
-                s.tempo.otlp_grpc_port,
-            ],
-            # After traces were queried, Tempo's query-frontend queue can wait forever at
-            # shutdown for a querier that already stopped; its ingester has stopped (and
-            # written its WAL) by then, so a short grace before SIGKILL loses nothing.
-            stop_grace_s=5.0,
+            args=_am_args,
+            env=_no_env,
+            health_path="/-/healthy",
+            port=lambda s: s.alertmanager.port,
+            ports=lambda s: [s.alertmanager.port],
+            prepare=_write_default_alertmanager_config,
+        ),
+        "vmalert": Backend(
+            name="vmalert",
+            program=vmalert,
+            args=_vmalert_args,
+            env=_no_env,
+            health_path="/health",
+            port=lambda s: s.vmalert.port,
+            ports=lambda s: [s.vmalert.port],
+            prepare=_make_rule_dirs,
+        ),
+        "vmalert-logs": Backend(
+            name="vmalert-logs",
+            program=vmalert,
+            args=_vmalert_logs_args,
+            env=_no_env,
+            health_path="/health",
+            port=lambda s: s.vmalert.logs_port,
+            ports=lambda s: [s.vmalert.logs_port],
+            prepare=_make_rule_dirs,
         ),
     }

@@ -22,7 +22,10 @@ from sentio.stack.install import install
 from sentio.stack.supervisor import Stack, tail
 from sentio.stack.versions import load_versions
 
-stack_app = typer.Typer(help="Run VictoriaMetrics, Loki and Tempo natively.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Run VictoriaMetrics, vmalert, VictoriaLogs, Jaeger and Alertmanager natively.",
+    no_args_is_help=True,
+)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -5,6 +5,11 @@ Modules whose go.mod has replace or exclude directives cannot be built with a pl
 For them a small wrapper module is generated that requires the module at the pinned
 version and repeats its directives; a relative replace (a nested module of the same
 repository) becomes that nested module's pseudo-version at the same commit.
+
+A module that cannot build as published (Alertmanager embeds a web UI that is generated at
+release time and absent from the module) is built from a copy in the build folder with the
+missing files added, which the wrapper requires through a replace to that folder; Go's
+``-overlay`` cannot do it, since files beneath GOMODCACHE must not be replaced.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class GoProgram:
     tags: tuple[str, ...] = ()
     wrapper: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    add_files: Mapping[str, str] = field(default_factory=dict)
 
 
 def go_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -107,8 +113,13 @@ def nested_version(
     )
 
 
-def wrapper_gomod(program: GoProgram, info: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
-    """Return the go.mod text of a wrapper module for ``program``."""
+def wrapper_gomod(
+    program: GoProgram,
+    info: Mapping[str, Any],
+    upstream: Mapping[str, Any],
+    patched: Path | None = None,
+) -> str:
+    """Return the go.mod text of a wrapper module for ``program`` (from ``patched`` if given)."""
     lines = [
         f"module sentio.local/build/{program.name}",
         "",
@@ -125,9 +136,31 @@ def wrapper_gomod(program: GoProgram, info: Mapping[str, Any], upstream: Mapping
         else:
             new_spec = new["Path"] + (f" {new['Version']}" if new.get("Version") else "")
         lines.append(f"replace {old_spec} => {new_spec}")
+    if patched is not None:
+        lines.append(f"replace {program.module} => {patched}")
     for exc in upstream.get("Exclude") or []:
         lines.append(f"exclude {exc['Path']} {exc['Version']}")
     return "\n".join(lines) + "\n"
+
+
+def _make_writable(tree: Path) -> None:
+    for folder, _dirs, _files in os.walk(tree):
+        Path(folder).chmod(0o755)
+
+
+def patched_copy(program: GoProgram, source: Path, work: Path) -> Path:
+    """Copy the module at ``source`` into ``work`` and add ``program.add_files``; return it."""
+    copy = work / "module"
+    if copy.exists():
+        _make_writable(copy)
+        shutil.rmtree(copy)
+    shutil.copytree(source, copy, copy_function=shutil.copyfile)
+    _make_writable(copy)  # the module cache is read-only, and copytree copies folder modes
+    for relative, text in program.add_files.items():
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return copy
 
 
 def build(program: GoProgram, dest: Path, work_root: Path, progress: Progress) -> Path:
@@ -157,7 +190,10 @@ def build(program: GoProgram, dest: Path, work_root: Path, progress: Progress) -
         progress(f"{program.name}: fetching {program.module}@{program.version}")
         info = module_info(program, work, env, log)
         upstream = json.loads(run_go(["mod", "edit", "-json", str(info["GoMod"])], work, env, log))
-        (work / "go.mod").write_text(wrapper_gomod(program, info, upstream), encoding="utf-8")
+        patched = patched_copy(program, Path(str(info["Dir"])), work) if program.add_files else None
+        (work / "go.mod").write_text(
+            wrapper_gomod(program, info, upstream, patched), encoding="utf-8"
+        )
         (work / "tools.go").write_text(
             f'//go:build tools\n\npackage tools\n\nimport _ "{program.package}"\n', encoding="utf-8"
         )

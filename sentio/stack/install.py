@@ -99,5 +99,12 @@ def install_one(backend: Backend, bin_dir: Path | None, progress: Progress) -> I
 def install(
     selected: Iterable[Backend], bin_dir: Path | None, progress: Progress
 ) -> list[InstallResult]:
-    """Install every selected backend in turn."""
-    return [install_one(backend, bin_dir, progress) for backend in selected]
+    """Install every selected backend in turn; backends that share a program build it once."""
+    results: list[InstallResult] = []
+    done: set[tuple[str, str]] = set()
+    for backend in selected:
+        key = (backend.program.name, backend.program.version)
+        if key not in done:
+            done.add(key)
+            results.append(install_one(backend, bin_dir, progress))
+    return results

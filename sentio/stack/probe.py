@@ -15,13 +15,14 @@ from opentelemetry.trace import format_trace_id
 
 from sentio.config import SentioConfig
 from sentio.errors import StackError
-from sentio.stack.query import Backends, logql, promql, trace
+from sentio.stack.query import Backends, logsql, promql, trace
 from sentio.telemetry import Telemetry
 
 T = TypeVar("T")
 PROBE_METRIC = "sentio.probe.sequence"
 PROBE_METRIC_PROMQL = "sentio_probe_sequence"
 PROBE_LOGGER = "sentio.probe"
+PROBE_DEVICE = "sentio-probe"
 
 
 async def poll(
@@ -81,9 +82,10 @@ class Probe:
 
     def emit(self, sample: str, value: float) -> str:
         """Send one metric point, one log record and one span; return the trace id."""
-        with self.tracer.start_as_current_span("probe", attributes={"probe.sample": sample}) as sp:
+        attributes = {"probe.sample": sample, "device": PROBE_DEVICE}
+        with self.tracer.start_as_current_span("probe", attributes=attributes) as sp:
             self.gauge.set(value, {"probe_run": self.run_id})
-            self.logger.info("probe %s", sample, extra={"probe.sample": sample})
+            self.logger.info("probe %s", sample, extra=attributes)
             trace_id = format_trace_id(sp.get_span_context().trace_id)
         return trace_id
 
@@ -99,12 +101,12 @@ class Probe:
             return result[0] if result and float(result[0]["value"][1]) == value else None
 
         async def log_found() -> dict[str, Any] | None:
-            query = f'{{service_name="{service}"}} | trace_id="{trace_id}"'
-            streams = await logql(session, self.urls.loki, query, since_s=600)
-            return streams[0] if streams else None
+            query = f'{{service.name="{service}"}} trace_id:="{trace_id}"'
+            entries = await logsql(session, self.urls.vl, query, since="10m")
+            return entries[0] if entries else None
 
         async def trace_found() -> dict[str, Any] | None:
-            return await trace(session, self.urls.tempo, trace_id)
+            return await trace(session, self.urls.jaeger, trace_id)
 
         async def timed(
             check: Callable[[], Awaitable[dict[str, Any] | None]], what: str
@@ -117,8 +119,8 @@ class Probe:
                 metric_found,
                 f"{PROBE_METRIC_PROMQL}{{probe_run={self.run_id!r}}} = {value} in VictoriaMetrics",
             ),
-            timed(log_found, f"log record with trace_id {trace_id} in Loki"),
-            timed(trace_found, f"trace {trace_id} in Tempo"),
+            timed(log_found, f"log record with trace_id {trace_id} in VictoriaLogs"),
+            timed(trace_found, f"trace {trace_id} in Jaeger"),
         )
         return Sample(sample, trace_id, m_s, l_s, t_s, m, lg, tr)
 

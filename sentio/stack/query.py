@@ -1,8 +1,8 @@
-"""Read back from the backends: PromQL, LogQL and traces by id."""
+"""Read back from the backends: PromQL, LogsQL, traces by id, alerts."""
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Any
 
 import aiohttp
@@ -17,21 +17,31 @@ class Backends:
     """Query URLs of one stack's backends."""
 
     def __init__(self, stack: StackConfig) -> None:
-        self.vm = f"http://{stack.host}:{stack.victoriametrics.port}"
-        self.loki = f"http://{stack.host}:{stack.loki.http_port}"
-        self.tempo = f"http://{stack.host}:{stack.tempo.http_port}"
+        self.vm = stack.url("victoriametrics")
+        self.vl = stack.url("victorialogs")
+        self.jaeger = stack.url("jaeger")
+        self.vmalert = stack.url("vmalert")
+        self.vmalert_logs = stack.url("vmalert-logs")
+        self.alertmanager = stack.url("alertmanager")
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> JSON:
+async def _get(session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> str:
     try:
         async with session.get(url, params=params) as resp:
+            body = await resp.text()
             if resp.status != 200:
-                body = (await resp.text())[:300]
-                raise StackError(f"GET {url} {params}: HTTP {resp.status}: {body}")
-            data: JSON = await resp.json(content_type=None)
-            return data
+                raise StackError(f"GET {url} {params}: HTTP {resp.status}: {body[:300]}")
+            return body
     except aiohttp.ClientError as exc:
         raise StackError(f"GET {url}: {exc}") from exc
+
+
+async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> Any:
+    body = await _get(session, url, params)
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise StackError(f"GET {url}: not JSON: {body[:200]!r}") from exc
 
 
 async def promql(session: aiohttp.ClientSession, base: str, query: str) -> list[JSON]:
@@ -41,24 +51,24 @@ async def promql(session: aiohttp.ClientSession, base: str, query: str) -> list[
     return result
 
 
-async def logql(
-    session: aiohttp.ClientSession, base: str, query: str, since_s: float = 3600.0
+async def logsql(
+    session: aiohttp.ClientSession,
+    base: str,
+    query: str,
+    since: str = "1h",
+    limit: int = 1000,
 ) -> list[JSON]:
-    """Run a LogQL range query over the last ``since_s`` seconds on Loki; return the streams."""
-    now = time.time_ns()
-    params = {
-        "query": query,
-        "start": str(now - int(since_s * 1e9)),
-        "end": str(now + int(60e9)),
-        "limit": "1000",
-    }
-    data = await _get_json(session, f"{base}/loki/api/v1/query_range", params)
-    result: list[JSON] = data["data"]["result"]
-    return result
+    """Run a LogsQL query over the last ``since`` on VictoriaLogs; return the log entries."""
+    params = {"query": f"_time:{since} {query}", "limit": str(limit)}
+    body = await _get(session, f"{base}/select/logsql/query", params)
+    try:
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise StackError(f"LogsQL {query!r}: a line is not JSON: {body[:200]!r}") from exc
 
 
 async def trace(session: aiohttp.ClientSession, base: str, trace_id: str) -> JSON | None:
-    """Return the trace with hex id ``trace_id`` from Tempo, or None while it is unknown."""
+    """Return the trace with hex id ``trace_id`` from Jaeger's API, or None while it is unknown."""
     url = f"{base}/api/traces/{trace_id}"
     try:
         async with session.get(url, headers={"Accept": "application/json"}) as resp:
@@ -67,6 +77,13 @@ async def trace(session: aiohttp.ClientSession, base: str, trace_id: str) -> JSO
             if resp.status != 200:
                 raise StackError(f"GET {url}: HTTP {resp.status}: {(await resp.text())[:300]}")
             data: JSON = await resp.json(content_type=None)
-            return data
     except aiohttp.ClientError as exc:
         raise StackError(f"GET {url}: {exc}") from exc
+    traces: list[JSON] = data.get("data") or []
+    return traces[0] if traces else None
+
+
+async def alerts(session: aiohttp.ClientSession, base: str) -> list[JSON]:
+    """Return the alerts Alertmanager holds (API v2)."""
+    result: list[JSON] = await _get_json(session, f"{base}/api/v2/alerts", {})
+    return result

@@ -135,6 +135,8 @@ class Stack:
             )
         data = self.root / backend.name
         data.mkdir(parents=True, exist_ok=True)
+        if backend.prepare is not None:
+            backend.prepare(self.config)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **backend.env(self.config, data)}

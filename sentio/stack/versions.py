@@ -8,17 +8,18 @@ from pathlib import Path
 from sentio.errors import StackError
 
 Versions = dict[str, str]
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Package data: in a checkout, links to the repo's `versions.env` and `config/`; in a wheel, copies.
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def versions_file() -> Path:
-    """Return the versions file: `$SENTIO_VERSIONS_FILE`, else `versions.env` at the repo root."""
-    return Path(os.environ.get("SENTIO_VERSIONS_FILE", REPO_ROOT / "versions.env"))
+    """Return the versions file: `$SENTIO_VERSIONS_FILE`, else the one shipped with Sentio."""
+    return Path(os.environ.get("SENTIO_VERSIONS_FILE", ASSETS / "versions.env"))
 
 
 def config_dir() -> Path:
-    """Return the folder holding the backends' own configs."""
-    return Path(os.environ.get("SENTIO_BACKEND_CONFIG_DIR", REPO_ROOT / "config"))
+    """Return the folder holding the backends' own configs (Jaeger's)."""
+    return Path(os.environ.get("SENTIO_BACKEND_CONFIG_DIR", ASSETS))
 
 
 def parse_versions(text: str, source: str = "<string>") -> Versions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sentio.config import SentioConfig
 from sentio.errors import BackendStartError
 from sentio.stack.backends import backends
+from sentio.stack.install import binary_path, verify
 from sentio.stack.supervisor import Stack
 from sentio.stack.versions import load_versions
 from tests.conftest import stack_config
@@ -19,9 +21,75 @@ from tests.conftest import stack_config
 async def test_every_backend_is_healthy(stack_env: tuple[SentioConfig, Stack]) -> None:
     _, stack = stack_env
     states = await stack.status()
-    assert {s.name for s in states} == {"victoriametrics", "loki", "tempo"}
+    assert [s.name for s in states] == [
+        "victoriametrics",
+        "victorialogs",
+        "jaeger",
+        "alertmanager",
+        "vmalert",
+        "vmalert-logs",
+    ]
     for state in states:
         assert state.running and state.healthy, state
+
+
+def _listening(pid: int) -> set[str]:
+    """Return the host:port of every TCP socket ``pid`` listens on (IPv4 and IPv6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = str(fd.readlink())
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                host = socket.inet_ntop(
+                    socket.AF_INET if table == "tcp" else socket.AF_INET6,
+                    bytes.fromhex(address)[::-1]
+                    if table == "tcp"
+                    else b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, 32, 8)),
+                )
+                found.add(f"{host}:{int(port, 16)}")
+    return found
+
+
+def test_every_listener_is_on_the_stack_host_and_data_under_its_folder(
+    stack_env: tuple[SentioConfig, Stack],
+) -> None:
+    config, stack = stack_env
+    for name in stack.backends:
+        pid = stack.pid(name)
+        assert pid is not None, name
+        listeners = _listening(pid)
+        assert listeners, f"{name} listens on nothing"
+        expected = {f"127.0.0.1:{port}" for port in stack.backends[name].ports(config.stack)}
+        assert listeners == expected, f"{name} listens on {listeners}, configured {expected}"
+        assert Path(f"/proc/{pid}/cwd").resolve() == (config.stack.data_dir / name).resolve()
+    assert (config.stack.data_dir / "jaeger" / "keys").is_dir()
+    assert any((config.stack.data_dir / "victoriametrics").iterdir())
+    assert any((config.stack.data_dir / "victorialogs").iterdir())
+
+
+def test_each_binary_reports_its_pinned_version(stack_env: tuple[SentioConfig, Stack]) -> None:
+    pinned = load_versions()
+    expected = {
+        "victoria-metrics": pinned["VICTORIAMETRICS_VERSION"],
+        "vmalert": pinned["VICTORIAMETRICS_VERSION"],
+        "victoria-logs": pinned["VICTORIALOGS_VERSION"],
+        "jaeger": "v" + pinned["JAEGER_V2_VERSION"],
+        "alertmanager": pinned["ALERTMANAGER_VERSION"].lstrip("v"),
+    }
+    _, stack = stack_env
+    seen = set()
+    for backend in stack.backends.values():
+        reported = verify(backend, binary_path(backend))
+        assert expected[backend.program.name] in reported, (backend.name, reported)
+        seen.add(backend.program.name)
+    assert seen == set(expected)
 
 
 async def test_up_twice_is_a_no_op(stack_env: tuple[SentioConfig, Stack]) -> None:
@@ -36,10 +104,12 @@ async def test_up_twice_is_a_no_op(stack_env: tuple[SentioConfig, Stack]) -> Non
 async def test_busy_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
     config = stack_config(tmp_path)
     with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", config.stack.loki.http_port))
+        blocker.bind(("127.0.0.1", config.stack.jaeger.otlp_http_port))
         blocker.listen()
         stack = Stack(config.stack, backends(load_versions()))
-        with pytest.raises(BackendStartError, match=rf"port\(s\) {config.stack.loki.http_port}"):
+        with pytest.raises(
+            BackendStartError, match=rf"jaeger: port\(s\) {config.stack.jaeger.otlp_http_port}"
+        ):
             await stack.up(lambda _m: None)
     assert all(stack.pid(n) is None for n in stack.backends)
 
@@ -49,16 +119,17 @@ async def test_broken_backend_config_fails_with_its_log(
 ) -> None:
     bad = tmp_path / "conf"
     bad.mkdir()
-    (bad / "loki.yaml").write_text("server:\n  http_listen_port: [not, a, port]\n")
+    (bad / "jaeger.yaml").write_text("receivers:\n  otlp:\n    protocols: [not, a, map]\n")
     monkeypatch.setenv("SENTIO_BACKEND_CONFIG_DIR", str(bad))
     config = stack_config(tmp_path / "data")
-    stack = Stack(config.stack, {"loki": backends(load_versions())["loki"]})
+    stack = Stack(config.stack, {"jaeger": backends(load_versions())["jaeger"]})
     with pytest.raises(BackendStartError) as info:
         await stack.up(lambda _m: None)
     message = str(info.value)
-    assert "loki exited during start-up" in message
+    assert "jaeger exited during start-up" in message
     assert "last log lines" in message
-    assert stack.pid("loki") is None
+    assert "protocols" in message
+    assert stack.pid("jaeger") is None
 
 
 async def test_down_stops_processes_and_status_reports_it(tmp_path: Path) -> None:

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from sentio.bench.roundtrip import percentile
 from sentio.cli import app
 from sentio.stack.supervisor import port_in_use, tail
-from tests.conftest import free_ports
+from tests.conftest import free_ports, stack_ports
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -35,15 +37,17 @@ def test_port_in_use_sees_a_listener() -> None:
 
 
 def test_status_of_a_stopped_stack_exits_1_and_names_each_backend(tmp_path: Path) -> None:
-    p = free_ports(8)
     cfg = tmp_path / "s.yaml"
-    cfg.write_text(
-        f"stack:\n  data_dir: {tmp_path}\n  victoriametrics: {{port: {p[0]}}}\n"
-        f"  loki: {{http_port: {p[1]}, grpc_port: {p[2]}}}\n"
-        f"  tempo: {{http_port: {p[3]}, grpc_port: {p[4]}, otlp_http_port: {p[5]}, "
-        f"otlp_grpc_port: {p[6]}}}\n"
-    )
+    cfg.write_text(yaml.safe_dump({"stack": {"data_dir": str(tmp_path), **stack_ports()}}))
     result = CliRunner().invoke(app, ["stack", "status", "-c", str(cfg), "--json"])
     assert result.exit_code == 1
-    assert '"name": "victoriametrics"' in result.output
-    assert '"running": false' in result.output
+    states = json.loads(result.output)
+    assert [s["name"] for s in states] == [
+        "victoriametrics",
+        "victorialogs",
+        "jaeger",
+        "alertmanager",
+        "vmalert",
+        "vmalert-logs",
+    ]
+    assert not any(s["running"] or s["healthy"] for s in states)

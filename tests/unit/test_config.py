@@ -7,19 +7,40 @@ import pytest
 from typer.testing import CliRunner
 
 from sentio.cli import app
-from sentio.config import ConfigFileError, load, parse
+from sentio.config import ConfigFileError, SentioConfig, load, parse
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_sample_config_is_valid_and_matches_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sample_config_shows_exactly_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It says "every key is optional; the values shown are the defaults": all of them, except
+    # the one example AI query (there is none by default).
     monkeypatch.delenv("SENTIO_DATA_DIR", raising=False)
-    config = load(REPO / "config" / "sentio.yaml")
-    assert config.stack.victoriametrics.port == 8428
-    assert config.stack.data_dir == Path("~/.local/share/sentio").expanduser()
-    assert config.endpoint("logs") == "http://127.0.0.1:3100/otlp/v1/logs"
-    assert config.endpoint("metrics").endswith(":8428/opentelemetry/v1/metrics")
+    sample = load(REPO / "config" / "sentio.yaml").model_dump()
+    assert [q["name"] for q in sample["ai"].pop("queries")] == ["temperature"]
+    defaults = SentioConfig().model_dump()
+    defaults["ai"].pop("queries")
+    assert sample == defaults
+
+
+def test_default_endpoints_are_the_native_backends() -> None:
+    config = SentioConfig()
+    assert config.endpoint("metrics") == "http://127.0.0.1:8428/opentelemetry/v1/metrics"
+    assert config.endpoint("logs") == "http://127.0.0.1:9428/insert/opentelemetry/v1/logs"
     assert config.endpoint("traces") == "http://127.0.0.1:4318/v1/traces"
+    assert config.headers("logs") == {"VL-Stream-Fields": "service.name,host.name"}
+    assert config.headers("metrics") == {}
+
+
+def test_an_explicit_logs_endpoint_gets_only_its_own_headers() -> None:
+    loki = parse(
+        "telemetry:\n  logs:\n    endpoint: http://loki:3100/otlp/v1/logs\n"
+        "    headers: {X-Scope-OrgID: plant-a}\n"
+    )
+    assert loki.endpoint("logs") == "http://loki:3100/otlp/v1/logs"
+    assert loki.headers("logs") == {"X-Scope-OrgID": "plant-a"}
+    own = parse("telemetry:\n  logs:\n    headers: {VL-Stream-Fields: service.name}\n")
+    assert own.headers("logs") == {"VL-Stream-Fields": "service.name"}
 
 
 def test_default_data_dir_is_expanded() -> None:
@@ -86,10 +107,11 @@ def test_top_level_must_be_a_mapping() -> None:
 
 def test_cli_validate_reports_errors_and_exit_code(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("stack:\n  loki:\n    http_port: nope\n")
+    bad.write_text("stack:\n  jaeger:\n    query_port: nope\n    retention: 7d\n")
     result = CliRunner().invoke(app, ["config", "validate", str(bad)])
     assert result.exit_code == 1
-    assert f"{bad}:3: stack.loki.http_port:" in result.output
+    assert f"{bad}:3: stack.jaeger.query_port:" in result.output
+    assert f"{bad}:4: stack.jaeger.retention: String should match pattern" in result.output
     good = tmp_path / "good.yaml"
     good.write_text("service:\n  name: plant-a\n")
     result = CliRunner().invoke(app, ["config", "validate", str(good)])
@@ -106,4 +128,7 @@ def test_cli_schema_is_json_schema() -> None:
 def test_compose_config_is_valid_and_points_at_the_services() -> None:
     config = load(REPO / "config" / "sentio-compose.yaml")
     assert config.endpoint("metrics") == "http://victoriametrics:8428/opentelemetry/v1/metrics"
+    assert config.endpoint("logs") == "http://victorialogs:9428/insert/opentelemetry/v1/logs"
+    assert config.endpoint("traces") == "http://jaeger:4318/v1/traces"
+    assert config.headers("logs") == {"VL-Stream-Fields": "service.name,host.name"}
     assert config.query_url() == "http://victoriametrics:8428"

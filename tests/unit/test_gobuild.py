@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sentio.errors import BackendBuildError
-from sentio.stack.gobuild import GoProgram, pseudo_version, wrapper_gomod
+from sentio.stack.backends import backends
+from sentio.stack.gobuild import GoProgram, patched_copy, pseudo_version, wrapper_gomod
+from sentio.stack.versions import load_versions
 
 UPSTREAM = {
     "Go": "1.24.3",
@@ -61,3 +65,39 @@ def test_no_commit_and_no_requirement_is_a_clear_error() -> None:
     upstream = {**UPSTREAM, "Require": []}
     with pytest.raises(BackendBuildError, match=r"example\.org/big/nested"):
         wrapper_gomod(program("v3.7.8"), {}, upstream)
+
+
+def test_a_patched_module_is_required_from_its_copy(tmp_path: Path) -> None:
+    source = tmp_path / "modcache" / "example.org" / "big@v1.0.0"
+    (source / "ui").mkdir(parents=True)
+    (source / "go.mod").write_text("module example.org/big\n")
+    (source / "ui" / "web.go").write_text("package ui\n")
+    for folder in (source / "ui", source):
+        folder.chmod(0o555)  # the module cache is read-only
+    patched = GoProgram(
+        "big", "example.org/big", "v1.0.0", "example.org/big/cmd/big", "big",
+        add_files={"ui/app/dist/index.html": "<p>placeholder</p>"},
+    )  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        copy = patched_copy(patched, source, work)
+        assert (copy / "ui" / "web.go").read_text() == "package ui\n"
+        assert (copy / "ui" / "app" / "dist" / "index.html").read_text() == "<p>placeholder</p>"
+        assert not (source / "ui" / "app").exists()
+        assert patched_copy(patched, source, work) == copy  # a second build starts afresh
+    finally:
+        for folder in (source, source / "ui"):
+            folder.chmod(0o755)
+    lines = wrapper_gomod(patched, {}, {"Go": "1.24"}, copy).splitlines()
+    assert "require example.org/big v1.0.0" in lines
+    assert f"replace example.org/big => {copy}" in lines
+
+
+def test_alertmanager_is_built_with_its_missing_ui_pages() -> None:
+    every = backends(load_versions())
+    added = every["alertmanager"].program.add_files
+    assert set(added) == {"ui/app/dist/elm/index.html", "ui/app/dist/mantine/index.html"}
+    assert every["vmalert"].program == every["vmalert-logs"].program  # one binary, built once
+    jaeger = every["jaeger"].program
+    assert jaeger.wrapper and not jaeger.add_files

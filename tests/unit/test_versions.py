@@ -4,12 +4,22 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sentio.errors import StackError
 from sentio.stack.backends import backends
-from sentio.stack.versions import load_versions, parse_versions
+from sentio.stack.versions import load_versions, parse_versions, versions_file
 
 REPO = Path(__file__).resolve().parents[2]
+# The official image of each native backend, and the pin its tag must come from.
+IMAGES = {
+    "victoriametrics": ("victoriametrics/victoria-metrics", "VICTORIAMETRICS_VERSION"),
+    "vmalert": ("victoriametrics/vmalert", "VICTORIAMETRICS_VERSION"),
+    "vmalert-logs": ("victoriametrics/vmalert", "VICTORIAMETRICS_VERSION"),
+    "victorialogs": ("victoriametrics/victoria-logs", "VICTORIALOGS_VERSION"),
+    "jaeger": ("jaegertracing/jaeger", "JAEGER_V2_VERSION"),
+    "alertmanager": ("prom/alertmanager", "ALERTMANAGER_VERSION"),
+}
 
 
 def test_parse_skips_comments_and_reports_bad_lines() -> None:
@@ -18,16 +28,54 @@ def test_parse_skips_comments_and_reports_bad_lines() -> None:
         parse_versions("A=1\nnonsense\n", "v.env")
 
 
-def test_every_backend_is_pinned_in_the_versions_file() -> None:
-    versions = load_versions()
-    for backend in backends(versions).values():
-        assert backend.program.version in versions.values()
-
-
-def test_docker_compose_reads_the_same_versions() -> None:
-    compose = (REPO / "docker-compose.yml").read_text()
-    used = set(re.findall(r"\$\{([A-Z_]+)", compose))
-    pinned = set(load_versions())
-    assert {"VICTORIAMETRICS_VERSION", "LOKI_VERSION"} <= used
-    assert used - {"SENTIO_GRAFANA_ADMIN_PASSWORD"} <= pinned
+def test_the_package_reads_the_one_versions_file() -> None:
+    assert versions_file().resolve() == (REPO / "versions.env").resolve()
     assert (REPO / ".env").resolve() == (REPO / "versions.env").resolve()
+
+
+def test_compose_runs_the_official_image_of_every_native_backend_at_its_pin() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    pinned = load_versions()
+    native = set(backends(pinned))
+    assert native <= set(services), f"compose lacks {native - set(services)}"
+    for name, (image, key) in IMAGES.items():
+        assert services[name]["image"] == f"{image}:${{{key}}}", name
+        assert key in pinned
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
+    assert used <= set(pinned), f"compose reads unpinned {used - set(pinned)}"
+    assert not any("build" in services[name] for name in native), "backends are not built here"
+
+
+def test_native_builds_use_the_same_pins_as_compose() -> None:
+    pinned = load_versions()
+    every = backends(pinned)
+    assert every["victoriametrics"].program.version == pinned["VICTORIAMETRICS_VERSION"]
+    assert every["vmalert"].program.version == pinned["VICTORIAMETRICS_VERSION"]
+    assert every["victorialogs"].program.version == pinned["VICTORIALOGS_VERSION"]
+    assert every["alertmanager"].program.version == pinned["ALERTMANAGER_VERSION"]
+    jaeger = every["jaeger"].program
+    assert jaeger.version == pinned["JAEGER_VERSION"]
+    assert f"latestVersion=v{pinned['JAEGER_V2_VERSION']}" in jaeger.ldflags[0]
+
+
+def test_the_readme_names_every_pinned_version() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = {
+        row[0]: row[1]
+        for row in (
+            [cell.strip(" `") for cell in line.strip("|").split("|")]
+            for line in readme.splitlines()
+            if line.startswith("| ") and "`" in line
+        )
+        if len(row) >= 2
+    }
+    pinned = load_versions()
+    for engine, key in {
+        "VictoriaMetrics": "VICTORIAMETRICS_VERSION",
+        "vmalert": "VICTORIAMETRICS_VERSION",
+        "VictoriaLogs": "VICTORIALOGS_VERSION",
+        "Jaeger": "JAEGER_VERSION",
+        "Alertmanager": "ALERTMANAGER_VERSION",
+    }.items():
+        assert table.get(engine, "").startswith(pinned[key]), (engine, table.get(engine))

@@ -12,11 +12,11 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from sentio.connectors.contract import Event, Reading, Sample, Severity
+from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttConnector
 from sentio.simulators.faults import Dead
 from sentio.simulators.mosquitto import Mosquitto as ChildMosquitto
 from sentio.simulators.mosquitto import find_mosquitto
 from sentio.simulators.zigbee import ZigbeePublisher, ZigbeePublishError, sensors
-from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttConnector
 
 from tests.conftest import free_port
 

@@ -7,6 +7,7 @@ import random
 import pytest
 from sentio.connectors.contract import Reading
 from sentio.connectors.mqtt.config import BrokerConfig
+from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttDecoder, device_metadata
 from sentio.simulators.faults import (
     BearingWear,
     Dead,
@@ -27,7 +28,6 @@ from sentio.simulators.zigbee import (
     ZigbeeSensor,
     sensors,
 )
-from sentio.connectors.zigbee2mqtt import Zigbee2MqttConfig, Zigbee2MqttDecoder, device_metadata
 
 
 def test_signal_building_blocks() -> None:
