@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -27,6 +30,7 @@ from sentio.connectors.contract import Connector, Event, Quality, Reading, Sever
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
 from sentio.otlp import ExportError, MetricsPusher, Point, encode_gauges
+from sentio.redact import redact
 from sentio.telemetry import Telemetry
 
 LOG_LEVELS = {
@@ -37,6 +41,7 @@ LOG_LEVELS = {
     Severity.FATAL: logging.CRITICAL,
 }
 ATTRIBUTE_SETS_CACHED = 10_000
+T = TypeVar("T")
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
 
@@ -82,11 +87,17 @@ class Collector:
             cfg.spool_dir or config.stack.data_dir / "spool", cfg.spool_max_bytes,
             fsync=cfg.spool_fsync,
         )  # fmt: skip
+        self._spool_thread = ThreadPoolExecutor(1, thread_name_prefix="sentio-spool")
         self.dropped = 0
         self.refused = 0
+        self.refused_readings = 0
         self.accepted = 0
+        self.accepted_by_device: collections.Counter[str] = collections.Counter()
         self.sent = 0
+        self.spooled = 0
+        self.restarts = 0
         self.stopping = asyncio.Event()
+        self.replay_wanted = asyncio.Event()
         self.backend_down = False
         self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
@@ -222,6 +233,7 @@ class Collector:
         if isinstance(value, str):
             return False
         self.accepted += 1
+        self.accepted_by_device[reading.device] += 1
         self.queue.append(
             Point(
                 reading.metric,
@@ -372,68 +384,94 @@ class Collector:
                 reason = self._connector_failed(inst, exc)
                 self._device_state(inst, name, False, reason)
                 self.errors.add(1, {"instance": name})
-            with contextlib.suppress(SentioError):
-                await inst.connector.close()
+            await self._close(inst)
             await self._wait(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, cfg.backoff_max_s)
 
     def _tasks(self, inst: Instance) -> list[asyncio.Task[None]]:
         """Start the tasks one instance needs: a stream, one per device, or one for all."""
+        name = inst.config.name
         if inst.connector.push:
-            return [asyncio.create_task(self._stream(inst), name=f"stream {inst.config.name}")]
+            return [self._task(f"stream {name}", lambda: self._stream(inst))]
         schedules = inst.connector.devices()
         if not schedules:
-            return [asyncio.create_task(self._supervise(inst), name=f"poll {inst.config.name}")]
+            return [self._task(f"poll {name}", lambda: self._supervise(inst))]
         return [
-            asyncio.create_task(
-                self._supervise(inst, d.name, d.interval_s),
-                name=f"poll {inst.config.name}/{d.name}",
+            self._task(
+                f"poll {name}/{d.name}",
+                functools.partial(self._supervise, inst, d.name, d.interval_s),
             )
             for d in schedules
         ]
 
     def _backend(self, down: bool, detail: object = "") -> None:
         if down and not self.backend_down:
-            log.error("metrics backend not accepting, spooling readings to disk: %s", detail)
+            log.error(
+                "metrics backend not accepting, spooling readings to disk: %s", redact(str(detail))
+            )
         elif not down and self.backend_down:
             log.info("metrics backend accepts readings again; replaying the spool")
         self.backend_down = down
 
+    async def _on_spool(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a spool operation on the spool's own thread: disk I/O stays off the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._spool_thread, call, *args)
+
+    async def _to_spool(self, body: bytes, readings: int) -> None:
+        await self._on_spool(self.spool.append, body)
+        self.spooled += readings
+        self.replay_wanted.set()
+
     async def _replay(self, pusher: MetricsPusher) -> None:
-        """Send spooled requests oldest first until the spool is empty or the backend fails."""
-        while (body := self.spool.peek()) is not None:
+        """Send spooled requests oldest first, on a timer of its own with backoff on failure.
+
+        The export path never waits for this: while the backend is down or the spool holds
+        anything, new batches go straight to the spool behind what waits there.
+        """
+        cfg = self.config.collector
+        delay = cfg.backoff_initial_s
+        while not self.stopping.is_set():
+            body = await self._on_spool(self.spool.peek)
+            if body is None:
+                self.backend_down = False if not len(self.spool) else self.backend_down
+                self.replay_wanted.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.replay_wanted.wait(), timeout=delay)
+                continue
             try:
                 await pusher.push(body)
             except ExportError as exc:
                 if exc.retryable:
                     self._backend(True, exc)
-                    return
+                    await self._wait(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, cfg.backoff_max_s)
+                    continue
                 log.error("dropped a spooled request the backend refused: %s", exc)
                 self.refused += 1
-            self.spool.ack()
+            await self._on_spool(self.spool.ack)
+            delay = cfg.backoff_initial_s
             self._backend(False)
 
     async def _export(self, pusher: MetricsPusher) -> None:
         """Move queued readings out in batches; what the backend does not take goes to disk."""
         cfg = self.config.collector
         while True:
-            await self._replay(pusher)
             if self.queue:
                 batch = [self.queue.popleft() for _ in range(min(cfg.max_batch, len(self.queue)))]
                 body = encode_gauges(self.resource, batch, "sentio.collector")
-                if len(self.spool):
-                    self.spool.append(body)  # keep the order: behind what waits already
+                if self.backend_down or len(self.spool):
+                    await self._to_spool(body, len(batch))  # behind what waits already
                     continue
                 try:
                     await pusher.push(body)
                     self.sent += len(batch)
-                    self._backend(False)
                 except ExportError as exc:
                     if exc.retryable:
-                        self.spool.append(body)
                         self._backend(True, exc)
+                        await self._to_spool(body, len(batch))
                     else:
                         self.refused += 1
+                        self.refused_readings += len(batch)
                         log.error("dropped %d readings the backend refused: %s", len(batch), exc)
                 continue
             if self.stopping.is_set():
@@ -441,21 +479,57 @@ class Collector:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=cfg.flush_interval_s)
 
-    async def run(self) -> None:
-        """Run every connector and the exporter until ``stopping`` is set, then flush."""
-        async with aiohttp.ClientSession() as session:
-            exporter = self.config.telemetry.metrics
-            pusher = MetricsPusher(session, self.config.endpoint("metrics"), exporter)
-            tasks = [task for inst in self.instances for task in self._tasks(inst)]
-            export = asyncio.create_task(self._export(pusher))
+    async def _close(self, inst: Instance) -> None:
+        """Close a connector; one that raises is logged and never stops the shutdown."""
+        try:
+            await inst.connector.close()
+        except Exception as exc:  # a plugin's bug must not skip the final flush
+            level = logging.WARNING if isinstance(exc, SentioError) else logging.ERROR
+            log.log(level, "connector %s failed to close: %s", inst.config.name, redact(repr(exc)))
+
+    async def _keep_running(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        """Run ``body`` until it returns; restart it with backoff when it dies unexpectedly."""
+        cfg = self.config.collector
+        delay = cfg.backoff_initial_s
+        while True:
             try:
-                await self.stopping.wait()
-            finally:
-                self.stopping.set()
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for inst in self.instances:
-                    with contextlib.suppress(SentioError):
-                        await inst.connector.close()
-                await export
+                await body()
+                return
+            except Exception:
+                self.restarts += 1
+                log.exception("%s died of an unexpected error; restarting it", name)
+            if self.stopping.is_set():
+                return
+            await self._wait(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, cfg.backoff_max_s)
+
+    def _task(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        return asyncio.create_task(self._keep_running(name, body), name=name)
+
+    async def run(self) -> None:
+        """Run every connector, the exporter and the replay until ``stopping``, then flush."""
+        try:
+            async with aiohttp.ClientSession() as session:
+                exporter = self.config.telemetry.metrics
+                pusher = MetricsPusher(session, self.config.endpoint("metrics"), exporter)
+                tasks = [task for inst in self.instances for task in self._tasks(inst)]
+                export = self._task("export", lambda: self._export(pusher))
+                replay = self._task("replay", lambda: self._replay(pusher))
+                try:
+                    await self.stopping.wait()
+                finally:
+                    self.stopping.set()
+                    self.replay_wanted.set()
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for inst in self.instances:
+                        await self._close(inst)
+                    try:
+                        await export
+                    finally:
+                        # an unacknowledged record stays on disk for the next start
+                        replay.cancel()
+                        await asyncio.gather(replay, return_exceptions=True)
+        finally:
+            self._spool_thread.shutdown(wait=True)

@@ -2,25 +2,57 @@
 
 Records are appended to segment files (``<n>.seg``): a 4-byte length, a 4-byte CRC32, then
 the request. ``cursor`` holds the segment and offset of the oldest record not yet delivered, so
-a restart replays what was left, at least once. When the spool outgrows its bound, whole oldest
-segments are dropped and their records counted.
+a restart replays what was left, at least once. A record cut short or damaged by a crash is
+skipped and counted in ``torn``; a torn tail is cut off when the spool opens, so what is
+appended after a crash stays readable. When the spool outgrows its bound, whole oldest
+segments are dropped and their records counted. The folder is 0700 and its files 0600.
+
+One thread at a time may use a spool; ``len()``, ``size_bytes`` and the counters may be read
+from any thread.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 import struct
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 from sentio.errors import SentioError
 
 HEADER = struct.Struct("<II")
 CURSOR = struct.Struct("<QQ")
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class SpoolError(SentioError):
     """Raise when the spool directory cannot be used."""
+
+
+class Scan(NamedTuple):
+    """The intact records found in a segment's bytes, and where they stop."""
+
+    records: list[tuple[int, int]]  # (offset of the payload, its length), in order
+    end: int  # offset just after the last intact record
+    damaged: bool  # bytes after ``end`` that are not an intact record
+
+
+def scan(data: bytes, start: int = 0) -> Scan:
+    """Return the intact records of ``data`` from ``start`` on, stopping at the first bad one."""
+    records: list[tuple[int, int]] = []
+    at = max(start, 0)
+    while at + HEADER.size <= len(data):
+        length, crc = HEADER.unpack_from(data, at)
+        body_at = at + HEADER.size
+        if body_at + length > len(data) or zlib.crc32(data[body_at : body_at + length]) != crc:
+            return Scan(records, at, True)
+        records.append((body_at, length))
+        at = body_at + length
+    return Scan(records, at, at < len(data))
 
 
 class Spool:
@@ -35,129 +67,120 @@ class Spool:
         self.fsync = fsync
         self.dropped = 0
         self.replayed = 0
+        self.torn = 0
+        self.size_bytes = 0
+        self._sizes: dict[int, int] = {}
+        self._pending: collections.deque[tuple[int, int, int]] = collections.deque()
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            path.chmod(DIR_MODE)
+            self._open()
         except OSError as exc:
-            raise SpoolError(f"cannot create the spool directory {path}: {exc.strerror}") from exc
-        self.head_segment, self.head_offset = self._read_cursor()
-        self.records = sum(self._count(n) for n in self._segments())
-
-    def _segments(self) -> list[int]:
-        return sorted(int(p.stem) for p in self.path.glob("*.seg") if p.stem.isdigit())
+            raise SpoolError(f"cannot use the spool directory {path}: {exc.strerror}") from exc
 
     def _file(self, segment: int) -> Path:
         return self.path / f"{segment:016d}.seg"
 
-    def _read_cursor(self) -> tuple[int, int]:
+    def _open(self) -> None:
+        """Index the records left from the last run; cut a torn tail off the last segment."""
+        segments = sorted(int(p.stem) for p in self.path.glob("*.seg") if p.stem.isdigit())
+        head, offset = self._read_cursor(segments)
+        for segment in segments:
+            file = self._file(segment)
+            if segment < head:
+                file.unlink()
+                continue
+            data = file.read_bytes()
+            found = scan(data, offset if segment == head else 0)
+            if found.damaged:
+                self.torn += 1
+                if segment == segments[-1]:
+                    os.truncate(file, found.end)
+                    data = data[: found.end]
+            file.chmod(FILE_MODE)
+            self._sizes[segment] = len(data)
+            self.size_bytes += len(data)
+            self._pending.extend((segment, at, length) for at, length in found.records)
+
+    def _read_cursor(self, segments: list[int]) -> tuple[int, int]:
         try:
             segment, offset = CURSOR.unpack((self.path / "cursor").read_bytes())
         except (OSError, struct.error):
-            segments = self._segments()
             return (segments[0] if segments else 0), 0
         return segment, offset
 
-    def _write_cursor(self) -> None:
+    def _write_cursor(self, segment: int, offset: int) -> None:
         tmp = self.path / "cursor.tmp"
-        tmp.write_bytes(CURSOR.pack(self.head_segment, self.head_offset))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(CURSOR.pack(segment, offset))
         tmp.replace(self.path / "cursor")
-
-    def _count(self, segment: int) -> int:
-        start = self.head_offset if segment == self.head_segment else 0
-        if segment < self.head_segment:
-            return 0
-        count = 0
-        for _ in self._iter(segment, start):
-            count += 1
-        return count
-
-    def _iter(self, segment: int, offset: int) -> list[tuple[int, bytes]]:
-        """Return (end offset, payload) of each intact record from ``offset`` on."""
-        try:
-            with self._file(segment).open("rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return []
-        out = []
-        at = 0
-        while at + HEADER.size <= len(data):
-            length, crc = HEADER.unpack_from(data, at)
-            body = data[at + HEADER.size : at + HEADER.size + length]
-            if len(body) < length or zlib.crc32(body) != crc:
-                break  # a torn write at a crash: everything after it is lost
-            at += HEADER.size + length
-            out.append((offset + at, body))
-        return out
-
-    @property
-    def size_bytes(self) -> int:
-        """Return the spool's size on disk."""
-        return sum(self._file(n).stat().st_size for n in self._segments())
 
     def append(self, body: bytes) -> None:
         """Add a request at the tail; drop the oldest segments past the bound."""
-        segments = self._segments()
-        tail = segments[-1] if segments else self.head_segment
-        if segments and self._file(tail).stat().st_size >= self.segment_bytes:
+        tail = max(self._sizes, default=self._pending[0][0] if self._pending else 0)
+        if self._sizes.get(tail, 0) >= self.segment_bytes:
             tail += 1
-        with self._file(tail).open("ab") as fh:
-            fh.write(HEADER.pack(len(body), zlib.crc32(body)) + body)
-            fh.flush()
-            if self.fsync:
-                os.fsync(fh.fileno())
-        self.records += 1
-        while self.size_bytes > self.max_bytes and len(self._segments()) > 1:
-            oldest = self._segments()[0]
-            lost = self._count(oldest)
-            self._file(oldest).unlink()
-            self.dropped += lost
-            self.records -= lost
-            self.head_segment, self.head_offset = self._segments()[0], 0
-            self._write_cursor()
-
-    def _first(self, segment: int, offset: int) -> tuple[int, bytes] | None:
-        """Return (end offset, payload) of the intact record at ``offset``, reading only it."""
+        offset = self._sizes.get(tail, 0)
+        record = HEADER.pack(len(body), zlib.crc32(body)) + body
         try:
-            with self._file(segment).open("rb") as fh:
-                fh.seek(offset)
-                header = fh.read(HEADER.size)
-                if len(header) < HEADER.size:
-                    return None
-                length, crc = HEADER.unpack(header)
-                body = fh.read(length)
-        except FileNotFoundError:
-            return None
-        if len(body) < length or zlib.crc32(body) != crc:
-            return None
-        return offset + HEADER.size + length, body
+            fd = os.open(self._file(tail), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                os.write(fd, record)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SpoolError(f"cannot write to the spool {self.path}: {exc.strerror}") from exc
+        self._sizes[tail] = offset + len(record)
+        self.size_bytes += len(record)
+        self._pending.append((tail, offset + HEADER.size, len(body)))
+        while self.size_bytes > self.max_bytes and len(self._sizes) > 1:
+            self._drop_segment(min(self._sizes))
+
+    def _drop_segment(self, segment: int) -> None:
+        while self._pending and self._pending[0][0] == segment:
+            self._pending.popleft()
+            self.dropped += 1
+        with contextlib.suppress(FileNotFoundError):
+            self._file(segment).unlink()
+        self.size_bytes -= self._sizes.pop(segment)
+        if self._pending:
+            self._write_cursor(self._pending[0][0], self._pending[0][1] - HEADER.size)
 
     def peek(self) -> bytes | None:
         """Return the oldest undelivered request, or None when the spool is empty."""
-        for segment in self._segments():
-            if segment < self.head_segment:
-                continue
-            start = self.head_offset if segment == self.head_segment else 0
-            record = self._first(segment, start)
-            if record:
-                if segment != self.head_segment:
-                    self.head_segment, self.head_offset = segment, 0
-                return record[1]
+        while self._pending:
+            segment, at, length = self._pending[0]
+            try:
+                with self._file(segment).open("rb") as fh:
+                    fh.seek(at - HEADER.size)
+                    data = fh.read(HEADER.size + length)
+            except FileNotFoundError:
+                data = b""
+            found = scan(data)
+            if found.records:
+                return data[HEADER.size :]
+            self.torn += 1  # changed on disk since it was indexed
+            self._pending.popleft()
         return None
 
     def ack(self) -> None:
         """Mark the request ``peek`` returned as delivered."""
-        record = self._first(self.head_segment, self.head_offset)
-        if record is None:
+        if not self._pending:
             return
-        self.head_offset = record[0]
-        self.records -= 1
+        segment, at, length = self._pending.popleft()
         self.replayed += 1
-        if self._first(self.head_segment, self.head_offset) is None:
-            later = [n for n in self._segments() if n > self.head_segment]
-            if later:
-                self._file(self.head_segment).unlink()
-                self.head_segment, self.head_offset = later[0], 0
-        self._write_cursor()
+        following = self._pending[0][0] if self._pending else None
+        if following != segment and segment != max(self._sizes):
+            with contextlib.suppress(FileNotFoundError):
+                self._file(segment).unlink()
+            self.size_bytes -= self._sizes.pop(segment, 0)
+        if following is not None and following != segment:
+            self._write_cursor(following, 0)
+        else:
+            self._write_cursor(segment, at + length)
 
     def __len__(self) -> int:
-        return self.records
+        return len(self._pending)

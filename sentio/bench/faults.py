@@ -1,0 +1,377 @@
+"""Fault scenarios: a metrics backend that hangs, and a collector killed with SIGKILL.
+
+Both read the dense Modbus meters of ``sentio.bench.meter`` (in their own process) through the
+real collector and count every reading back in a real VictoriaMetrics by PromQL, on loopback
+ports of their own, bounded in time.
+
+- Hung backend: a TCP listener that accepts and never answers holds the metrics port for
+  ``hang_s``; then VictoriaMetrics starts on that port. Every reading the collector read must be
+  counted back, per device, and nothing dropped.
+- kill -9: a collector with ``spool_fsync: true`` and no reachable backend spools what it reads
+  and is killed at a random moment; started again on the same spool with VictoriaMetrics up, it
+  must deliver every reading it had handed to the spool. It reports its counters after each
+  spooled request (``python -m sentio.bench.faults child``), so the readings still in memory at
+  the kill are known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import yaml
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from sentio.bench.ingest import _fields, _meter_port
+from sentio.collectors.runtime import Collector
+from sentio.config import SentioConfig, load
+from sentio.errors import SentioError, StackError
+from sentio.stack.backends import backends
+from sentio.stack.probe import poll
+from sentio.stack.query import promql
+from sentio.stack.supervisor import Stack, stop_child
+from sentio.stack.versions import load_versions
+from sentio.telemetry import Telemetry
+
+Progress = Callable[[str], None]
+SETTLE_TIMEOUT_S = 120.0
+DRAIN_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 30.0
+
+
+class FaultsError(SentioError):
+    """Raise when a fault scenario cannot run or measure."""
+
+
+@dataclass(frozen=True)
+class ScenarioReport:
+    """What one scenario read, what came back, and every counter that says why not."""
+
+    readings: int
+    lost: int
+    duplicates: int
+    readings_per_s: float
+    queue_dropped: int
+    spool_dropped: int
+    refused: int
+    torn: int
+    in_memory: int = 0
+    per_device: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    """Return a free loopback TCP port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def quiet_telemetry(service: str) -> Telemetry:
+    """Return telemetry that records Sentio's own signals but exports none of them."""
+    return Telemetry(
+        Resource.create({"service.name": service}), MeterProvider(), TracerProvider(),
+        LoggerProvider(),
+    )  # fmt: skip
+
+
+class BlackHole:
+    """A TCP listener that accepts connections, reads what comes and never answers."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _take(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(1 << 16):
+                pass
+
+    async def __aenter__(self) -> BlackHole:
+        self._server = await asyncio.start_server(self._take, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+def scenario_config(
+    work: Path, port: int, meter_port: int, name: str, units: int, interval_s: float,
+    *, fsync: bool = False,
+) -> SentioConfig:  # fmt: skip
+    """Return a config reading ``units`` meters every ``interval_s`` into the port ``port``."""
+    return SentioConfig.model_validate(
+        {
+            "service": {"name": "sentio-bench-faults", "instance_id": name},
+            "stack": {"data_dir": str(work / "stack"), "start_timeout_s": 120,
+                      "victoriametrics": {"port": port}},
+            "collector": {"flush_interval_s": 0.5, "spool_dir": str(work / "spool"),
+                          "spool_fsync": fsync, "backoff_initial_s": 0.5, "backoff_max_s": 5},
+            "connectors": [
+                {
+                    "name": name,
+                    "type": "modbus",
+                    "poll_interval_s": interval_s,
+                    "config": {
+                        "connection": {"host": "127.0.0.1", "port": meter_port, "timeout_s": 2},
+                        "devices": [
+                            {"name": f"meter-{unit}", "unit_id": unit, "fields": _fields()}
+                            for unit in range(1, units + 1)
+                        ],
+                    },
+                }
+            ],
+        }
+    )  # fmt: skip
+
+
+def _start_meters(units: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sentio.bench.meter", "--units", str(units)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        return proc, _meter_port(proc, log)
+    except BaseException:
+        stop_child(proc, STOP_TIMEOUT_S)
+        raise
+
+
+@contextlib.asynccontextmanager
+async def meters(units: int, work: Path) -> AsyncIterator[int]:
+    """Run the meter simulator in its own process; yield its port."""
+    proc, port = await asyncio.to_thread(_start_meters, units, work / "meter.log")
+    try:
+        yield port
+    finally:
+        await asyncio.to_thread(stop_child, proc, STOP_TIMEOUT_S)
+
+
+@contextlib.asynccontextmanager
+async def victoriametrics(config: SentioConfig, progress: Progress) -> AsyncIterator[Stack]:
+    """Run VictoriaMetrics alone under the config's data dir and port."""
+    stack = Stack(config.stack, {"victoriametrics": backends(load_versions())["victoriametrics"]})
+    await stack.up(progress)
+    try:
+        yield stack
+    finally:
+        await stack.down(progress=progress)
+
+
+async def count_by_device(config: SentioConfig, instance: str, expected: int) -> dict[str, int]:
+    """Return the samples of ``instance`` per device once the total stops changing."""
+    query = f'sum by (device) (count_over_time({{instance="{instance}"}}[6h]))'
+    last: dict[str, int] = {}
+    stable = 0
+    async with aiohttp.ClientSession() as session:
+
+        async def settled() -> dict[str, int] | None:
+            nonlocal last, stable
+            result = await promql(session, config.query_url(), query)
+            counts = {r["metric"].get("device", ""): int(float(r["value"][1])) for r in result}
+            stable = stable + 1 if counts == last and counts else 0
+            last = counts
+            done = sum(counts.values()) >= expected or stable >= 5
+            return counts if done else None
+
+        try:
+            return await poll(settled, SETTLE_TIMEOUT_S, f"{expected} samples", interval_s=1.0)
+        except StackError:
+            return last
+
+
+async def _drain(collector: Collector) -> None:
+    async def empty() -> bool | None:
+        return True if not len(collector.spool) and not collector.backend_down else None
+
+    await poll(empty, DRAIN_TIMEOUT_S, "the spool replayed", interval_s=0.2)
+
+
+def _report(
+    collector: Collector, counts: dict[str, int], seconds: float, expected: dict[str, int],
+    in_memory: int = 0,
+) -> ScenarioReport:  # fmt: skip
+    per_device = {d: (n, counts.get(d, 0)) for d, n in sorted(expected.items())}
+    return ScenarioReport(
+        readings=sum(expected.values()),
+        lost=sum(max(0, n - got) for n, got in per_device.values()),
+        duplicates=sum(max(0, got - n) for n, got in per_device.values()),
+        readings_per_s=round(collector.accepted / seconds, 1) if seconds else 0.0,
+        queue_dropped=collector.dropped,
+        spool_dropped=collector.spool.dropped,
+        refused=collector.refused_readings,
+        torn=collector.spool.torn,
+        in_memory=in_memory,
+        per_device=per_device,
+    )
+
+
+async def hung_backend(
+    work: Path, *, hang_s: float = 120.0, after_s: float = 10.0, units: int = 12,
+    interval_s: float = 0.2, progress: Progress = lambda _m: None,
+) -> ScenarioReport:  # fmt: skip
+    """Read through ``hang_s`` of a hung backend, then VictoriaMetrics; count every reading back."""
+    name = f"faults-hung-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    async with meters(units, work) as meter_port:
+        config = scenario_config(work, port, meter_port, name, units, interval_s)
+        collector = Collector(config, quiet_telemetry("sentio-bench-faults"))
+        started = time.monotonic()
+        run = asyncio.create_task(collector.run())
+        try:
+            async with BlackHole(port) as hole:
+                progress(f"hung backend: a listener that never answers on :{port} for {hang_s:g} s")
+                await _sleep_unless_done(run, hang_s)
+            progress(f"hung backend: {hole.accepted} connection(s) hung; starting VictoriaMetrics")
+            async with victoriametrics(config, progress):
+                await _sleep_unless_done(run, after_s)
+                await _drain(collector)
+                collector.stopping.set()
+                await run
+                seconds = time.monotonic() - started
+                expected = dict(collector.accepted_by_device)
+                progress(f"hung backend: {collector.accepted} readings read; counting them back")
+                counts = await count_by_device(config, name, sum(expected.values()))
+        finally:
+            collector.stopping.set()
+            await asyncio.gather(run, return_exceptions=True)
+    return _report(collector, counts, seconds, expected)
+
+
+async def _sleep_unless_done(task: asyncio.Task[None], seconds: float) -> None:
+    """Let a fault last ``seconds``; raise at once if the collector ends early."""
+    await asyncio.wait([task], timeout=seconds)
+    if task.done():
+        task.result()
+        raise FaultsError("the collector stopped during the scenario")
+
+
+class ReportingCollector(Collector):
+    """A collector that prints its counters as one JSON line after each spooled request."""
+
+    async def _to_spool(self, body: bytes, readings: int) -> None:
+        await super()._to_spool(body, readings)
+        line = {"accepted": self.accepted, "spooled": self.spooled, "sent": self.sent}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
+
+async def _child(config_path: Path) -> None:
+    config = load(config_path)
+    collector = ReportingCollector(config, quiet_telemetry("sentio-bench-faults-child"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, collector.stopping.set)
+    await collector.run()
+
+
+def _last_report(path: Path) -> dict[str, int]:
+    last: dict[str, int] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            last = json.loads(line)
+    return last
+
+
+async def kill9(
+    work: Path, *, units: int = 12, interval_s: float = 0.2, min_spooled: int = 5,
+    kill_within_s: tuple[float, float] = (0.5, 3.0), rng: random.Random | None = None,
+    progress: Progress = lambda _m: None,
+) -> ScenarioReport:  # fmt: skip
+    """Kill a spooling collector at a random moment; restart it; count what it had spooled."""
+    name = f"faults-kill9-{uuid.uuid4().hex[:8]}"
+    port = free_port()  # nothing listens there until VictoriaMetrics starts after the kill
+    rng = rng or random.Random()
+    async with meters(units, work) as meter_port:
+        config = scenario_config(work, port, meter_port, name, units, interval_s, fsync=True)
+        cfg_path = work / "kill9.yaml"
+        cfg_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        reports = work / "kill9-counters.jsonl"
+        with reports.open("wb") as out, (work / "kill9.log").open("wb") as log:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sentio.bench.faults", "child", str(cfg_path),
+                stdout=out, stderr=log,
+            )  # fmt: skip
+        started = time.monotonic()
+        try:
+
+            async def spooling() -> bool | None:
+                if child.returncode is not None:
+                    tail = (work / "kill9.log").read_text(errors="replace")[-2000:]
+                    raise FaultsError(f"the collector ended before the kill:\n{tail}")
+                count = reports.read_text().count("\n")
+                return True if count >= min_spooled else None
+
+            await poll(spooling, 120, f"{min_spooled} spooled requests", interval_s=0.1)
+            await asyncio.sleep(rng.uniform(*kill_within_s))  # the random moment of the kill
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            if child.returncode is None:
+                child.kill()
+            await child.wait()
+        seconds = time.monotonic() - started
+        before = _last_report(reports)
+    progress(f"kill -9: killed after {before.get('spooled', 0)} readings spooled; restarting")
+    restart = config.model_copy(update={"connectors": []})
+    collector = Collector(restart, quiet_telemetry("sentio-bench-faults"))
+    async with victoriametrics(config, progress):
+        run = asyncio.create_task(collector.run())
+        try:
+            await _drain(collector)
+        finally:
+            collector.stopping.set()
+            await asyncio.gather(run, return_exceptions=True)
+        spooled = before.get("spooled", 0)
+        counts = await count_by_device(config, name, spooled)
+    got = sum(counts.values())
+    return ScenarioReport(
+        readings=spooled,
+        lost=max(0, spooled - got),
+        duplicates=max(0, got - spooled),
+        readings_per_s=round(before.get("accepted", 0) / seconds, 1),
+        queue_dropped=0,
+        spool_dropped=collector.spool.dropped,
+        refused=collector.refused_readings,
+        torn=collector.spool.torn,
+        in_memory=before.get("accepted", 0) - spooled - before.get("sent", 0),
+        per_device={"": (spooled, got)},
+    )
+
+
+def main() -> None:
+    """Run the child collector of the kill -9 scenario."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("role", choices=["child"])
+    parser.add_argument("config", type=Path)
+    args = parser.parse_args()
+    asyncio.run(_child(args.config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The collector under faults: a connector that fails to close, a dying task, a full queue, 4xx."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel
+from sentio.collectors.runtime import Collector, Instance
+from sentio.connectors.contract import Connector, Reading, Sample
+
+from sentio.config import ConnectorInstanceConfig, SentioConfig
+from sentio.errors import SentioError
+from sentio.telemetry import Telemetry
+from tests.unit.collectors.receiver import receiver
+
+DEADLINE_S = 10.0
+
+
+class Empty(BaseModel):
+    pass
+
+
+class Meter(Connector[Empty]):
+    """Ten readings per poll; ``close`` raises an error no connector should raise."""
+
+    config_model = Empty
+
+    def __init__(self) -> None:
+        super().__init__(Empty())
+        self.polls = 0
+
+    async def connect(self) -> None:
+        pass
+
+    async def read(self) -> AsyncIterator[Sample]:
+        self.polls += 1
+        for i in range(10):
+            yield Reading("meter", f"m{i}", float(self.polls))
+
+    async def close(self) -> None:
+        raise RuntimeError("a bug in close()")
+
+
+class Flaky(Connector[Empty]):
+    """A push connector: the first session breaks and its close raises; the second streams."""
+
+    config_model = Empty
+    push = True
+
+    def __init__(self) -> None:
+        super().__init__(Empty())
+        self.sessions = 0
+        self.closes = 0
+        self.release = asyncio.Event()
+
+    async def connect(self) -> None:
+        self.sessions += 1
+
+    async def read(self) -> AsyncIterator[Sample]:
+        if self.sessions == 1:
+            raise SentioError("connection lost")
+        yield Reading("sensor", "temperature", 20.0)
+        await self.release.wait()
+
+    async def close(self) -> None:
+        self.closes += 1
+        self.release.set()
+        if self.closes == 1:
+            raise RuntimeError("a bug in close()")
+
+
+def _collector(
+    tmp_path: Path, url: str = "http://127.0.0.1:9/v1/metrics", **collector: Any
+) -> tuple[Collector, InMemoryMetricReader]:
+    config = SentioConfig.model_validate(
+        {
+            "stack": {"data_dir": str(tmp_path)},
+            "telemetry": {"metrics": {"endpoint": url, "timeout_s": 2}},
+            "collector": {
+                "flush_interval_s": 0.05, "backoff_initial_s": 0.05, "backoff_max_s": 0.1,
+                "spool_fsync": False, **collector,
+            },
+        }
+    )  # fmt: skip
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(
+        Resource.create({}), MeterProvider(metric_readers=[reader]), TracerProvider(),
+        LoggerProvider(),
+    )  # fmt: skip
+    return Collector(config, telemetry), reader
+
+
+def _add(collector: Collector, connector: Connector[Empty], name: str, **extra: Any) -> Instance:
+    inst = Instance(
+        ConnectorInstanceConfig(name=name, type="fake", poll_interval_s=0.01, **extra), connector
+    )
+    collector.instances.append(inst)
+    return inst
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def _sum(reader: InMemoryMetricReader, name: str) -> float:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return sum(
+        point.value
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points  # type: ignore[union-attr]
+    )
+
+
+async def test_a_close_that_raises_does_not_skip_the_final_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with receiver() as got:
+        collector, _ = _collector(tmp_path, got.url, flush_interval_s=3600)
+        _add(collector, Meter(), "meter")
+        run = asyncio.create_task(collector.run())
+        await _until(lambda: collector.accepted >= 50)
+        collector.stopping.set()
+        await asyncio.wait_for(run, DEADLINE_S)
+    assert collector.sent == collector.accepted
+    assert got.points == collector.accepted, "the final flush sent what was queued"
+    assert "connector meter failed to close" in caplog.text
+
+
+async def test_a_stream_whose_close_raises_is_reconnected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector, _ = _collector(tmp_path)
+    connector = Flaky()
+    inst = _add(collector, connector, "zigbee")
+    tasks = collector._tasks(inst)
+    try:
+        await _until(lambda: "sensor" in inst.devices and inst.devices["sensor"].up)
+        assert connector.sessions == 2
+        assert not tasks[0].done()
+    finally:
+        collector.stopping.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await collector._close(inst)
+        collector._spool_thread.shutdown()
+    assert "connector zigbee failed to close" in caplog.text
+
+
+async def test_a_task_that_dies_unexpectedly_is_restarted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector, _ = _collector(tmp_path)
+    calls = 0
+
+    async def body() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyError("a bug")
+
+    await asyncio.wait_for(collector._keep_running("stream x", body), DEADLINE_S)
+    assert calls == 2 and collector.restarts == 1
+    assert "stream x died of an unexpected error; restarting it" in caplog.text
+    assert "KeyError" in caplog.text
+
+
+def test_queue_overflow_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    collector, reader = _collector(tmp_path, queue_limit=10)
+    inst = _add(collector, Meter(), "meter")
+    for i in range(25):
+        collector._enqueue(inst, Reading("meter", "m", float(i)))
+    assert [p.value for p in collector.queue] == [float(i) for i in range(15, 25)]
+    assert collector.dropped == 15
+    assert _sum(reader, "sentio.collector.queue.dropped") == 15
+
+
+async def test_a_non_retryable_4xx_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
+    async with receiver(status=400) as got:
+        collector, _ = _collector(tmp_path, got.url)
+        _add(collector, Meter(), "meter")
+        run = asyncio.create_task(collector.run())
+        try:
+            await _until(lambda: collector.refused >= 2)
+        finally:
+            collector.stopping.set()
+            await asyncio.wait_for(run, DEADLINE_S)
+    assert collector.refused_readings == collector.accepted
+    assert collector.sent == 0
+    assert len(collector.spool) == 0, "a 4xx is not retried"
+
+
+async def test_a_5xx_goes_to_the_spool_and_is_replayed_when_the_backend_answers(
+    tmp_path: Path,
+) -> None:
+    async with receiver(status=503) as got:
+        collector, _ = _collector(tmp_path, got.url)
+        _add(collector, Meter(), "meter")
+        run = asyncio.create_task(collector.run())
+        try:
+            await _until(lambda: len(collector.spool) >= 3)
+            assert collector.backend_down and collector.refused == 0
+            got.status = 200
+            await _until(lambda: not collector.backend_down and collector.spool.replayed >= 3)
+        finally:
+            collector.stopping.set()
+            await asyncio.wait_for(run, DEADLINE_S)
+    assert collector.spooled > 0
+    assert got.points >= collector.spooled
+
+
+def test_on_change_sends_a_changed_value_and_an_unchanged_one_every_heartbeat(
+    tmp_path: Path,
+) -> None:
+    collector, _ = _collector(tmp_path)
+    inst = _add(collector, Meter(), "meter", report={"mode": "on_change", "heartbeat_s": 10})
+    sent = []
+    for t, value in [(0, 1.0), (1, 1.0), (2, 2.0), (5, 2.0), (11.9, 2.0), (12, 2.0), (13, 2.0)]:
+        reading = Reading("meter", "m", value, timestamp_ns=int((1000 + t) * 1e9))
+        if collector._accept(inst, reading):
+            sent.append((t, value))
+    assert sent == [(0, 1.0), (2, 2.0), (12, 2.0)]
