@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Literal
 
 import aiomqtt
+from sentio.connectors.mqtt.session import exit_client
 
 from sentio.errors import SentioError
 
@@ -332,8 +333,7 @@ class ZigbeePublisher:
     async def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+            await exit_client(client)
 
     async def _tick(self, every_s: float) -> None:
         down = False

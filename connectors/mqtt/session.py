@@ -39,6 +39,22 @@ class MqttSubscribeError(MqttConnectorError):
     """Raise when the broker refuses a subscription."""
 
 
+async def exit_client(client: aiomqtt.Client) -> None:
+    """Leave a client's context; after a lost connection, retrieve the error it kept.
+
+    aiomqtt (2.5) stores an unexpected disconnection's ``MqttCodeError`` in a future that its
+    ``__aexit__`` then skips, so asyncio would report "Future exception was never retrieved"
+    (``[code:128]`` when the broker went away) once the client is collected.
+    """
+    with contextlib.suppress(aiomqtt.MqttError):
+        await client.__aexit__(None, None, None)
+    disconnected = getattr(client, "_disconnected", None)
+    if not isinstance(disconnected, asyncio.Future):
+        return
+    if disconnected.done() and not disconnected.cancelled():
+        disconnected.exception()
+
+
 def _failed(code: object) -> bool:
     value = getattr(code, "value", code)
     return isinstance(value, int) and value >= SUBSCRIBE_FAILURE
@@ -165,8 +181,7 @@ class MqttSession:
 
     @staticmethod
     async def _exit(client: aiomqtt.Client) -> None:
-        with contextlib.suppress(aiomqtt.MqttError):
-            await client.__aexit__(None, None, None)
+        await exit_client(client)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
