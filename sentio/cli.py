@@ -66,6 +66,18 @@ def config_validate(file: Annotated[Path, typer.Argument(help="Config file to ch
     typer.echo(f"{file}: OK")
 
 
+@app.command("doctor")
+def doctor(config: ConfigOption = None) -> None:
+    """Check the config, the backends, the OTLP endpoints, ports, spool and clock; exit 1 if off."""
+    from sentio.doctor import Level, run
+
+    failed = False
+    for check in run(config):
+        failed = failed or check.level is Level.FAIL
+        typer.echo(str(check))
+    raise typer.Exit(1 if failed else 0)
+
+
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the configuration file."""

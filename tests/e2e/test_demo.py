@@ -19,7 +19,7 @@ from sentio.simulators.mosquitto import find_mosquitto
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends
 from sentio.stack.probe import poll
-from sentio.stack.query import Backends, logql, promql
+from sentio.stack.query import Backends, logsql, promql
 from sentio.stack.supervisor import Stack
 from sentio.stack.versions import load_versions
 from tests.conftest import stack_config
@@ -53,8 +53,8 @@ async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
             return await promql(session, urls.vm, query) or None
 
         async def logs() -> list[Any] | None:
-            query = f'{{service_name="{config.service.name}"}} | device="ahu-1"'
-            return await logql(session, urls.loki, query) or None
+            query = f'{{service.name="{config.service.name}"}} device:="ahu-1"'
+            return await logsql(session, urls.vl, query, since="10m") or None
 
         async def pumps() -> list[Any] | None:
             query = 'vibration_mm_per_second{instance="demo-pumps"}'
@@ -64,7 +64,7 @@ async def _demo_data(config: SentioConfig) -> tuple[list[Any], list[Any]]:
         await poll(pumps, 60, "both simulated pumps' vibration, through the collector")
         return (
             await poll(metric, 60, "demo temperature in VictoriaMetrics"),
-            await poll(logs, 60, "demo logs in Loki"),
+            await poll(logs, 60, "demo logs in VictoriaLogs"),
         )
 
 
@@ -85,8 +85,7 @@ async def _plant_data(config: SentioConfig) -> tuple[dict[str, float], dict[str,
             return await series('battery_percent{instance="demo-zigbee"}', 3)
 
         temperatures = await poll(line, 60, "the line's temperatures, through the OPC-UA connector")
-        if find_mosquitto() is None:
-            return temperatures, {}
+        assert find_mosquitto() is not None, "mosquitto is missing: `make test` installs it"
         return temperatures, await poll(zigbee, 60, "the Zigbee batteries, through Mosquitto")
 
 
@@ -125,24 +124,29 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         _wait_for_text(out, "Sentio demo is running", 120)
         run_files = list((tmp_path / "data" / "run").glob("*.json"))
         pids = [int(json.loads(p.read_text())["pid"]) for p in run_files]
-        assert len(pids) == 3
-        series, streams = asyncio.run(_demo_data(config))
+        assert len(pids) == len(backends(load_versions()))
+        series, entries = asyncio.run(_demo_data(config))
         assert 30 < float(series[0]["value"][1]) < 50
-        assert "polled ahu-1" in str(streams[0]["values"])
+        assert {e["_msg"] for e in entries} == {"polled ahu-1"}
         temperatures, batteries = asyncio.run(_plant_data(config))
         assert sorted(temperatures) == ["line1-conveyor", "line1-oven", "line1-press"]
         assert 170 < temperatures["line1-oven"] < 190
         assert 35 < temperatures["line1-conveyor"] < 50
-        if batteries:
-            assert sorted(batteries) == ["climate-1", "contact-2", "occupancy-3"]
-            assert all(0 < b <= 100 for b in batteries.values())
+        assert sorted(batteries) == ["climate-1", "contact-2", "occupancy-3"]
+        assert all(0 < b <= 100 for b in batteries.values())
         pump2, pump1 = asyncio.run(_fault_scores(config))
         assert pump2 > 1, "the injected fault is scored above 1"
         assert pump1 < 1, "the healthy pump stays below 1"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
         output = out.read_text()
-        assert "http://127.0.0.1:" in output and "PromQL" in output and "LogQL" in output
+        urls = Backends(config.stack)
+        # not a terminal: the welcome text comes in whole lines, every URL usable as printed
+        for url in (f"{urls.vm}/vmui", f"{urls.vl}/select/vmui", f"{urls.jaeger}/api/traces"):
+            assert url in output, f"{url} not printed whole:\n{output}"
+        assert "LogsQL: {service.name=" in output
+        assert "Future exception was never retrieved" not in output
+        assert "Traceback" not in output
         assert not [pid for pid in pids if _pid_alive(pid)], "backends left running after Ctrl-C"
     finally:
         if proc.poll() is None:
