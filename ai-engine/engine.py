@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
-from sentio.ai_engine.errors import AiEngineError
+from sentio.ai_engine.errors import AiEngineError, StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
 from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
@@ -20,11 +19,11 @@ from sentio.ai_engine.models.multivariate import DeviceModel
 from sentio.ai_engine.models.robust import FloatArray, RobustStream
 from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
 from sentio.ai_engine.reader import LabelSet, PromReader, Series, group
+from sentio.ai_engine.state import QueryState, load_state, save_state, state_path
 from sentio.ai_engine.writer import Finding, FindingWriter
 
 from sentio.config import AIQueryConfig
 
-STATE_VERSION = 2
 MIN_DEVICE_ROWS = 50
 VALIDATION_SHARE = 0.2
 # The score above which the envelope detector alarms: the threshold NAB's standard profile chose
@@ -32,7 +31,10 @@ VALIDATION_SHARE = 0.2
 ENVELOPE_ALARM = 0.3493
 ENVELOPE_WARMUP_ROWS = 5000
 MODELS_GROUP = "sentio.models"
-BUILTIN_MODELS = ("auto", "robust", "seasonal", "envelope")
+BUILTIN_MODELS = ("auto", "robust", "seasonal", "envelope", "multivariate")
+UNIVARIATE = ("robust", "seasonal")
+DEVICE_MODEL = "multivariate"
+log = logging.getLogger("sentio.ai")
 
 
 @dataclass
@@ -45,20 +47,6 @@ class CycleStats:
     findings: int = 0
     anomalies: int = 0
     seconds: float = 0.0
-
-
-@dataclass
-class QueryState:
-    """Everything learned about one query's series; saved after every cycle."""
-
-    keys: list[LabelSet] = field(default_factory=list)
-    robust: RobustStream = field(default_factory=RobustStream)
-    seasonal: dict[LabelSet, SeasonalBaseline] = field(default_factory=dict)
-    choice: dict[LabelSet, str] = field(default_factory=dict)
-    envelope: dict[LabelSet, StreamingDetector] = field(default_factory=dict)
-    devices: dict[LabelSet, DeviceModel] = field(default_factory=dict)
-    last_ts: int | None = None
-    fitted_at: float | None = None
 
 
 RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -161,47 +149,53 @@ class QueryEngine:
         self.query = query
         self.reader = reader
         self.writer = writer
-        self.path = state_dir / f"{query.name}.state"
+        self.path = state_path(state_dir, query.name, shard)
         self.events = events or logging.getLogger("sentio.ai")
         self.shard = shard
         self.state = QueryState()
         if query.model not in BUILTIN_MODELS:
             custom_model(query.model)  # fail at start, naming the group, not at the first fit
+        if query.model == DEVICE_MODEL and not query.group_by:
+            raise AiEngineError(
+                f"query {query.name!r}: model {DEVICE_MODEL!r} scores devices and needs `group_by`"
+            )
 
     def load(self) -> bool:
-        """Restore the saved state; return whether there was one."""
+        """Restore the saved state; return whether there was one (a corrupt one is reported)."""
         try:
-            version, state = pickle.loads(self.path.read_bytes())  # noqa: S301 (our own file)
-        except FileNotFoundError:
+            state = load_state(self.path)
+        except StateError as exc:
+            log.error(
+                "AI state of %s unusable, fitting again: %s", self.query.name, exc,
+                extra={"query": self.query.name, "path": str(self.path)},
+            )  # fmt: skip
             return False
-        except (OSError, pickle.UnpicklingError, ValueError, EOFError) as exc:
-            raise AiEngineError(f"cannot restore AI state {self.path}: {exc}") from exc
-        if version != STATE_VERSION:
+        if state is None:
             return False
+        if any(choice not in UNIVARIATE for choice in state.choice.values()):
+            state.fitted_at = None  # streaming detectors are not saved: warm them up again
         self.state = state
         return True
 
     def save(self) -> None:
         """Write the state atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps((STATE_VERSION, self.state)))
-        tmp.replace(self.path)
+        save_state(self.path, self.state)
 
     async def _read(self, start: int, end: int) -> list[Series]:
         series = await self.reader.read(self.query.promql, start, end, self.query.step_s)
         return [s for s in series if in_shard(s.key(), self.shard)]
 
-    def _align(self, series: list[Series]) -> list[int]:
+    def _align(self, series: list[Series], state: QueryState | None = None) -> list[int]:
         """Return each series' row in the robust state, adding rows for new series."""
-        index = {k: i for i, k in enumerate(self.state.keys)}
+        state = state or self.state
+        index = {k: i for i, k in enumerate(state.keys)}
         rows = []
         for s in series:
             if s.key() not in index:
-                index[s.key()] = len(self.state.keys)
-                self.state.keys.append(s.key())
+                index[s.key()] = len(state.keys)
+                state.keys.append(s.key())
             rows.append(index[s.key()])
-        self.state.robust.resize(len(self.state.keys))
+        state.robust.resize(len(state.keys))
         return rows
 
     async def fit(self, now: int) -> CycleStats:
@@ -210,17 +204,16 @@ class QueryEngine:
         q = self.query
         series = await self._read(now - int(q.fit_window_s), now)
         state = QueryState(last_ts=self.state.last_ts, fitted_at=time.time())
-        self.state = state
-        rows = self._align(series)
+        rows = self._align(series, state)
         expected = np.zeros((0, 0))
-        if series:
+        if series and q.model != DEVICE_MODEL:
             values = matrix(series)
             robust = RobustStream()
             expected = robust.run(values)[1]
             state.robust.center[rows] = robust.center
             state.robust.scale[rows] = robust.scale
             state.robust.count[rows] = robust.count
-        for i, s in enumerate(series):
+        for i, s in enumerate(series if q.model != DEVICE_MODEL else []):
             ts = s.timestamps
             choice = q.model if q.model != "auto" else validation_choice(ts, s.values, expected[i])
             state.choice[s.key()] = choice
@@ -239,6 +232,7 @@ class QueryEngine:
                     state.devices[gkey] = DeviceModel(names).fit(frame)
         if state.last_ts is None:
             state.last_ts = now
+        self.state = state
         self.save()
         return CycleStats("fit", q.name, len(series), seconds=time.monotonic() - started)
 
@@ -253,7 +247,7 @@ class QueryEngine:
         rows = self._align(series)
         findings: list[Finding] = []
         anomalies = 0
-        if series:
+        if series and q.model != DEVICE_MODEL:
             values = matrix(series)
             robust = RobustStream(
                 center=self.state.robust.center[rows],
@@ -288,9 +282,7 @@ class QueryEngine:
                         anomalies += 1
                         self._anomaly(finding, float(s.values[j]), {})
         findings += await self._devices(series, start, now)
-        anomalies += sum(
-            1 for f in findings if f.model == "isolation_forest" and (f.score or 0) > 1
-        )
+        anomalies += sum(1 for f in findings if f.model == DEVICE_MODEL and (f.score or 0) > 1)
         if q.threshold is not None:
             findings += await self._forecasts(now)
         written = await self.writer.write(findings) if findings else 0
@@ -305,7 +297,7 @@ class QueryEngine:
             return []
         q = self.query
         out: list[Finding] = []
-        context = max(m.window for m in self.state.devices.values()) * q.step_s
+        context = max(m.context for m in self.state.devices.values()) * q.step_s
         history = await self._read(start - context, now)
         for gkey, members in group(history, q.group_by).items():
             model = self.state.devices.get(gkey)
@@ -321,9 +313,7 @@ class QueryEngine:
             for j in np.nonzero(ts >= start)[0]:
                 if not np.isfinite(frame[j]).all():
                     continue
-                finding = Finding(
-                    labels, int(ts[j]), "isolation_forest", q.name, score=float(score[j])
-                )
+                finding = Finding(labels, int(ts[j]), DEVICE_MODEL, q.name, score=float(score[j]))
                 out.append(finding)
                 if score[j] > 1:
                     self._anomaly(finding, None, explanation[j])

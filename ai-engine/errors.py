@@ -2,7 +2,8 @@
 
 SentioError
 └── AiEngineError              the AI engine cannot do what was asked
-    └── DatasetError           a labelled corpus is missing, unreadable or malformed
+    ├── DatasetError           a labelled corpus is missing, unreadable or malformed
+    └── StateError             a saved state file is unreadable or malformed
 """
 
 from __future__ import annotations
@@ -16,3 +17,7 @@ class AiEngineError(SentioError):
 
 class DatasetError(AiEngineError):
     """Raise when a labelled corpus is missing, unreadable or malformed."""
+
+
+class StateError(AiEngineError):
+    """Raise when a saved state file cannot be read back (the query then fits again)."""

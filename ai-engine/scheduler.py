@@ -73,10 +73,14 @@ class Scheduler:
         with self.tracer.start_as_current_span(f"ai {phase}", attributes=attrs) as span:
             try:
                 stats = await (engine.fit(now) if phase == "fit" else engine.infer(now))
-            except SentioError as exc:
+            except Exception as exc:
                 self.errors.add(1, attrs)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
-                log.error("%s %s failed: %s", phase, engine.query.name, exc, extra=attrs)
+                span.record_exception(exc)
+                if isinstance(exc, SentioError):
+                    log.error("%s %s failed: %s", phase, engine.query.name, exc, extra=attrs)
+                else:
+                    log.exception("%s %s failed", phase, engine.query.name, extra=attrs)
                 return None
             span.set_attributes(
                 {"series": stats.series, "findings": stats.findings, "anomalies": stats.anomalies}

@@ -1,0 +1,157 @@
+"""What the engine learns about one query, and how it is kept on disk without pickle.
+
+A state file is an ``.npz`` archive (``np.savez``, read with ``allow_pickle=False``): plain arrays
+plus one JSON document (``meta``) of labels, choices and settings, so loading it cannot run code.
+Streaming detectors (``envelope`` and registered models) keep state no plain array holds: they are
+not saved, and a restored query with any of them fits again at once, which warms them up anew.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sentio.ai_engine.errors import StateError
+from sentio.ai_engine.models.base import StreamingDetector
+from sentio.ai_engine.models.multivariate import DeviceModel
+from sentio.ai_engine.models.robust import RobustStream
+from sentio.ai_engine.models.seasonal import SeasonalBaseline
+from sentio.ai_engine.reader import LabelSet
+
+STATE_VERSION = 3
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+@dataclass
+class QueryState:
+    """Everything learned about one query's series; saved after every cycle."""
+
+    keys: list[LabelSet] = field(default_factory=list)
+    robust: RobustStream = field(default_factory=RobustStream)
+    seasonal: dict[LabelSet, SeasonalBaseline] = field(default_factory=dict)
+    choice: dict[LabelSet, str] = field(default_factory=dict)
+    envelope: dict[LabelSet, StreamingDetector] = field(default_factory=dict)
+    devices: dict[LabelSet, DeviceModel] = field(default_factory=dict)
+    last_ts: int | None = None
+    fitted_at: float | None = None
+
+
+def state_path(state_dir: Path, query: str, shard: tuple[int, int]) -> Path:
+    """Return the state file of one query's shard ``index`` of ``count``."""
+    index, count = shard
+    return state_dir / f"{query}.shard-{index}-of-{count}.npz"
+
+
+def _key(raw: Any) -> LabelSet:
+    return tuple((str(k), str(v)) for k, v in raw)
+
+
+def encode(state: QueryState) -> bytes:
+    """Return the state as the bytes of an ``.npz`` archive."""
+    arrays: dict[str, Any] = {
+        "robust.center": state.robust.center,
+        "robust.scale": state.robust.scale,
+        "robust.count": state.robust.count,
+    }
+    index = {key: i for i, key in enumerate(state.keys)}
+    seasonal = []
+    for i, (key, model) in enumerate(state.seasonal.items()):
+        seasonal.append(
+            {"key": index[key], "bucket_s": model.bucket_s, "weekly": model.weekly,
+             "k": model.k, "min_samples": model.min_samples}
+        )  # fmt: skip
+        arrays[f"seasonal.{i}.median"] = model.median
+        arrays[f"seasonal.{i}.sigma"] = model.sigma
+    devices = []
+    for i, (gkey, device) in enumerate(state.devices.items()):
+        devices.append({"key": [list(kv) for kv in gkey], "metrics": list(device.metrics)})
+        for name, values in device.to_arrays().items():
+            arrays[f"device.{i}.{name}"] = values
+    meta = {
+        "version": STATE_VERSION,
+        "keys": [[list(kv) for kv in key] for key in state.keys],
+        "robust": {"alpha": state.robust.alpha, "k": state.robust.k, "warmup": state.robust.warmup},
+        "choice": [[index[key], choice] for key, choice in state.choice.items()],
+        "seasonal": seasonal,
+        "devices": devices,
+        "last_ts": state.last_ts,
+        "fitted_at": state.fitted_at,
+    }
+    buffer = io.BytesIO()
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
+def decode(data: bytes) -> QueryState | None:
+    """Return the state held in ``data``, None if another version wrote it; raise if corrupt."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if meta.get("version") != STATE_VERSION:
+            return None
+        keys = [_key(raw) for raw in meta["keys"]]
+        robust = RobustStream(
+            alpha=float(meta["robust"]["alpha"]),
+            k=float(meta["robust"]["k"]),
+            warmup=int(meta["robust"]["warmup"]),
+            center=arrays["robust.center"].astype(np.float64),
+            scale=arrays["robust.scale"].astype(np.float64),
+            count=arrays["robust.count"].astype(np.float64),
+        )
+        if not len(robust.center) == len(robust.scale) == len(robust.count) == len(keys):
+            raise ValueError("the streaming state does not match the series")
+        state = QueryState(keys=keys, robust=robust)
+        state.choice = {keys[int(i)]: str(choice) for i, choice in meta["choice"]}
+        for i, raw in enumerate(meta["seasonal"]):
+            state.seasonal[keys[int(raw["key"])]] = SeasonalBaseline(
+                bucket_s=int(raw["bucket_s"]),
+                weekly=bool(raw["weekly"]),
+                k=float(raw["k"]),
+                min_samples=int(raw["min_samples"]),
+                median=arrays[f"seasonal.{i}.median"].astype(np.float64),
+                sigma=arrays[f"seasonal.{i}.sigma"].astype(np.float64),
+            )
+        for i, raw in enumerate(meta["devices"]):
+            prefix = f"device.{i}."
+            parts = {n[len(prefix) :]: a for n, a in arrays.items() if n.startswith(prefix)}
+            state.devices[_key(raw["key"])] = DeviceModel.from_arrays(raw["metrics"], parts)
+        state.last_ts = None if meta["last_ts"] is None else int(meta["last_ts"])
+        state.fitted_at = None if meta["fitted_at"] is None else float(meta["fitted_at"])
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise StateError(f"not a state archive: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise StateError(f"malformed state: {exc!r}") from exc
+    return state
+
+
+def save_state(path: Path, state: QueryState) -> None:
+    """Write the state atomically, readable by its owner only."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as file:
+        file.write(encode(state))
+    tmp.replace(path)
+
+
+def load_state(path: Path) -> QueryState | None:
+    """Read a state file; None if there is none or another version wrote it; raise if corrupt."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read AI state {path}: {exc}") from exc
+    try:
+        return decode(data)
+    except StateError as exc:
+        raise StateError(f"{path}: {exc}") from exc
