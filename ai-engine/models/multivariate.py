@@ -29,6 +29,7 @@ GLOBAL = ("t2", "q", "t2_ewma", "q_ewma")
 CHANNEL = ("level", "spread", "change")
 EWMA_BLOCK = 256
 SMOOTHED_CLIP = 6.0
+MAX_CONTEXT_ROWS = 240
 
 
 def fill_forward(frame: FloatArray) -> FloatArray:
@@ -132,6 +133,12 @@ class DeviceModel:
     def window(self) -> int:
         """Return the rows of history a score needs before its first row to settle."""
         return int(np.ceil(3.0 / self.smoothing))
+
+    @property
+    def context(self) -> int:
+        """Return the rows of history to score with: enough to settle and to see a stuck run."""
+        longest = float(np.max(self.stuck_limits, initial=0.0))
+        return int(min(max(self.window, longest + 1), MAX_CONTEXT_ROWS))
 
     @property
     def fitted(self) -> bool:
