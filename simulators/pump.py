@@ -19,6 +19,11 @@ running            coil 0 (writable: false stops the pump)
 overheat alarm     discrete input 0 (bearing temperature above 80 Cel)
 =================  ==============  ==================================  =====
 
+Two options model plant instruments (in ``Pump.values`` only, not in the register map): a pressure
+gauge that reads in steps of ``pressure_step`` bar, and a control ``Valve`` on the outlet whose
+position (``valve_position``, %) holds each of its positions for hours; flow, pressure and
+motor current follow its opening.
+
 Values change only when ``Pump.advance`` runs (directly, or every ``advance_every_s`` when the
 server is started with it), so a test can compare what it reads with ``Pump.values`` exactly.
 """
@@ -64,9 +69,12 @@ __all__ = [
     "PumpServer",
     "Spike",
     "Stuck",
+    "Valve",
 ]
 
-Metric = Literal["vibration", "bearing_temperature", "motor_current", "pressure", "flow"]
+Metric = Literal[
+    "vibration", "bearing_temperature", "motor_current", "pressure", "flow", "valve_position"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,9 @@ WEAR: dict[str, WearEffect] = {
     "motor_current": WearEffect(0.5),
 }
 NOISE_FRACTION = 0.01
+VALVE_NOMINAL = 60.0
+# How far the outlet pressure rises (bar) as the valve closes from its nominal opening to shut.
+VALVE_HEAD_BAR = 1.2
 OVERHEAT_CEL = 80.0
 SERIAL_ADDRESS = 10
 SERIAL_BYTES = 10
@@ -118,17 +129,39 @@ COIL_RUNNING = 0
 DISCRETE_OVERHEAT = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Valve:
+    """A control valve on the outlet, stepping through ``positions`` (%), each for ``hold_s``."""
+
+    positions: tuple[float, ...] = (60.0, 45.0, 75.0)
+    hold_s: float = 4 * 3600.0
+
+    def position(self, elapsed_s: float) -> float:
+        """Return the valve's opening (%) at ``elapsed_s``."""
+        return self.positions[int(elapsed_s // self.hold_s) % len(self.positions)]
+
+
 class Pump(FaultyDevice):
     """The pump's physical state and its injected faults; advanced in simulated time."""
 
-    def __init__(self, *, seed: int = 0, serial: str = "PUMP-0001", noise: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        serial: str = "PUMP-0001",
+        noise: bool = True,
+        pressure_step: float | None = None,
+        valve: Valve | None = None,
+    ) -> None:
         self._rng = random.Random(seed)
         self._noise = noise
         self.serial = serial
+        self.pressure_step = pressure_step
+        self.valve = valve
         self.elapsed_s = 0.0
         self.run_seconds = 0
         self.running = True
-        self.faults = FaultSet(NOMINAL)
+        self.faults = FaultSet([*NOMINAL, *(["valve_position"] if valve else [])])
         self._values = self._compute()
 
     @property
@@ -150,13 +183,25 @@ class Pump(FaultyDevice):
         return self.values
 
     def _compute(self) -> dict[str, float]:
-        base = NOMINAL if self.running else STOPPED
+        base = dict(NOMINAL if self.running else STOPPED)
+        if self.valve is not None:
+            position = self.valve.position(self.elapsed_s)
+            opening = position / VALVE_NOMINAL if self.running else 0.0
+            if self.running:
+                base["flow"] *= opening
+                base["pressure"] += VALVE_HEAD_BAR * (1.0 - opening)
+                base["motor_current"] *= 0.7 + 0.3 * opening
         values: dict[str, float] = {}
         for metric, nominal in base.items():
             noise = self._rng.gauss(0.0, nominal * NOISE_FRACTION) if self._noise else 0.0
             values[metric] = nominal + noise
+        if self.valve is not None:
+            values["valve_position"] = position
         wear = WEAR if self.running else {}
-        return self.faults.apply(values, self.elapsed_s, self._rng, wear)
+        values = self.faults.apply(values, self.elapsed_s, self._rng, wear)
+        if self.pressure_step:
+            values["pressure"] = round(values["pressure"] / self.pressure_step) * self.pressure_step
+        return values
 
     def holding_value(self, point: PumpPoint) -> int:
         """Return the signed int16 a holding register serves for ``point``."""

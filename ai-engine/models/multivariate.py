@@ -30,6 +30,8 @@ CHANNEL = ("level", "spread", "change")
 EWMA_BLOCK = 256
 SMOOTHED_CLIP = 6.0
 MAX_CONTEXT_ROWS = 240
+# The least residual variance a channel counts in (scaled units²): a tenth of its spread.
+RESIDUAL_FLOOR = 0.01
 
 
 def fill_forward(frame: FloatArray) -> FloatArray:
@@ -115,7 +117,7 @@ class DeviceModel:
     metrics: Sequence[str]
     variance: float = 0.9
     smoothing: float = 0.1
-    quantile: float = 0.99
+    quantile: float = 0.999
     margin: float = 2.0
     folds: int = 5
     resolutions: Sequence[float] | None = None
@@ -128,6 +130,7 @@ class DeviceModel:
     channel_limits: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     channel_overall: FloatArray = field(default_factory=lambda: np.zeros(0))
     stuck_limits: FloatArray = field(default_factory=lambda: np.zeros(0))
+    residual_weights: FloatArray = field(default_factory=lambda: np.ones((2, 0)))
 
     @property
     def window(self) -> int:
@@ -164,18 +167,19 @@ class DeviceModel:
         unit = np.where(step > 0, step, scale) / scale
         return _Basis(center, scale, mean, vt[:keep].T, eigen, unit)
 
-    def _raw(self, basis: _Basis, frame: FloatArray) -> _Raw:
+    def _raw(self, basis: _Basis, frame: FloatArray, weights: FloatArray | None = None) -> _Raw:
+        w = np.ones((2, frame.shape[1])) if weights is None else weights
         z = (frame - basis.center) / basis.scale - basis.mean
         p = basis.components
         t = z @ p
         t2_weights = (t / basis.eigenvalues) @ p.T
-        residual = z - t @ p.T
+        residual = (z - t @ p.T) * np.sqrt(w[0])
         # A spike must not hold the smoothed statistics up for long after it ends.
         clipped = np.clip(z, -SMOOTHED_CLIP, SMOOTHED_CLIP)
         e = ewma(clipped, self.smoothing)
         te = e @ p
         e_weights = (te / basis.eigenvalues) @ p.T
-        e_residual = e - te @ p.T
+        e_residual = (e - te @ p.T) * np.sqrt(w[1])
         change = np.zeros_like(z)
         change[1:] = np.diff(clipped, axis=0)
         overall = {
@@ -196,24 +200,43 @@ class DeviceModel:
         x = fill_forward(np.asarray(frame, dtype=np.float64))
         rows = len(x)
         warm = min(self.window, rows // (2 * self.folds))
-        overall: dict[str, list[FloatArray]] = {k: [] for k in GLOBAL}
-        channel: dict[str, list[FloatArray]] = {k: [] for k in CHANNEL}
+        basis = self._basis(x)
+        unit = basis.unit
+        raws = []
         for held in np.array_split(np.arange(rows), self.folds):
             rest = np.ones(rows, dtype=np.bool_)
             rest[held] = False
-            raw = self._raw(self._basis(x[rest]), x[held])
-            for k in GLOBAL:
-                overall[k].append(raw.overall[k][warm if k.endswith("ewma") else 0 :])
+            raws.append(self._raw(self._basis(x[rest]), x[held]))
+        # Each channel's residual counts in units of its own normal residual, and never of less
+        # than one resolution step, so a quantized channel cannot mask the others' relations.
+        residual = np.concatenate([r.residual for r in raws]) ** 2
+        smoothed = np.concatenate([r.smoothed_residual[warm:] for r in raws]) ** 2
+        shrink = self.smoothing / (2.0 - self.smoothing)  # an EWMA's variance over its input's
+        self.residual_weights = 1.0 / np.vstack(
+            [
+                np.maximum(residual.mean(axis=0), np.maximum(unit**2, RESIDUAL_FLOOR)),
+                np.maximum(
+                    smoothed.mean(axis=0),
+                    np.maximum((self.smoothing * unit) ** 2, shrink * RESIDUAL_FLOOR),
+                ),
+            ]
+        )
+        overall: dict[str, list[FloatArray]] = {k: [] for k in GLOBAL}
+        channel: dict[str, list[FloatArray]] = {k: [] for k in CHANNEL}
+        for r in raws:
+            overall["t2"].append(r.overall["t2"])
+            overall["t2_ewma"].append(r.overall["t2_ewma"])
             for k in CHANNEL:
-                channel[k].append(raw.channel[k][warm:])
-        basis = self._basis(x)
+                channel[k].append(r.channel[k][warm:])
+        overall["q"] = [residual @ self.residual_weights[0]]
+        overall["q_ewma"] = [smoothed @ self.residual_weights[1]]
         self.center, self.scale, self.mean = basis.center, basis.scale, basis.mean
         self.components, self.eigenvalues = basis.components, basis.eigenvalues
         # One resolution step on one channel for one row is never alarming alone: in scaled
-        # units it adds at most unit² to T² or Q, and the smoothing factor times that to a
-        # smoothed statistic.
-        unit = basis.unit
-        floors = dict.fromkeys(GLOBAL, float(np.max(unit**2)))
+        # units it adds at most unit² to T², at most 1 to the weighted Q, and the smoothing
+        # factor times that to a smoothed statistic.
+        t2_floor = float(np.max(unit**2))
+        floors = {"t2": t2_floor, "q": 1.0, "t2_ewma": t2_floor, "q_ewma": 1.0}
         self.overall_limits = np.array(
             [max(float(np.quantile(np.concatenate(overall[k]), self.quantile)), floors[k])
              for k in GLOBAL]
@@ -243,7 +266,7 @@ class DeviceModel:
         if not self.fitted:
             raise ValueError("DeviceModel.score called before fit")
         x = fill_forward(np.asarray(frame, dtype=np.float64))
-        raw = self._raw(self._basis_of(), x)
+        raw = self._raw(self._basis_of(), x, self.residual_weights)
         limit = self.margin * self.overall_limits
         out: dict[str, FloatArray] = {k: raw.overall[k] / limit[i] for i, k in enumerate(GLOBAL)}
         # Each channel's part of each statistic, in the statistic's own units over its limit.
@@ -287,6 +310,7 @@ class DeviceModel:
             "channel_limits": self.channel_limits,
             "channel_overall": self.channel_overall,
             "stuck_limits": self.stuck_limits,
+            "residual_weights": self.residual_weights,
             "settings": np.array(
                 [self.variance, self.smoothing, self.quantile, self.margin, self.folds]
             ),
@@ -299,7 +323,7 @@ class DeviceModel:
         model = cls(list(metrics), variance, smoothing, quantile, margin, int(folds))
         for name in (
             "center", "scale", "mean", "components", "eigenvalues", "overall_limits",
-            "channel_limits", "channel_overall", "stuck_limits",
+            "channel_limits", "channel_overall", "stuck_limits", "residual_weights",
         ):  # fmt: skip
             setattr(model, name, np.asarray(arrays[name], dtype=np.float64))
         if model.components.shape[0] != len(model.metrics) or not model.fitted:
