@@ -2,8 +2,15 @@
 
 Readings travel as raw OTLP samples (``sentio.otlp``), each with its own timestamp, because the
 metrics SDK would keep only the last value of a gauge between exports; Sentio's own health
-(up, poll duration, errors, last success, queue and spool) goes through the SDK. What the
-backend does not accept waits in the on-disk spool and is replayed in order.
+(up, poll duration, errors, last success, queue and spool) goes through the SDK.
+
+The runtime alone owns device health (Home Assistant's coordinator pattern): connectors yield
+samples or raise; a device is down after a poll that raised or yielded an ERROR event naming it,
+and up after one that read it. Each change is logged once ("device X is down: reason", "device
+X recovered"); a down device's further failures are counted, not logged.
+
+While the metrics backend refuses or hangs, new batches go straight to the on-disk spool, which
+a task of its own replays in order with backoff, so the export path never waits on a replay.
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 from sentio.collectors.registry import build
 from sentio.collectors.spool import Spool
-from sentio.connectors.contract import Connector, Event, Quality, Reading, Severity
+from sentio.connectors.contract import (
+    Connector,
+    ConnectorError,
+    Event,
+    Quality,
+    Reading,
+    Severity,
+)
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
@@ -52,7 +66,7 @@ class DeviceHealth:
 
     up: bool = False
     last_success: float = 0.0
-    errors: int = 0
+    failures: int = 0  # failed polls in a row
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Instance:
     devices: dict[str, DeviceHealth] = field(default_factory=dict)
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    traceback_logged: bool = False
     by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     by_identity: dict[int, tuple[object, str, Quality, dict[str, Any]]] = field(
         default_factory=dict
@@ -175,15 +190,18 @@ class Collector:
         if health is None:
             health = inst.devices[device] = DeviceHealth(up=ok)
             if not ok:
-                device_log.error("device %s is down: %s", device, reason, extra=attrs)
+                device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
         elif ok != health.up:
             if ok:
                 device_log.info("device %s recovered", device, extra=attrs)
             else:
-                device_log.error("device %s is down: %s", device, reason, extra=attrs)
+                device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
         health.up = ok
         if ok:
             health.last_success = time.time()
+            health.failures = 0
+        else:
+            health.failures += 1
 
     def _accept(self, inst: Instance, reading: Reading) -> bool:
         """Apply the report strategy: every poll, or on change with a heartbeat."""
@@ -258,13 +276,18 @@ class Collector:
     def _sample(
         self, inst: Instance, sample: Reading | Event, seen: set[str], failed: dict[str, str]
     ) -> bool:
-        """Route one sample: a reading to the queue, an event to the log; return if enqueued."""
+        """Route one sample: a reading to the queue, an event to the log; return if enqueued.
+
+        An ERROR event is a health signal, not a log line: it marks its device failed for this
+        poll, and the device's state change is logged once (``_device_state``).
+        """
         if isinstance(sample, Reading):
             seen.add(sample.device)
             return self._accept(inst, sample) and self._enqueue(inst, sample)
-        self._event(inst, sample)
         if sample.severity >= Severity.ERROR:
-            failed[sample.device] = sample.body
+            failed.setdefault(sample.device, sample.body)
+        else:
+            self._event(inst, sample)
         return False
 
     async def _connect(self, inst: Instance) -> None:
@@ -277,12 +300,18 @@ class Collector:
                     self._device_state(inst, inst.config.name, True)
 
     def _connector_failed(self, inst: Instance, exc: Exception) -> str:
-        """Mark the instance disconnected after a connector's exception; return the reason."""
+        """Mark the instance disconnected after a connector's exception; return the reason.
+
+        An error outside the documented trees is a plugin's bug: its traceback is logged once,
+        until a poll of the instance succeeds again.
+        """
         inst.connected = False
-        reason = str(exc) if isinstance(exc, SentioError) else repr(exc)
-        if not isinstance(exc, SentioError):
+        if isinstance(exc, SentioError | ConnectorError):
+            return redact(str(exc))
+        if not inst.traceback_logged:
+            inst.traceback_logged = True
             log.exception("connector %s raised an unexpected error", inst.config.name)
-        return reason
+        return redact(repr(exc))
 
     async def _poll_once(self, inst: Instance, device: str | None = None) -> bool:
         """Run one poll (of one device, or of the whole connector) inside its span.
@@ -325,7 +354,10 @@ class Collector:
                 self.errors.add(len(failed), {"instance": name})
                 span.set_attribute("failed_devices", sorted(failed))
         self.poll_duration.record(time.monotonic() - started, labels)
-        return bool(seen - set(failed))
+        answered = bool(seen - set(failed))
+        if answered:
+            inst.traceback_logged = False
+        return answered
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

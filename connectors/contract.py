@@ -2,6 +2,16 @@
 
 It imports nothing from Sentio's runtime or from OpenTelemetry, so a plugin package depends on
 this module alone. Plugins register under the entry-point group ``sentio.connectors``.
+
+A connector yields samples or raises; the runtime owns every device's health (Home Assistant's
+coordinator pattern): it marks a device down when a poll of it raises or yields an ERROR
+``Event`` naming it, logs that once, backs off, and logs the recovery once. A connector never
+reports a recovery itself. Its errors derive from ``ConnectorError``::
+
+    ConnectorError                  a connector cannot read (raised by plugins)
+    ├── ConnectorConnectionError    the device or broker cannot be reached, or dropped us
+    ├── ConnectorTimeoutError       the device did not answer in time
+    └── ConnectorProtocolError      the device answered with an error or something unreadable
 """
 
 from __future__ import annotations
@@ -17,6 +27,22 @@ from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "sentio.connectors"
 AttributeValue = str | bool | int | float
+
+
+class ConnectorError(Exception):
+    """Raise when a connector cannot read; the runtime marks the device (or entry) down."""
+
+
+class ConnectorConnectionError(ConnectorError):
+    """Raise when the device or broker cannot be reached, refuses us, or drops the connection."""
+
+
+class ConnectorTimeoutError(ConnectorError):
+    """Raise when the device does not answer in time."""
+
+
+class ConnectorProtocolError(ConnectorError):
+    """Raise when the device answers with an error, or with something that cannot be read."""
 
 
 class Quality(enum.Enum):
@@ -87,7 +113,9 @@ class Connector(abc.ABC, Generic[ConfigT]):
     again on its schedule. One that lists its devices in ``devices`` is instead polled device by
     device through ``poll``, each device in its own task with its own interval and backoff, so a
     slow device never delays the others. A push connector (``push`` true, which a connector may
-    decide per instance in ``__init__``) yields samples as they arrive until it is closed.
+    decide per instance in ``__init__``) yields samples as they arrive until it is closed, and
+    raises a ``ConnectorError`` when its connection is lost: the runtime marks the entry down,
+    calls ``close``, backs off, and calls ``connect`` and ``read`` again.
     """
 
     config_model: ClassVar[type[BaseModel]]

@@ -1,11 +1,45 @@
 """Sentio's exception tree; library errors are mapped at the boundary with ``raise ... from``.
 
-SentioError
-├── ConfigError              a config file is missing, unreadable or invalid
-├── StackError               a backend cannot be installed, started or reached
-│   ├── BackendBuildError    building a backend from the Go module proxy failed
-│   └── BackendStartError    a backend did not become healthy in time
-└── TelemetryError           telemetry cannot be set up or exported
+Every error Sentio raises on purpose is a ``SentioError``; a connector's errors are also a
+``ConnectorError`` of the plugin contract (``sentio.connectors.contract``, which imports nothing
+from Sentio, so a plugin need not), by kind. Anything else escaping is a bug.
+
+Exception
+├── SentioError
+│   ├── ConfigError                       a config file is missing, unreadable or invalid
+│   │   └── ConfigFileError               (sentio.config) every issue with file, line, key path
+│   ├── StackError                        a backend cannot be installed, started or reached
+│   │   ├── BackendBuildError             building a backend from the Go module proxy failed
+│   │   └── BackendStartError             a backend did not become healthy in time
+│   ├── TelemetryError                    telemetry cannot be set up or exported
+│   │   └── ExportError                   (sentio.otlp) a backend refused a request; .retryable
+│   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
+│   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
+│   ├── BenchError, TelegrafError, ProcError, FaultsError     (sentio.bench) a benchmark failed
+│   ├── MosquittoError, ZigbeePublishError, FaultError        (simulators) a simulator failed
+│   └── the built-in connectors' errors, each also a ConnectorError:
+│       ├── ModbusError                   (connectors.modbus.errors)
+│       │   ├── ModbusConnectionError     ConnectorConnectionError
+│       │   ├── ModbusTimeoutError        ConnectorTimeoutError
+│       │   └── ModbusResponseError       ConnectorProtocolError (a Modbus exception response)
+│       ├── OpcuaError                    (connectors.opcua.errors)
+│       │   ├── OpcuaConnectionError      ConnectorConnectionError
+│       │   │   └── OpcuaSecurityError    refused security settings or server certificate
+│       │   ├── OpcuaTimeoutError         ConnectorTimeoutError
+│       │   ├── OpcuaNamespaceError       ConnectorProtocolError
+│       │   └── OpcuaBrowseError          ConnectorProtocolError
+│       ├── HomeAssistantError            (connectors.homeassistant.api)
+│       │   ├── HomeAssistantConnectionError   ConnectorConnectionError
+│       │   │   └── WebSocketUnavailable  the WebSocket API is off: REST is used instead
+│       │   ├── HomeAssistantAuthError    ConnectorConnectionError (token rejected)
+│       │   └── HomeAssistantProtocolError     ConnectorProtocolError
+│       └── MqttConnectorError            (connectors.mqtt.session), also for Zigbee2MQTT
+│           ├── MqttConnectionError       ConnectorConnectionError
+│           └── MqttSubscribeError        ConnectorProtocolError
+└── ConnectorError                        (sentio.connectors.contract) a connector cannot read
+    ├── ConnectorConnectionError          the device or broker is unreachable or dropped us
+    ├── ConnectorTimeoutError             the device did not answer in time
+    └── ConnectorProtocolError            the device answered with an error or garbage
 """
 
 from __future__ import annotations

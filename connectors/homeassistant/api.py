@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from sentio.connectors.contract import (
+    ConnectorConnectionError,
+    ConnectorError,
+    ConnectorProtocolError,
+)
 
 from sentio.errors import SentioError
 
@@ -32,13 +37,13 @@ MAX_MESSAGE_BYTES = 64 << 20
 STATE_CHANGED = "state_changed"
 
 
-class HomeAssistantError(SentioError):
+class HomeAssistantError(SentioError, ConnectorError):
     """Raise when talking to Home Assistant fails."""
 
     kind = "error"
 
 
-class HomeAssistantConnectionError(HomeAssistantError):
+class HomeAssistantConnectionError(HomeAssistantError, ConnectorConnectionError):
     """Raise when the server cannot be reached, does not answer in time, or drops us."""
 
     kind = "connection"
@@ -50,13 +55,13 @@ class WebSocketUnavailable(HomeAssistantConnectionError):
     kind = "websocket_unavailable"
 
 
-class HomeAssistantAuthError(HomeAssistantError):
+class HomeAssistantAuthError(HomeAssistantError, ConnectorConnectionError):
     """Raise when the server rejects the access token."""
 
     kind = "auth"
 
 
-class HomeAssistantProtocolError(HomeAssistantError):
+class HomeAssistantProtocolError(HomeAssistantError, ConnectorProtocolError):
     """Raise when the server refuses a command or answers outside the documented protocol."""
 
     kind = "protocol"

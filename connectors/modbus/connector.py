@@ -74,7 +74,6 @@ class ModbusConnector(Connector[ModbusConfig]):
             for name, plan in self._plans.items()
         }
         self._devices = {d.name: d for d in config.devices}
-        self._failing: set[str] = set()
 
     @property
     def connected(self) -> bool:
@@ -108,21 +107,17 @@ class ModbusConnector(Connector[ModbusConfig]):
         try:
             bus = self._attached()
         except ModbusError as exc:
-            self._failing.add(device)
             yield self._error_event(config, exc)
             return
-        failed = False
         bus.polls += 1
         try:
             for request, decoder in zip(self._plans[device], self._decoders[device], strict=True):
                 try:
                     words, bits = await self._request(bus, config, request)
                 except ModbusResponseError as exc:
-                    failed = True
                     yield self._error_event(config, exc, request)
                     continue
                 except ModbusError as exc:
-                    failed = True
                     yield self._error_event(config, exc, request)
                     break
                 timestamp = now_ns()
@@ -135,16 +130,6 @@ class ModbusConnector(Connector[ModbusConfig]):
                 async with bus.lock:
                     if not bus.polls:
                         bus.close()
-        if failed:
-            self._failing.add(device)
-        elif device in self._failing:
-            self._failing.discard(device)
-            yield Event(
-                device=config.name,
-                body=f"{config.name}: recovered (unit {config.unit_id})",
-                severity=Severity.INFO,
-                attributes=attributes,
-            )
 
     async def close(self) -> None:
         """Release the connection (closed once no other instance shares it); safe to call twice."""

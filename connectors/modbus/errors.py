@@ -12,28 +12,35 @@ They extend Sentio's tree (``sentio.errors``)::
 
 from __future__ import annotations
 
+from sentio.connectors.contract import (
+    ConnectorConnectionError,
+    ConnectorError,
+    ConnectorProtocolError,
+    ConnectorTimeoutError,
+)
+
 from sentio.errors import SentioError
 
 
-class ModbusError(SentioError):
+class ModbusError(SentioError, ConnectorError):
     """Raise when a Modbus request fails."""
 
     kind = "error"
 
 
-class ModbusConnectionError(ModbusError):
+class ModbusConnectionError(ModbusError, ConnectorConnectionError):
     """Raise when the Modbus connection cannot be opened or is lost."""
 
     kind = "connection"
 
 
-class ModbusTimeoutError(ModbusError):
+class ModbusTimeoutError(ModbusError, ConnectorTimeoutError):
     """Raise when a device does not answer in time."""
 
     kind = "timeout"
 
 
-class ModbusResponseError(ModbusError):
+class ModbusResponseError(ModbusError, ConnectorProtocolError):
     """Raise when a device answers with a Modbus exception response."""
 
     kind = "exception_response"

@@ -50,8 +50,9 @@ class BrokerConfig(_Strict):
     qos: Literal[0, 1, 2] = 0
     tls: TlsConfig | None = None
     timeout_s: float = Field(default=10.0, gt=0)
-    reconnect_min_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=60.0, gt=0)
+    allow_insecure_credentials: bool = Field(
+        default=False, description="Send a password without TLS (it crosses the network in clear)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BrokerConfig:
@@ -59,8 +60,11 @@ class BrokerConfig(_Strict):
             raise ValueError("password needs username")
         if not self.clean_session and self.client_id is None:
             raise ValueError("a persistent session (clean_session: false) needs a client_id")
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must not be below reconnect_min_s")
+        if self.password is not None and self.tls is None and not self.allow_insecure_credentials:
+            raise ValueError(
+                "a password without tls would cross the network in clear: configure tls, "
+                "or set allow_insecure_credentials: true"
+            )
         return self
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-from sentio.connectors.contract import Connector, Event, Sample, now_ns
+from sentio.connectors.contract import Connector, Sample, now_ns
 
 from .config import MqttConfig
 from .decode import Route, decode_message
@@ -27,11 +27,12 @@ class MqttConnector(Connector[MqttConfig]):
         await self.session.connect()
 
     async def read(self) -> AsyncGenerator[Sample, None]:
-        """Yield samples as messages arrive until ``close``; never raise for a bad payload."""
+        """Yield samples as messages arrive until ``close``; raise when the broker is lost.
+
+        A bad payload is a WARN event, never an exception; a lost connection raises
+        MqttConnectionError, and the collector connects again after a backoff.
+        """
         async for item in self.session.messages():
-            if isinstance(item, Event):
-                yield item
-                continue
             for sample in self.decode(item.topic.value, item.payload):
                 yield sample
 

@@ -7,8 +7,9 @@ Errors raised here extend Sentio's tree (``sentio.errors``)::
         ├── MqttConnectionError   the broker could not be reached, refused us, or dropped us
         └── MqttSubscribeError    the broker refused a subscription
 
-``MqttSession.messages`` never raises them: a lost connection becomes an ERROR ``Event`` and is
-retried with capped exponential backoff; the recovery is an INFO ``Event``.
+``MqttSession.messages`` raises ``MqttConnectionError`` when the connection is lost; the
+collector then marks the entry down, closes it, backs off and connects again, which
+subscribes again, and logs the recovery once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import contextlib
 from collections.abc import AsyncGenerator, Sequence
 
 import aiomqtt
-from sentio.connectors.contract import Event, Severity
+from sentio.connectors.contract import (
+    ConnectorConnectionError,
+    ConnectorError,
+    ConnectorProtocolError,
+)
 
 from sentio.errors import SentioError
 
@@ -27,15 +32,15 @@ from .config import BrokerConfig
 SUBSCRIBE_FAILURE = 0x80
 
 
-class MqttConnectorError(SentioError):
+class MqttConnectorError(SentioError, ConnectorError):
     """Raise when an MQTT broker operation fails."""
 
 
-class MqttConnectionError(MqttConnectorError):
+class MqttConnectionError(MqttConnectorError, ConnectorConnectionError):
     """Raise when the broker cannot be reached, refuses the connection, or drops it."""
 
 
-class MqttSubscribeError(MqttConnectorError):
+class MqttSubscribeError(MqttConnectorError, ConnectorProtocolError):
     """Raise when the broker refuses a subscription."""
 
 
@@ -68,7 +73,6 @@ class MqttSession:
         self.filters = tuple(dict.fromkeys(filters))
         self._client: aiomqtt.Client | None = None
         self._closing = asyncio.Event()
-        self._down = False
 
     @property
     def connected(self) -> bool:
@@ -81,46 +85,25 @@ class MqttSession:
             self._closing.clear()
             await self._open()
 
-    async def messages(self) -> AsyncGenerator[aiomqtt.Message | Event, None]:
-        """Yield messages as they arrive, and events about the connection, until closed."""
-        delay = self.broker.reconnect_min_s
-        while not self._closing.is_set():
-            if self._client is None:
-                try:
-                    await self._open()
-                except MqttConnectorError as exc:
-                    if not self._down:
-                        self._down = True
-                        yield self._event(
-                            f"broker {self.broker.label} unreachable: {exc}; retrying",
-                            Severity.ERROR,
-                        )
-                    await self._pause(delay)
-                    delay = min(delay * 2, self.broker.reconnect_max_s)
-                    continue
-                delay = self.broker.reconnect_min_s
-                if self._down:
-                    self._down = False
-                    yield self._event(
-                        f"broker {self.broker.label} reconnected; "
-                        f"resubscribed to {len(self.filters)} topic filters",
-                        Severity.INFO,
-                    )
-            client = self._client
-            if client is None:
-                continue
-            try:
-                async for message in client.messages:
-                    yield message
-            except aiomqtt.MqttError as exc:
-                if self._closing.is_set():
-                    break
-                await self._drop()
-                self._down = True
-                yield self._event(
-                    f"connection to broker {self.broker.label} lost: {exc}; reconnecting",
-                    Severity.ERROR,
-                )
+    async def messages(self) -> AsyncGenerator[aiomqtt.Message, None]:
+        """Yield messages as they arrive until closed; raise MqttConnectionError when lost."""
+        if self._closing.is_set():
+            return
+        if self._client is None:
+            await self._open()
+        client = self._client
+        if client is None:
+            return
+        try:
+            async for message in client.messages:
+                yield message
+        except aiomqtt.MqttError as exc:
+            if self._closing.is_set():
+                return
+            await self._drop()
+            raise MqttConnectionError(
+                f"connection to broker {self.broker.label} lost: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         """Disconnect and stop ``messages``; safe to call twice."""
@@ -182,15 +165,3 @@ class MqttSession:
     @staticmethod
     async def _exit(client: aiomqtt.Client) -> None:
         await exit_client(client)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
-
-    def _event(self, body: str, severity: Severity) -> Event:
-        return Event(
-            device=self.broker.label,
-            body=body,
-            severity=severity,
-            attributes={"broker": self.broker.label},
-        )

@@ -28,7 +28,8 @@ crosses ``/``) matched against the browse names below the root joined by ``/``, 
 paths and discoveries are resolved again after every connect.
 
 Errors are those of ``errors.py``. In mode poll, ``read`` (every device in one request) and
-``poll`` (one device) never raise them: each becomes an ERROR ``Event`` naming the device. In
+``poll`` (one device) never raise them: each becomes an ERROR ``Event`` naming the device, and
+the collector, which owns device health, logs the device down once and its recovery once. In
 mode subscribe the connector is a push connector: ``read`` yields samples as the server publishes
 them, raises ``OpcuaConnectionError`` when the session is lost (the runtime then connects again,
 which recreates the subscriptions), and ends when ``close`` is called.
@@ -97,7 +98,6 @@ class OpcuaConnector(Connector[OpcuaConfig]):
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._resolution = Resolution()
-        self._failing: set[str] = set()
         self._feed = Feed()
         self._closed = False
 
@@ -175,9 +175,6 @@ class OpcuaConnector(Connector[OpcuaConfig]):
                 events = await subscribe(client, device.name, targets, settings, feed, timeout_s)
             for event in events:
                 feed.put(event)
-            recovered = self._settle(device, failed=bool(events))
-            if recovered is not None:
-                feed.put(recovered)
 
     async def read(self) -> AsyncIterator[Sample]:
         """Poll every device once (mode poll), or yield changes until closed (mode subscribe)."""
@@ -207,25 +204,19 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             yield item
 
     async def _poll(self, devices: Sequence[DeviceConfig]) -> AsyncIterator[Sample]:
-        failed: set[str] = set()
         client: Client | None = None
         try:
             await self.connect()
             client = self._client
-            samples = await self._read_values(client, devices, failed)
+            samples = await self._read_values(client, devices)
         except OpcuaError as exc:
             await self._drop(client)
-            failed = {d.name for d in devices}
             samples = [self._error_event(d, exc) for d in devices]
         for sample in samples:
             yield sample
-        for device in devices:
-            recovered = self._settle(device, failed=device.name in failed)
-            if recovered is not None:
-                yield recovered
 
     async def _read_values(
-        self, client: Client | None, devices: Sequence[DeviceConfig], failed: set[str]
+        self, client: Client | None, devices: Sequence[DeviceConfig]
     ) -> list[Sample]:
         if client is None:
             raise OpcuaConnectionError("not connected")
@@ -235,7 +226,6 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             samples.extend(self._resolution.notes.pop(device.name, []))
             error = self._resolution.errors.get(device.name)
             if error is not None:
-                failed.add(device.name)
                 samples.append(self._error_event(device, error))
                 continue
             batch.extend((device.name, t) for t in self._resolution.targets.get(device.name, []))
@@ -248,26 +238,11 @@ class OpcuaConnector(Connector[OpcuaConfig]):
         )
         if len(values) != len(batch):
             raise OpcuaConnectionError(f"{len(values)} results for {len(batch)} nodes")
-        for (device_name, target), data in zip(batch, values, strict=True):
-            sample = to_sample(device_name, target, data)
-            if isinstance(sample, Event) and sample.severity is Severity.ERROR:
-                failed.add(device_name)
-            samples.append(sample)
-        return samples
-
-    def _settle(self, device: DeviceConfig, *, failed: bool) -> Event | None:
-        if failed:
-            self._failing.add(device.name)
-            return None
-        if device.name not in self._failing:
-            return None
-        self._failing.discard(device.name)
-        return Event(
-            device=device.name,
-            body=f"{device.name}: recovered ({self.config.endpoint})",
-            severity=Severity.INFO,
-            attributes={"endpoint": self.config.endpoint},
+        samples.extend(
+            to_sample(device_name, target, data)
+            for (device_name, target), data in zip(batch, values, strict=True)
         )
+        return samples
 
     async def close(self) -> None:
         """End a subscribing ``read`` and close the session; safe to call twice."""

@@ -19,6 +19,12 @@ from typing import TypeVar
 
 from asyncua import ua
 from asyncua.ua.uaerrors import UaStatusCodeError
+from sentio.connectors.contract import (
+    ConnectorConnectionError,
+    ConnectorError,
+    ConnectorProtocolError,
+    ConnectorTimeoutError,
+)
 
 from sentio.errors import SentioError
 
@@ -26,13 +32,13 @@ T = TypeVar("T")
 _SECURITY_STATUS = ("BadCertificate", "BadSecurity", "BadIdentityToken", "BadUserAccessDenied")
 
 
-class OpcuaError(SentioError):
+class OpcuaError(SentioError, ConnectorError):
     """Raise when an OPC-UA request fails."""
 
     kind = "error"
 
 
-class OpcuaConnectionError(OpcuaError):
+class OpcuaConnectionError(OpcuaError, ConnectorConnectionError):
     """Raise when the OPC-UA session cannot be opened or is lost."""
 
     kind = "connection"
@@ -44,19 +50,19 @@ class OpcuaSecurityError(OpcuaConnectionError):
     kind = "security"
 
 
-class OpcuaTimeoutError(OpcuaError):
+class OpcuaTimeoutError(OpcuaError, ConnectorTimeoutError):
     """Raise when the server does not answer in time."""
 
     kind = "timeout"
 
 
-class OpcuaNamespaceError(OpcuaError):
+class OpcuaNamespaceError(OpcuaError, ConnectorProtocolError):
     """Raise when a namespace URI of an ``nsu=`` node id is not in the server's namespace array."""
 
     kind = "namespace"
 
 
-class OpcuaBrowseError(OpcuaError):
+class OpcuaBrowseError(OpcuaError, ConnectorProtocolError):
     """Raise when a browse path matches no node, or a discovery finds more than allowed."""
 
     kind = "browse"

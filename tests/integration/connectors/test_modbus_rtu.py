@@ -226,8 +226,7 @@ async def test_serial_exception_and_silent_devices_fail_while_another_keeps_read
             bus.silent.clear()
             back = await collect(connector, "unit-3")
             assert values(back) == expected(3)
-            recovered = [s for s in back if isinstance(s, Event)]
-            assert [(e.severity, e.device) for e in recovered] == [(Severity.INFO, "unit-3")]
+            assert [s for s in back if isinstance(s, Event)] == [], "the runtime owns recovery"
         finally:
             await connector.close()
 

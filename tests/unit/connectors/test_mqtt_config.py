@@ -41,6 +41,17 @@ def test_password_is_not_printed() -> None:
     assert config.broker.password.get_secret_value() == "hunter2-secret"
 
 
+@pytest.mark.parametrize(
+    "extra", [{"allow_insecure_credentials": True}, {"tls": {"ca_file": __file__}}]
+)
+def test_a_password_is_accepted_over_tls_or_when_allowed_in_clear(extra: dict[str, Any]) -> None:
+    broker = {"host": "h", "username": "u", "password": "x", **extra}
+    config = MqttConfig.model_validate(
+        {"broker": broker, "subscriptions": [{"topic": "a/{device}/{metric}"}]}
+    )
+    assert config.broker.password is not None
+
+
 def test_unknown_keys_are_rejected() -> None:
     data = load_sample()
     data["broker"]["colour"] = "red"
@@ -53,7 +64,7 @@ def test_unknown_keys_are_rejected() -> None:
     [
         ({"password": "x"}, "password needs username"),
         ({"clean_session": False}, "needs a client_id"),
-        ({"reconnect_min_s": 5, "reconnect_max_s": 1}, "reconnect_max_s"),
+        ({"username": "u", "password": "x"}, "password without tls would cross the network"),
         ({"qos": 3}, "qos"),
         ({"tls": {"ca_file": "/nonexistent/ca.pem"}}, "ca_file"),
         ({"tls": {"key_file": __file__}}, "key_file needs cert_file"),
