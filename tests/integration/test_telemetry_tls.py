@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from sentio.config import SentioConfig
+from sentio.otlp import ExportError, MetricsPusher, Point, encode_gauges
 from sentio.telemetry import setup
 from tests.conftest import free_ports
 
@@ -121,4 +123,43 @@ async def test_without_client_cert_the_server_accepts_nothing(
 ) -> None:
     port, got = receiver
     await asyncio.to_thread(_emit_all, _config(port, pki, with_client_cert=False))
+    assert got.requests == []
+
+
+async def _push(config: SentioConfig) -> None:
+    body = encode_gauges({"service.name": "tls-test"}, [Point("tls.raw", 1.5, 1_000)])
+    async with aiohttp.ClientSession() as session:
+        pusher = MetricsPusher(session, config.endpoint("metrics"), config.telemetry.metrics)
+        await pusher.push(body)
+
+
+async def test_the_raw_sample_pusher_uses_ca_client_cert_and_headers(
+    receiver: tuple[int, Received], pki: Path
+) -> None:
+    port, got = receiver
+    await _push(_config(port, pki, with_client_cert=True))
+    assert got.requests == [("/v1/metrics", "Bearer t0k3n", "sentio-client")]
+
+
+async def test_the_raw_sample_pusher_without_client_cert_is_refused_and_retried(
+    receiver: tuple[int, Received], pki: Path
+) -> None:
+    port, got = receiver
+    with pytest.raises(ExportError) as refused:
+        await _push(_config(port, pki, with_client_cert=False))
+    assert refused.value.retryable
+    assert got.requests == []
+
+
+async def test_the_raw_sample_pusher_rejects_a_server_its_ca_did_not_sign(
+    receiver: tuple[int, Received], pki: Path, tmp_path: Path
+) -> None:
+    port, got = receiver
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+             "-keyout", "other.key", "-out", "other.pem", cwd=tmp_path)  # fmt: skip
+    config = _config(port, pki, with_client_cert=True)
+    data = config.model_dump(mode="json")
+    data["telemetry"]["metrics"]["tls"]["ca_file"] = str(tmp_path / "other.pem")
+    with pytest.raises(ExportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        await _push(SentioConfig.model_validate(data))
     assert got.requests == []
