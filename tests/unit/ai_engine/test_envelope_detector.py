@@ -6,6 +6,7 @@ from sentio.ai_engine.models import EnvelopeConfig, EnvelopeDetector, StreamingD
 from sentio.ai_engine.models.shapes import ShapeMemory
 from sentio.ai_engine.models.timeofday import TimeOfDayMedian
 from sentio.ai_engine.models.windows import SlidingMax, SlidingMedian, SlidingMin
+from sentio.ai_engine.nab.runner import FirstEvents
 
 FAULT = 1500
 STEP_S = 300.0  # five-minute samples: a day is 288 rows
@@ -18,8 +19,10 @@ def signal(n: int = 2000) -> np.ndarray:
     return 10.0 + 2.0 * np.sin(2 * np.pi * rows / 288) + rng.uniform(-0.3, 0.3, n)
 
 
-def scores(values: np.ndarray) -> np.ndarray:
-    detector: StreamingDetector = EnvelopeDetector()
+def scores(values: np.ndarray, nab: bool = True) -> np.ndarray:
+    """Score as NAB's runner does (first events only), or as the engine does (``nab=False``)."""
+    config = EnvelopeConfig()
+    detector: StreamingDetector = FirstEvents(config) if nab else EnvelopeDetector(config)
     return np.array([detector.update(STEP_S * i, float(v)) for i, v in enumerate(values)])
 
 
@@ -87,12 +90,20 @@ def test_learning_rows_score_zero() -> None:
     assert np.all(scores(values)[: EnvelopeConfig().learning_rows] == 0.0)
 
 
-def test_hold_stops_repeated_scores_right_after_an_event() -> None:
+def test_nab_hold_stops_repeated_scores_right_after_an_event() -> None:
     values = signal()
-    values[FAULT : FAULT + 5] += 8.0
+    values[FAULT : FAULT + 5] += np.array([4.0, 6.0, 8.0, 10.0, 12.0])
     out = scores(values)
     assert out[FAULT] > 0.0
     assert np.all(out[FAULT + 1 : FAULT + EnvelopeConfig().hold_rows + 1] == 0.0)
+
+
+def test_the_engine_score_keeps_every_event_of_a_growing_fault() -> None:
+    values = signal()
+    values[FAULT : FAULT + 5] += np.array([4.0, 6.0, 8.0, 10.0, 12.0])
+    out = scores(values, nab=False)
+    assert np.all(out[FAULT : FAULT + 5] > 0.5)  # each row outgrows the one before it
+    assert scores(values)[FAULT] > 0.0
 
 
 def test_sliding_statistics() -> None:
