@@ -184,9 +184,11 @@ class AIQueryConfig(Strict):
     infer_every_s: float = Field(60.0, gt=0)
     model: str = Field(
         "auto",
-        description="Univariate model: `auto` picks robust or seasonal per series by validation; "
-        "`robust`, `seasonal`, `envelope` (the NAB-tuned detector, one update per point per "
-        "series), or a model registered under the entry-point group `sentio.models`.",
+        description="Univariate model: `auto` picks robust or seasonal per series by validation "
+        "(and, with `group_by`, the multivariate device model for every group of two or more "
+        "series); `robust`, `seasonal`, `envelope` (the NAB-tuned detector, one update per point "
+        "per series), `multivariate` (device scores only; needs `group_by`), or a model "
+        "registered under the entry-point group `sentio.models`.",
     )
     threshold: ThresholdConfig | None = Field(None, description="Predict crossing this limit.")
     forecast_window_s: float = Field(6 * 3600.0, gt=0, description="History the trend uses.")
