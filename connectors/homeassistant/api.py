@@ -214,7 +214,7 @@ class WebSocketApi:
             )
         try:
             data = json.loads(message.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deeply nested: RecursionError
             raise HomeAssistantProtocolError(
                 f"expected {expected}, got text that is not JSON: {preview(message.data)}"
             ) from None
@@ -240,7 +240,7 @@ class WebSocketApi:
             return [Malformed(f"a {message.type.name} frame instead of JSON text")]
         try:
             data = json.loads(message.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deeply nested: RecursionError
             return [Malformed(f"a message that is not JSON: {preview(message.data)}")]
         items: list[Item] = []
         for one in data if isinstance(data, list) else [data]:
@@ -282,7 +282,7 @@ class RestApi:
         body = await self._get("/api/states")
         try:
             return Snapshot(json.loads(body))
-        except ValueError:
+        except (ValueError, RecursionError):  # too deeply nested: RecursionError
             return Malformed(
                 f"GET /api/states answered with text that is not JSON: {preview(body)}"
             )

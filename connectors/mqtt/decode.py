@@ -76,7 +76,7 @@ class Route:
             return [Reading(device, metric, number, sub.unit or "1", now, attributes=attributes)]
         try:
             document = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
             return [warn(f"payload is not valid JSON ({exc}): {preview(payload)}")]
         samples: list[Sample] = []
         for field, keys in zip(sub.fields, self.paths, strict=True):

@@ -124,7 +124,7 @@ class Zigbee2MqttDecoder:
     def _json(self, payload: bytes) -> object:
         try:
             return json.loads(payload)
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # too deeply nested: RecursionError
             return None
 
     def _devices(self, topic: str, payload: bytes, now: int) -> list[Sample]:
@@ -169,7 +169,7 @@ class Zigbee2MqttDecoder:
         state = document.get("state") if isinstance(document, dict) else None
         if state is None:
             state = payload.decode("utf-8", errors="replace").strip()
-        if state not in {"online", "offline"}:
+        if state not in ("online", "offline"):  # a tuple: the JSON value may be unhashable
             return [self._warn(name, topic, f"unknown availability {preview(payload)}", now)]
         online = state == "online"
         attributes = self.devices.get(name, {})
