@@ -225,6 +225,9 @@ class OpcuaConfig(_Strict):
     timeout_s: float = Field(default=4.0, gt=0)
     username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
+    allow_insecure_credentials: bool = Field(
+        default=False, description="Send the password under security policy None, in clear."
+    )
     security: SecurityConfig = SecurityConfig()
     mode: Literal["poll", "subscribe"] = "poll"
     subscription: SubscriptionConfig = SubscriptionConfig()
@@ -250,6 +253,12 @@ class OpcuaConfig(_Strict):
     def _check(self) -> OpcuaConfig:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password must be given together")
+        insecure = self.security.policy == "None" and not self.allow_insecure_credentials
+        if self.password is not None and insecure:
+            raise ValueError(
+                "a password under security.policy None would cross the network in clear: use "
+                "security.policy Basic256Sha256, or set allow_insecure_credentials: true"
+            )
         duplicates = _duplicates([d.name for d in self.devices])
         if duplicates:
             raise ValueError(f"duplicate device names: {', '.join(duplicates)}")

@@ -3,13 +3,15 @@
 Without ``security.certificate`` the client uses a self-signed certificate kept in
 ``security.cert_dir`` (one pair per application URI: ``<uri>.der`` and ``<uri>.key.pem``),
 generated once and reused until it expires, so the server needs to trust it only once.
-The server's certificate is the one its endpoint description presents, unless
-``security.server_certificate`` pins it: then any other certificate is refused.
+The server's certificate is pinned by ``security.server_certificate``, or else trusted on first
+use: the first certificate an endpoint presents is kept in ``<cert_dir>/trusted/`` and any other
+one later is refused, with the command that accepts it. Folders are 0700, files 0600.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -93,6 +95,45 @@ def _reusable(cert_file: Path, key_file: Path, application_uri: str) -> Material
     return Material(der, pem, application_uri) if _same_key(cert, key) else None
 
 
+def _fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def trusted_file(cert_dir: Path, endpoint: str) -> Path:
+    """Return where the certificate trusted on first use for ``endpoint`` is kept."""
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", endpoint).strip("_") or "server"
+    return cert_dir / "trusted" / f"{slug}.der"
+
+
+def trust_on_first_use(cert_dir: Path, endpoint: str, server: bytes) -> None:
+    """Keep the first certificate ``endpoint`` presents; refuse any other one after it."""
+    path = trusted_file(cert_dir, endpoint)
+    try:
+        known = path.read_bytes()
+    except FileNotFoundError:
+        _private_dir(path.parent)
+        _write(path, server, 0o600)
+        log.warning(
+            "trusting the certificate of %s on first use (sha256 %s), kept in %s",
+            endpoint, _fingerprint(server), path,
+        )  # fmt: skip
+        return
+    if known == server:
+        return
+    offered = path.with_name(f"{path.name}.offered")
+    _write(offered, server, 0o600)
+    raise OpcuaSecurityError(
+        f"{endpoint} presents a certificate (sha256 {_fingerprint(server)}) other than the one "
+        f"trusted on first use (sha256 {_fingerprint(known)}, {path}); if the server's "
+        f"certificate was replaced on purpose, accept the new one with: mv '{offered}' '{path}'"
+    )
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _write(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -117,9 +158,9 @@ def generated(cert_dir: Path, application_uri: str) -> Material:
     )
     pem = cert_gen.dump_private_key_as_pem(key)
     der = cert.public_bytes(serialization.Encoding.DER)
-    cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_dir(cert_dir)
     _write(key_file, pem, 0o600)
-    _write(cert_file, der, 0o644)
+    _write(cert_file, der, 0o600)
     log.info("generated OPC-UA client certificate %s for %s", cert_file, application_uri)
     return Material(der, pem, application_uri)
 
@@ -220,7 +261,15 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
     if not matching[0].ServerCertificate:
         raise OpcuaSecurityError(f"{config.endpoint} sent no certificate for a secure endpoint")
     server = first_certificate(matching[0].ServerCertificate)
-    if found.server_certificate is not None and found.server_certificate != server:
+    if found.server_certificate is None:
+        try:
+            await asyncio.to_thread(trust_on_first_use, security.cert_dir, config.endpoint, server)
+        except OSError as exc:
+            raise OpcuaSecurityError(
+                f"security.cert_dir {security.cert_dir}: cannot keep the server's certificate: "
+                f"{exc.strerror}"
+            ) from exc
+    elif found.server_certificate != server:
         raise OpcuaSecurityError(
             f"{config.endpoint} presents a certificate other than security.server_certificate"
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ import pytest
 from asyncua import ua
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from sentio.connectors.opcua import OpcuaConnector, OpcuaSecurityError
-from sentio.connectors.opcua.security import cert_files
+from sentio.connectors.opcua.security import cert_files, trusted_file
 
 from .opcua_server import (
     SERVER_URI,
@@ -107,7 +109,11 @@ async def test_sign_and_encrypt_with_a_generated_certificate(
     again = make_connector(encrypting_server.endpoint, devices(), security=security)
     assert readings(await poll(again))["count"].value == VALUES["count"]
     assert cert_file.read_bytes() == certificate
-    assert sorted(p.name for p in cert_dir.iterdir()) == sorted([cert_file.name, key_file.name])
+    assert sorted(p.name for p in cert_dir.iterdir()) == sorted(
+        [cert_file.name, key_file.name, "trusted"]
+    )
+    assert cert_dir.stat().st_mode & 0o777 == 0o700
+    assert cert_file.stat().st_mode & 0o777 == 0o600
 
 
 async def test_sign_with_the_server_certificate_pinned(
@@ -196,3 +202,40 @@ async def test_a_server_certificate_other_than_the_pinned_one_is_refused(
     [event] = errors(await poll(connector))
     assert event.attributes["error"] == "security"
     assert "other than security.server_certificate" in event.body
+
+
+async def test_an_unpinned_server_certificate_is_trusted_on_first_use_and_a_change_refused(
+    secure_server: Callable[[ua.SecurityPolicyType], OpcuaServer],
+    make_connector: Callable[..., OpcuaConnector],
+    tmp_path: Path,
+) -> None:
+    cert_dir = tmp_path / "client"
+    security = {"policy": "Basic256Sha256", "cert_dir": str(cert_dir)}
+    server = secure_server(SIGN_AND_ENCRYPT)
+    await server.start()
+    try:
+        assert not errors(await poll(make_connector(server.endpoint, devices(), security=security)))
+    finally:
+        await server.stop()
+    trusted = trusted_file(cert_dir, server.endpoint)
+    assert trusted.read_bytes() == server.certificate[0].read_bytes()  # type: ignore[index]
+    assert trusted.stat().st_mode & 0o777 == 0o600
+    assert trusted.parent.stat().st_mode & 0o777 == 0o700
+
+    # the same endpoint now presents another certificate: refused, never silently accepted
+    (tmp_path / "new").mkdir()
+    replaced = make_certificate(tmp_path / "new", SERVER_URI, ExtendedKeyUsageOID.SERVER_AUTH)
+    other = OpcuaServer(server.port, policies=[SIGN_AND_ENCRYPT], certificate=replaced)
+    await other.start()
+    try:
+        [event] = errors(await poll(make_connector(other.endpoint, devices(), security=security)))
+        assert event.attributes["error"] == "security"
+        assert "other than the one trusted on first use" in event.body
+        command = event.body.rpartition("accept the new one with: ")[2]
+        assert command.startswith("mv ")
+        accept = await asyncio.create_subprocess_exec(*shlex.split(command))
+        assert await accept.wait() == 0
+        assert not errors(await poll(make_connector(other.endpoint, devices(), security=security)))
+    finally:
+        await other.stop()
+    assert trusted.read_bytes() == replaced[0].read_bytes()

@@ -173,6 +173,7 @@ async def test_reconnects_after_server_restart(
         [boiler({"temperature": nsu("temperature"), "pressure": nsu("pressure")})],
         username="sentio",
         password="s3cret-never-logged",
+        allow_insecure_credentials=True,
     )
     first = readings(await poll(connector))
     assert first["temperature"].value == VALUES["temperature"]
