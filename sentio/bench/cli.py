@@ -95,3 +95,34 @@ def ingest(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     _print(asdict(report), as_json)
+
+
+@bench_app.command("faults")
+def faults(
+    hang_s: Annotated[
+        float, typer.Option(help="Seconds the metrics backend hangs before it returns.", min=1)
+    ] = 120.0,
+    units: Annotated[int, typer.Option(help="Simulated meters, 100 readings each.", min=1)] = 12,
+    examples: Annotated[int, typer.Option(help="Fuzzed inputs per decoder.", min=1)] = 2000,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the scenarios' data, configs and logs here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Hang the metrics backend, kill -9 the collector, fuzz the decoders; count what is lost."""
+    import asyncio
+    import tempfile
+
+    from sentio.bench.faults import run_all
+
+    progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
+    try:
+        with tempfile.TemporaryDirectory(prefix="sentio-faults-") as tmp:
+            work = workdir or Path(tmp)
+            report = asyncio.run(
+                run_all(work, hang_s=hang_s, units=units, examples=examples, progress=progress)
+            )
+    except SentioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    _print(asdict(report), as_json)

@@ -43,6 +43,7 @@ from sentio.collectors.runtime import Collector
 from sentio.config import SentioConfig, load
 from sentio.errors import SentioError, StackError
 from sentio.stack.backends import backends
+from sentio.stack.install import install
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
 from sentio.stack.supervisor import Stack, stop_child
@@ -175,8 +176,10 @@ async def meters(units: int, work: Path) -> AsyncIterator[int]:
 
 @contextlib.asynccontextmanager
 async def victoriametrics(config: SentioConfig, progress: Progress) -> AsyncIterator[Stack]:
-    """Run VictoriaMetrics alone under the config's data dir and port."""
-    stack = Stack(config.stack, {"victoriametrics": backends(load_versions())["victoriametrics"]})
+    """Install (once) and run VictoriaMetrics alone under the config's data dir and port."""
+    backend = backends(load_versions())["victoriametrics"]
+    await asyncio.to_thread(install, [backend], config.stack.bin_dir, progress)
+    stack = Stack(config.stack, {"victoriametrics": backend})
     await stack.up(progress)
     try:
         yield stack
@@ -375,3 +378,57 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@dataclass(frozen=True)
+class FaultsReport:
+    """The figures ``sentio bench faults`` prints."""
+
+    hung_backend_readings: int
+    hung_backend_lost: int
+    hung_backend_readings_per_s: float
+    kill9_readings: int
+    kill9_lost: int
+    kill9_in_memory_at_kill: int
+    fuzz_examples: int
+    fuzz_crashes: int
+
+
+def fuzz_all(examples: int, progress: Progress) -> tuple[int, int]:
+    """Run every fuzz target; return the examples run and the targets that crashed."""
+    from sentio.bench.fuzz import run as run_target
+    from sentio.bench.fuzz import targets
+
+    ran = crashes = 0
+    for target in targets():
+        try:
+            ran += run_target(target, examples)
+        except Exception as exc:  # an undocumented error escaping is what is counted here
+            crashes += 1
+            progress(f"fuzz: {target.name} crashed: {type(exc).__name__}: {exc}"[:500])
+        else:
+            progress(f"fuzz: {target.name}: {examples} examples, no crash")
+    return ran, crashes
+
+
+async def run_all(
+    work: Path, *, hang_s: float, units: int, examples: int, progress: Progress
+) -> FaultsReport:
+    """Run the hung-backend and kill -9 scenarios and the fuzz targets."""
+    (work / "hung").mkdir(parents=True, exist_ok=True)
+    (work / "kill9").mkdir(parents=True, exist_ok=True)
+    hung = await hung_backend(work / "hung", hang_s=hang_s, units=units, progress=progress)
+    progress(f"hung backend: {hung}")
+    killed = await kill9(work / "kill9", units=units, progress=progress)
+    progress(f"kill -9: {killed}")
+    ran, crashes = await asyncio.to_thread(fuzz_all, examples, progress)
+    return FaultsReport(
+        hung_backend_readings=hung.readings,
+        hung_backend_lost=hung.lost + hung.queue_dropped + hung.spool_dropped + hung.refused,
+        hung_backend_readings_per_s=hung.readings_per_s,
+        kill9_readings=killed.readings,
+        kill9_lost=killed.lost,
+        kill9_in_memory_at_kill=killed.in_memory,
+        fuzz_examples=ran,
+        fuzz_crashes=crashes,
+    )
