@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,8 @@ def decode(data: bytes) -> QueryState | None:
 def save_state(path: Path, state: QueryState) -> None:
     """Write the state atomically, readable by its owner only."""
     path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.parent.stat().st_mode) != DIR_MODE:
+        path.parent.chmod(DIR_MODE)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as file:

@@ -95,10 +95,15 @@ async def test_group_by_uses_the_multivariate_model_and_it_sees_a_stuck_valve(
 
 async def test_state_is_an_npz_archive_that_restores_the_device_models(tmp_path: Path) -> None:
     reader = DeviceReader()
+    (tmp_path / "shared").mkdir(mode=0o755)
+    tmp_path = tmp_path / "shared" / "state"
     eng = engine(tmp_path, reader)
     await eng.fit(T0 + 400 * STEP)
     assert zipfile.is_zipfile(eng.path)
     assert stat.S_IMODE(eng.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(eng.path.parent.stat().st_mode) == 0o700
+    eng.path.parent.chmod(0o755)
+    eng.save()
     assert stat.S_IMODE(eng.path.parent.stat().st_mode) == 0o700
     restored = engine(tmp_path, reader)
     assert restored.load()
