@@ -17,7 +17,7 @@ from sentio.collectors.scaffold import scaffold
 from sentio.connectors.contract import ENTRY_POINT_GROUP
 
 from sentio.config import SentioConfig, load
-from sentio.errors import SentioError
+from sentio.redact import RedactFilter
 from sentio.telemetry import setup
 
 connectors_app = typer.Typer(help="Connector plugins.", no_args_is_help=True)
@@ -42,11 +42,7 @@ def new_cmd(
     into: Annotated[Path, typer.Option("--into", help="Parent folder of the package.")] = Path(),
 ) -> None:
     """Scaffold a connector plugin package (pyproject with the entry point, module, test)."""
-    try:
-        root = scaffold(name, into)
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    root = scaffold(name, into)
     out.print(f"created {root}; next: pip install -e {root} && sentio connectors list")
 
 
@@ -54,7 +50,9 @@ async def _run(config: SentioConfig, duration: float | None) -> None:
     telemetry = setup(config, **{"sentio.component": "collector"})
     logger = logging.getLogger("sentio.collector")
     logger.setLevel(logging.INFO)
-    logger.addHandler(telemetry.logging_handler())
+    handler = telemetry.logging_handler()
+    handler.addFilter(RedactFilter())
+    logger.addHandler(handler)
     try:
         collector = Collector(config, telemetry)
         loop = asyncio.get_running_loop()
@@ -77,12 +75,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the configured connectors and export every reading."""
-    try:
-        cfg = load(config)
-        if not cfg.connectors:
-            err.print(f"{config}: no `connectors:` configured; nothing to run")
-            raise typer.Exit(2)
-        asyncio.run(_run(cfg, duration))
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    cfg = load(config)
+    if not cfg.connectors:
+        err.print(f"{config}: no `connectors:` configured; nothing to run")
+        raise typer.Exit(2)
+    asyncio.run(_run(cfg, duration))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from sentio import __version__
 from sentio.ai_engine.cli import ai_app
@@ -17,11 +18,33 @@ from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
 from sentio.errors import SentioError
+from sentio.redact import redact
 from sentio.simulators.cli import simulate
 from sentio.stack.cli import stack_app
 
+
+class _Commands(TyperGroup):
+    """The one error handler of every command: a Sentio error is a message and exit 1.
+
+    A bad config prints each problem as ``file:line: key.path: reason``; no traceback, and no
+    password of a URL, ever reaches the terminal.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context is private
+        try:
+            return super().invoke(ctx)
+        except ConfigFileError as exc:
+            for issue in exc.issues:
+                err.print(redact(str(issue)), markup=False, highlight=False)
+            raise typer.Exit(1) from None
+        except SentioError as exc:
+            err.print(f"error: {redact(str(exc))}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
     name="sentio",
+    cls=_Commands,
     help="Observability-first telemetry for IoT and industrial devices.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -109,11 +132,7 @@ def demo(
     from sentio.simulators.cli import parse_fault
 
     faults = [parse_fault(f) for f in fault or []]
-    try:
-        run_demo(load(config), duration, not external, faults, fault_after)
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+    run_demo(load(config), duration, not external, faults, fault_after)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from sentio import __version__
 from sentio.config import ExporterConfig
 from sentio.errors import TelemetryError
+from sentio.redact import redact
 
 AttributeValue = str | bool | int | float
 _POINT = struct.Struct("<BQBd")  # time_unix_nano (fixed64) and as_double (double) fields
@@ -161,6 +162,7 @@ class MetricsPusher:
     def __init__(self, session: aiohttp.ClientSession, url: str, exporter: ExporterConfig) -> None:
         self.session = session
         self.url = url
+        self.label = redact(url)
         self.headers = {"Content-Type": "application/x-protobuf", **exporter.headers}
         self.timeout = aiohttp.ClientTimeout(total=exporter.timeout_s)
         self.ssl: ssl.SSLContext | bool = ssl_context(exporter) or True
@@ -175,6 +177,7 @@ class MetricsPusher:
                     return
                 detail = (await resp.text())[:300]
                 retryable = resp.status == 429 or resp.status >= 500
-                raise ExportError(f"POST {self.url}: HTTP {resp.status}: {detail}", retryable)
+                raise ExportError(f"POST {self.label}: HTTP {resp.status}: {detail}", retryable)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ExportError(f"POST {self.url}: {type(exc).__name__}: {exc}", True) from exc
+            detail = redact(f"{type(exc).__name__}: {exc}")
+            raise ExportError(f"POST {self.label}: {detail}", True) from exc

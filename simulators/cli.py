@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from sentio.errors import SentioError
+from sentio.redact import redact
 
 from . import fleet
 from .faults import KINDS, Fault
@@ -81,7 +82,7 @@ def simulate(
     try:
         asyncio.run(serve(devices, options, faults, _say))
     except (OSError, SentioError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {redact(str(exc))}", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 

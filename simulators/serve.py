@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from sentio.redact import redact
+
 from .faults import Fault
 from .fleet import Fleet, Target
 
@@ -31,9 +33,9 @@ def parse_mqtt_url(url: str) -> Broker:
     try:
         port = parts.port or 1883
     except ValueError:
-        raise ValueError(f"{url!r}: bad port") from None
+        raise ValueError(f"{redact(url)!r}: bad port") from None
     if parts.scheme != "mqtt" or not parts.hostname or parts.path not in {"", "/"}:
-        raise ValueError(f"{url!r} is not mqtt://[user[:password]@]host[:port]")
+        raise ValueError(f"{redact(url)!r} is not mqtt://[user[:password]@]host[:port]")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return Broker(parts.hostname, port, username, password)

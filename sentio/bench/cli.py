@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from sentio.config import load
-from sentio.errors import SentioError
 
 bench_app = typer.Typer(help="Measure Sentio against the real backends.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -37,11 +36,7 @@ def roundtrip(
     """Time emit-to-queryable for a metric, a log record and a span (p50/p99)."""
     from sentio.bench.roundtrip import run
 
-    try:
-        report = run(load(config), samples, lambda m: err.print(m, markup=False))
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    report = run(load(config), samples, lambda m: err.print(m, markup=False))
     _print(asdict(report), as_json)
 
 
@@ -56,11 +51,7 @@ def ai(
     """Time the AI engine's fit and infer cycles against reading the same series."""
     from sentio.bench.ai import run as run_ai
 
-    try:
-        report = run_ai(load(config), series, lambda m: err.print(m, markup=False))
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    report = run_ai(load(config), series, lambda m: err.print(m, markup=False))
     _print(asdict(report), as_json)
 
 
@@ -85,15 +76,11 @@ def ingest(
     """Drive the collector at full speed into VictoriaMetrics, with Telegraf as the baseline."""
     from sentio.bench.ingest import run as run_ingest
 
-    try:
-        report = run_ingest(
-            load(config), units=units, connections=connections, warmup_s=warmup_s,
-            window_s=window_s, baseline=baseline, profile=profile, workdir=workdir,
-            progress=lambda m: err.print(m, markup=False),
-        )  # fmt: skip
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    report = run_ingest(
+        load(config), units=units, connections=connections, warmup_s=warmup_s,
+        window_s=window_s, baseline=baseline, profile=profile, workdir=workdir,
+        progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
     _print(asdict(report), as_json)
 
 
@@ -116,13 +103,9 @@ def faults(
     from sentio.bench.faults import run_all
 
     progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
-    try:
-        with tempfile.TemporaryDirectory(prefix="sentio-faults-") as tmp:
-            work = workdir or Path(tmp)
-            report = asyncio.run(
-                run_all(work, hang_s=hang_s, units=units, examples=examples, progress=progress)
-            )
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    with tempfile.TemporaryDirectory(prefix="sentio-faults-") as tmp:
+        work = workdir or Path(tmp)
+        report = asyncio.run(
+            run_all(work, hang_s=hang_s, units=units, examples=examples, progress=progress)
+        )
     _print(asdict(report), as_json)
