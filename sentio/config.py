@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from sentio.errors import ConfigError
 
@@ -46,6 +53,41 @@ class VictoriaMetricsConfig(Strict):
 
     port: Port = Field(8428, description="HTTP port (API, OTLP ingest, /health, /vmui).")
     retention: Retention = Field("30d", description="`-retentionPeriod`, e.g. `30d`, `1y`.")
+    dedup_min_scrape_interval: GoDuration | None = Field(
+        None,
+        description="`-dedup.minScrapeInterval`: keep one sample per series per interval. Set it "
+        "(to the poll interval or more) when collectors are sharded with `replication` above 1, "
+        "so the replicas' copies of one reading count once.",
+    )
+
+
+class VictoriaLogsClusterConfig(Strict):
+    """VictoriaLogs in cluster mode: storage nodes behind one insert/select front.
+
+    The front listens on `stack.victorialogs.port`, so every client (OTLP logs, vmalert-logs,
+    LogsQL) is unchanged; it spreads inserts over the storage nodes and queries them all.
+    """
+
+    storage_nodes: int = Field(2, ge=1, le=16, description="How many storage nodes to run.")
+    storage_ports: list[Port] = Field(
+        default_factory=list,
+        description="HTTP port of each storage node; `port + 1`, `port + 2`, ... when empty.",
+    )
+    allow_partial_response: bool = Field(
+        False,
+        description="`-search.allowPartialResponse` on the front: answer queries from the nodes "
+        "that are up instead of failing with HTTP 502 while one is away (a client may still ask "
+        "per query with `allow_partial_response=1`).",
+    )
+
+    @model_validator(mode="after")
+    def _ports_match_nodes(self) -> VictoriaLogsClusterConfig:
+        if self.storage_ports and len(self.storage_ports) != self.storage_nodes:
+            raise ValueError(
+                f"storage_ports names {len(self.storage_ports)} port(s) for "
+                f"{self.storage_nodes} storage node(s)"
+            )
+        return self
 
 
 class VictoriaLogsConfig(Strict):
@@ -58,6 +100,14 @@ class VictoriaLogsConfig(Strict):
         description="Resource attributes that name a log stream (`VL-Stream-Fields`). Keep them "
         "few and of low cardinality: one stream per process and host, the device a plain field.",
     )
+    cluster: VictoriaLogsClusterConfig | None = Field(
+        None, description="Run VictoriaLogs as a cluster on this host; single-node when unset."
+    )
+
+    def storage_port(self, index: int) -> int:
+        """Return the HTTP port of cluster storage node ``index``."""
+        cluster = self.cluster or VictoriaLogsClusterConfig()
+        return cluster.storage_ports[index] if cluster.storage_ports else self.port + 1 + index
 
 
 class JaegerConfig(Strict):
@@ -231,6 +281,29 @@ class ConnectorInstanceConfig(Strict):
     )
 
 
+class ShardConfig(Strict):
+    """A collector's share of the devices: member `member` of `count` members."""
+
+    count: int = Field(ge=1, description="How many collectors share the devices.")
+    member: int | None = Field(
+        None,
+        ge=0,
+        description="This collector's number, 0 to count - 1; when unset, from `--shard`, "
+        "`SENTIO_SHARD_MEMBER` or the ordinal ending the pod's name (a StatefulSet's).",
+    )
+    replication: int = Field(
+        1, ge=1, description="How many members read each device (failover; needs dedup)."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> ShardConfig:
+        if self.member is not None and self.member >= self.count:
+            raise ValueError(f"member {self.member} is not below count {self.count}")
+        if self.replication > self.count:
+            raise ValueError(f"replication {self.replication} exceeds count {self.count}")
+        return self
+
+
 class CollectorConfig(Strict):
     """How the collector batches, retries and bounds what it sends."""
 
@@ -246,6 +319,55 @@ class CollectorConfig(Strict):
     )
     spool_max_bytes: int = Field(256 << 20, ge=1 << 16, description="Oldest dropped past it.")
     spool_fsync: bool = Field(True, description="fsync each spooled request (crash-safe).")
+    shard: ShardConfig | None = Field(
+        None, description="Read only this member's share of the devices (sharded collectors)."
+    )
+
+
+class SlackConfig(Strict):
+    """Slack incoming webhook: the URL is a secret, read from a file or the environment."""
+
+    webhook_url_file: UserPath | None = Field(
+        None, description="File holding the incoming-webhook URL (never the URL itself here)."
+    )
+    webhook_url_env: str = Field(
+        "SENTIO_SLACK_WEBHOOK_URL", description="Environment variable read when no file is set."
+    )
+    channel: str | None = Field(None, description="Channel override, e.g. `#plant-alerts`.")
+
+
+class WebhookConfig(Strict):
+    """A generic webhook receiver (Alertmanager's JSON), routed alongside Slack."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url_file: UserPath | None = Field(None, description="File holding the URL (if secret).")
+    url: str | None = Field(None, description="The URL, when it is not a secret.")
+
+
+class AlertingConfig(Strict):
+    """Alert rules (vmalert) and notifications (Alertmanager) that `sentio provision` writes."""
+
+    anomaly_for: GoDuration = Field("2m", description="Anomaly score above 1 this long fires.")
+    critical_score: float = Field(2.0, gt=1, description="Score from which severity is critical.")
+    prediction_warning_s: float = Field(86400.0, gt=0, description="Predicted fault within it.")
+    prediction_critical_s: float = Field(14400.0, gt=0, description="Critical within it.")
+    device_down_for: GoDuration = Field("1m")
+    error_rate_per_s: float = Field(0.1, gt=0, description="Connector errors per second.")
+    spool_backlog_for: GoDuration = Field("5m", description="Spool not empty this long fires.")
+    ai_stalled_after: GoDuration = Field("10m", description="No AI cycle this long fires.")
+    recording_interval: GoDuration = Field("1h", description="Hourly aggregates' interval.")
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "device"])
+    group_wait: GoDuration = Field("30s")
+    group_interval: GoDuration = Field("5m")
+    repeat_interval: GoDuration = Field("4h", description="No duplicate message within it.")
+    send_resolved: bool = True
+    dashboard_url: str | None = Field(
+        None,
+        description="Base URL of the dashboards linked from alerts: a Grafana URL gets "
+        "`/d/<uid>?var-device=…` links; unset, VictoriaMetrics' UI.",
+    )
+    slack: SlackConfig = SlackConfig()
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
 class SentioConfig(Strict):
@@ -256,6 +378,7 @@ class SentioConfig(Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     ai: AIConfig = AIConfig()
     collector: CollectorConfig = CollectorConfig()
+    alerting: AlertingConfig = AlertingConfig()
     connectors: list[ConnectorInstanceConfig] = Field(default_factory=list)
 
     def query_url(self) -> str:

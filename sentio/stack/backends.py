@@ -7,11 +7,13 @@ VictoriaLogs (logs), Jaeger v2 (traces) and Alertmanager (notifications).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentio.config import StackConfig
+from sentio.errors import StackError
 from sentio.stack.gobuild import GoProgram
 from sentio.stack.versions import Versions, config_dir
 
@@ -69,6 +71,11 @@ def _vm_args(stack: StackConfig, data: Path) -> list[str]:
         "-inmemoryDataFlushInterval=2s",
         f"-vmui.customDashboardsPath={stack.stack_config_dir() / 'dashboards'}",
         "-loggerLevel=WARN",
+        *(
+            [f"-dedup.minScrapeInterval={vm.dedup_min_scrape_interval}"]
+            if vm.dedup_min_scrape_interval
+            else []
+        ),
     ]
 
 
@@ -80,6 +87,81 @@ def _vl_args(stack: StackConfig, data: Path) -> list[str]:
         f"-retentionPeriod={vl.retention}",
         "-loggerLevel=WARN",
     ]
+
+
+def _vl_storage_args(index: int) -> Callable[[StackConfig, Path], list[str]]:
+    def args(stack: StackConfig, data: Path) -> list[str]:
+        vl = stack.victorialogs
+        return [
+            f"-storageDataPath={data}",
+            f"-httpListenAddr={stack.host}:{vl.storage_port(index)}",
+            f"-retentionPeriod={vl.retention}",
+            "-loggerLevel=WARN",
+        ]
+
+    return args
+
+
+def _vl_front_args(stack: StackConfig, data: Path) -> list[str]:
+    vl = stack.victorialogs
+    cluster = vl.cluster
+    if cluster is None:
+        raise StackError("the VictoriaLogs front needs `stack.victorialogs.cluster`")
+    nodes = ",".join(f"{stack.host}:{vl.storage_port(i)}" for i in range(cluster.storage_nodes))
+    return [
+        f"-storageNode={nodes}",
+        f"-httpListenAddr={stack.host}:{vl.port}",
+        # The front stores nothing; its own internal API stays closed to other fronts.
+        "-internalinsert.disable",
+        "-internalselect.disable",
+        f"-search.allowPartialResponse={str(cluster.allow_partial_response).lower()}",
+        "-loggerLevel=WARN",
+    ]
+
+
+def _storage_port(stack: StackConfig, index: int) -> int:
+    return stack.victorialogs.storage_port(index)
+
+
+def _storage_ports(stack: StackConfig, index: int) -> list[int]:
+    return [stack.victorialogs.storage_port(index)]
+
+
+def victorialogs_cluster(stack: StackConfig, selected: Mapping[str, Backend]) -> dict[str, Backend]:
+    """Return ``selected`` with `victorialogs` as a cluster when the config asks for one.
+
+    The storage nodes (`victorialogs-storage-<i>`) start first; the insert/select front keeps
+    the name `victorialogs` and its port, so whatever sends or queries logs is unchanged.
+    """
+    cluster = stack.victorialogs.cluster
+    single = selected.get("victorialogs")
+    if cluster is None or single is None:
+        return dict(selected)
+    out: dict[str, Backend] = {}
+    for name, backend in selected.items():
+        if name != "victorialogs":
+            out[name] = backend
+            continue
+        for i in range(cluster.storage_nodes):
+            out[f"victorialogs-storage-{i}"] = Backend(
+                name=f"victorialogs-storage-{i}",
+                program=single.program,
+                args=_vl_storage_args(i),
+                env=_no_env,
+                health_path="/health",
+                port=functools.partial(_storage_port, index=i),
+                ports=functools.partial(_storage_ports, index=i),
+            )
+        out["victorialogs"] = Backend(
+            name="victorialogs",
+            program=single.program,
+            args=_vl_front_args,
+            env=_no_env,
+            health_path="/health",
+            port=single.port,
+            ports=single.ports,
+        )
+    return out
 
 
 def _rule_args(folder: Path) -> list[str]:

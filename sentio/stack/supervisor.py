@@ -18,7 +18,7 @@ import aiohttp
 
 from sentio.config import StackConfig
 from sentio.errors import BackendStartError, StackError
-from sentio.stack.backends import Backend
+from sentio.stack.backends import Backend, victorialogs_cluster
 from sentio.stack.install import binary_path
 
 Progress = Callable[[str], None]
@@ -99,7 +99,7 @@ class Stack:
         bin_dir: Path | None = None,
     ) -> None:
         self.config = config
-        self.backends = dict(selected)
+        self.backends = victorialogs_cluster(config, selected)
         self.bin_dir = bin_dir or config.bin_dir
         self.root = config.data_dir
         self.run_dir = self.root / "run"
