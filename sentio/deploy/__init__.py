@@ -1,0 +1,1 @@
+"""Deployment beyond one machine: Kubernetes manifests generated from the pinned versions."""
