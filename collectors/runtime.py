@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -39,6 +40,7 @@ from sentio.connectors.contract import (
     Quality,
     Reading,
     Severity,
+    now_ns,
 )
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
@@ -80,6 +82,11 @@ class Instance:
     last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     traceback_logged: bool = False
+    latest: dict[tuple[str, str], tuple[Reading, float]] = field(default_factory=dict)
+    resend: bool = False
+
+    def __post_init__(self) -> None:
+        self.resend = self.connector.changes_only
     by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     by_identity: dict[int, tuple[object, str, Quality, dict[str, Any]]] = field(
         default_factory=dict
@@ -252,6 +259,8 @@ class Collector:
             return False
         self.accepted += 1
         self.accepted_by_device[reading.device] += 1
+        if inst.resend:
+            inst.latest[reading.device, reading.metric] = (reading, time.monotonic())
         self.queue.append(
             Point(
                 reading.metric,
@@ -288,7 +297,29 @@ class Collector:
             failed.setdefault(sample.device, sample.body)
         else:
             self._event(inst, sample)
+        if sample.gone:
+            self._forget(inst, sample.device)
         return False
+
+    def _forget(self, inst: Instance, device: str) -> None:
+        """Drop a device that no longer exists: its heartbeat and its health."""
+        inst.devices.pop(device, None)
+        for key in [k for k in inst.latest if k[0] == device]:
+            del inst.latest[key]
+
+    async def _heartbeat(self, inst: Instance) -> None:
+        """Send the last value of each metric again when unchanged for ``heartbeat_s``."""
+        every = inst.config.report.heartbeat_s
+        while not self.stopping.is_set():
+            await self._wait(min(every / 10, 1.0))
+            if not inst.connected:
+                continue
+            now = time.monotonic()
+            stale = [r for r, sent in inst.latest.values() if now - sent >= every]
+            for reading in stale:
+                self._enqueue(inst, dataclasses.replace(reading, timestamp_ns=now_ns()))
+            if stale:
+                self.readings.add(len(stale), {"instance": inst.config.name})
 
     async def _connect(self, inst: Instance) -> None:
         """Connect the instance once, however many of its device tasks ask at the same time."""
@@ -424,7 +455,10 @@ class Collector:
         """Start the tasks one instance needs: a stream, one per device, or one for all."""
         name = inst.config.name
         if inst.connector.push:
-            return [self._task(f"stream {name}", lambda: self._stream(inst))]
+            stream = self._task(f"stream {name}", lambda: self._stream(inst))
+            if not inst.resend:
+                return [stream]
+            return [stream, self._task(f"heartbeat {name}", lambda: self._heartbeat(inst))]
         schedules = inst.connector.devices()
         if not schedules:
             return [self._task(f"poll {name}", lambda: self._supervise(inst))]

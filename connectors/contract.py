@@ -83,13 +83,14 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A log record about a device."""
+    """A log record about a device; ``gone`` says the device no longer exists."""
 
     device: str
     body: str
     severity: Severity = Severity.INFO
     timestamp_ns: int = field(default_factory=now_ns)
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    gone: bool = False
 
 
 Sample = Reading | Event
@@ -116,10 +117,17 @@ class Connector(abc.ABC, Generic[ConfigT]):
     decide per instance in ``__init__``) yields samples as they arrive until it is closed, and
     raises a ``ConnectorError`` when its connection is lost: the runtime marks the entry down,
     calls ``close``, backs off, and calls ``connect`` and ``read`` again.
+
+    A push connector whose source reports only changes (Home Assistant) sets ``changes_only``:
+    the runtime then sends each metric's last value again, stamped when sent, every
+    ``report.heartbeat_s`` it has not changed, so PromQL's lookback always finds it, until an
+    ``Event`` with ``gone`` set says the device no longer exists. It is the same heartbeat
+    that ``report: {mode: on_change}`` keeps for polled values.
     """
 
     config_model: ClassVar[type[BaseModel]]
     push: bool = False
+    changes_only: bool = False
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config

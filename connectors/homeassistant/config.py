@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _DOMAIN = re.compile(r"[a-z0-9_]+")
 _METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -52,7 +52,6 @@ class HomeAssistantConfig(_Strict):
     transport: Literal["websocket", "rest"] = "websocket"
     poll_interval_s: float = Field(default=30.0, gt=0)
     websocket_retry_s: float = Field(default=300.0, gt=0)
-    resend_s: float | None = Field(default=60.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_s: float = Field(default=30.0, gt=0)
     verify_tls: bool = True
@@ -61,6 +60,16 @@ class HomeAssistantConfig(_Strict):
     metric: Literal["device_class", "object_id"] = "device_class"
     metrics: dict[str, str] = Field(default_factory=dict)
     units: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "resend_s" in data:
+            raise ValueError(
+                "resend_s is now the collector's heartbeat, one for every connector: set "
+                "`report: {heartbeat_s: ...}` on the connectors entry instead"
+            )
+        return data
 
     @field_validator("metrics")
     @classmethod

@@ -24,9 +24,11 @@ How a state becomes samples (device = entity id; attributes ``entity_id``, ``dom
 - ``nan``, ``inf`` or an out-of-range number on a numeric entity: a WARN Event, no reading.
 
 Timestamps are the state's ``last_reported``, else ``last_updated``. Home Assistant only reports
-changes, so a value is sent again every ``resend_s``, stamped when sent, so that PromQL's lookback
-always finds the current value. Bad input (a frame that is not JSON, a malformed event or state)
-is a WARN Event naming the problem, and the stream goes on.
+changes, so the connector sets ``changes_only``: the collector sends an unchanged value again
+every ``report.heartbeat_s`` of the entry, stamped when sent, so that PromQL's lookback always
+finds the current value, until the entity is removed (an Event with ``gone``). Bad input (a frame
+that is not JSON, a malformed event or state) is a WARN Event naming the problem, and the stream
+goes on.
 
 ``read`` raises a ``HomeAssistantError`` (tree in ``api.py``) when the connection is lost or the
 token is rejected; the runtime calls ``connect`` again after a backoff. ``close`` ends ``read``.
@@ -56,8 +58,6 @@ from .api import (
 from .config import HomeAssistantConfig
 from .states import StateTracker
 
-MIN_WAIT_S = 0.01
-
 
 def _closed_under(exc: BaseException) -> bool:
     """Return whether ``exc`` is what a session closed under a request raises."""
@@ -68,6 +68,7 @@ class HomeAssistantConnector(Connector[HomeAssistantConfig]):
     """Yield readings and events from Home Assistant's entity states as they change."""
 
     config_model = HomeAssistantConfig
+    changes_only = True
     push = True
 
     def __init__(self, config: HomeAssistantConfig) -> None:
@@ -125,10 +126,10 @@ class HomeAssistantConnector(Connector[HomeAssistantConfig]):
         try:
             while not self._closing.is_set():
                 pending, self._pending = self._pending, []
-                for sample in [*pending, *self.tracker.due()]:
+                for sample in pending:
                     yield sample
                 if self._ws is not None:
-                    items = await self._ws.receive(self._wait())
+                    items = await self._ws.receive(None)
                 else:
                     items = await self._poll()
                 for sample in self._samples(items):
@@ -178,11 +179,6 @@ class HomeAssistantConnector(Connector[HomeAssistantConfig]):
         if rest is None:
             raise HomeAssistantConnectionError("not connected")
         return [await rest.states()]
-
-    def _wait(self) -> float | None:
-        """Return how long the WebSocket may stay silent before readings are due again."""
-        due_in = self.tracker.next_due_in()
-        return None if due_in is None else max(due_in, MIN_WAIT_S)
 
     async def _retry_websocket(self) -> None:
         http = self._http

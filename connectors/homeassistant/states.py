@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sentio.connectors.contract import (
@@ -113,17 +112,13 @@ class _Known:
     updated_ns: int
     numeric: bool
     reading: Reading
-    sent_at: float
 
 
 class StateTracker:
     """Convert states to samples and remember each entity's last state and reading."""
 
-    def __init__(
-        self, config: HomeAssistantConfig, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, config: HomeAssistantConfig) -> None:
         self.config = config
-        self.clock = clock
         self.known: dict[str, _Known] = {}
 
     def snapshot(self, states: object, *, full: bool = True) -> list[Sample]:
@@ -212,32 +207,8 @@ class StateTracker:
         samples.append(reading)
         if old is not None and old != entity.state and not _between_numbers(old, reading):
             samples.append(self._change(entity, old))
-        self.known[entity.entity_id] = _Known(
-            entity.state, entity.timestamp_ns, numeric, reading, self.clock()
-        )
+        self.known[entity.entity_id] = _Known(entity.state, entity.timestamp_ns, numeric, reading)
         return samples
-
-    def due(self) -> list[Reading]:
-        """Return the last readings not sent for ``resend_s``, stamped now."""
-        resend = self.config.resend_s
-        if resend is None:
-            return []
-        now = self.clock()
-        samples: list[Reading] = []
-        for known in self.known.values():
-            if now - known.sent_at >= resend:
-                known.reading = replace(known.reading, timestamp_ns=now_ns())
-                known.sent_at = now
-                samples.append(known.reading)
-        return samples
-
-    def next_due_in(self) -> float | None:
-        """Return the seconds until ``due`` has something, or None if it never will."""
-        resend = self.config.resend_s
-        if resend is None or not self.known:
-            return None
-        oldest = min(k.sent_at for k in self.known.values())
-        return max(0.0, oldest + resend - self.clock())
 
     def metric(self, entity: EntityState, *, numeric: bool) -> str:
         """Return the metric name of ``entity`` (see the connector's docstring)."""
@@ -302,4 +273,5 @@ class StateTracker:
             body=f"{entity_id}: removed from Home Assistant",
             severity=Severity.INFO,
             attributes={"entity_id": entity_id, "domain": entity_id.partition(".")[0]},
+            gone=True,
         )

@@ -186,7 +186,7 @@ def _homeassistant() -> Target:
     )  # fmt: skip
 
     def check(frame: str) -> None:
-        tracker = StateTracker(config, clock=lambda: 0.0)
+        tracker = StateTracker(config)
         message = aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, frame, None)
         try:
             items = api._items(message, result_of=1)

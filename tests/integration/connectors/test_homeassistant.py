@@ -335,7 +335,7 @@ async def test_bad_states_are_warnings_or_bad_quality(ha: HomeAssistant) -> None
 @pytest.mark.parametrize("transport", ["websocket", "rest"])
 async def test_close_ends_read_promptly(ha: HomeAssistant, transport: str) -> None:
     connector = HomeAssistantConnector(
-        config(ha.url, ha.token, transport=transport, poll_interval_s=60, resend_s=None)
+        config(ha.url, ha.token, transport=transport, poll_interval_s=60)
     )
     async with Runner(connector) as run:
         await until(lambda: run.readings("sensor.power"), "the first states")

@@ -143,7 +143,6 @@ def test_bad_metric_overrides_are_rejected(metrics: dict[str, str], match: str) 
         config(metrics=metrics)
 
 
-def test_resend_may_be_disabled() -> None:
-    assert config(resend_s=None).resend_s is None
-    with pytest.raises(ValidationError):
-        config(resend_s=0)
+def test_resend_s_points_to_the_collectors_heartbeat() -> None:
+    with pytest.raises(ValidationError, match=r"report: \{heartbeat_s: \.\.\.\}"):
+        config(resend_s=60)

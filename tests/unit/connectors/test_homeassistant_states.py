@@ -12,14 +12,6 @@ T0 = "2024-01-02T03:04:05.123456+00:00"
 T0_NS = 1704164645123456000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def state(entity_id: str, value: str, **attributes: Any) -> dict[str, Any]:
     return {
         "entity_id": entity_id,
@@ -31,11 +23,11 @@ def state(entity_id: str, value: str, **attributes: Any) -> dict[str, Any]:
     }
 
 
-def tracker(clock: Clock | None = None, **changes: Any) -> StateTracker:
+def tracker(**changes: Any) -> StateTracker:
     config = HomeAssistantConfig.model_validate(
         {"url": "http://ha.local:8123", "token": "t", **changes}
     )
-    return StateTracker(config, clock or Clock())
+    return StateTracker(config)
 
 
 def readings(samples: list[Sample]) -> list[Reading]:
@@ -316,28 +308,15 @@ def test_removed_entity() -> None:
     assert t.changed({"entity_id": "sensor.a", "new_state": None}) == []
 
 
-def test_unchanged_values_are_resent_stamped_now() -> None:
-    clock = Clock()
-    t = tracker(clock, resend_s=60)
-    t.snapshot([state("sensor.a", "1"), state("light.b", "on")])
-    assert t.due() == [] and t.next_due_in() == 60
-    clock.now += 30
-    t.changed({"entity_id": "sensor.a", "new_state": state("sensor.a", "2")})
-    assert t.next_due_in() == 30
-    clock.now += 30
-    (resent,) = t.due()
-    assert resent.device == "light.b" and resent.value == "on" and resent.timestamp_ns > T0_NS
-    assert t.next_due_in() == 30
-    clock.now += 30
-    assert [r.device for r in t.due()] == ["sensor.a"]
-
-
-def test_resend_disabled() -> None:
-    clock = Clock()
-    t = tracker(clock, resend_s=None)
-    t.snapshot([state("sensor.a", "1")])
-    clock.now += 1e6
-    assert t.due() == [] and t.next_due_in() is None
+def test_a_removed_entity_is_gone_so_the_runtime_stops_its_heartbeat() -> None:
+    t = tracker()
+    t.snapshot([state("sensor.a", "1"), state("sensor.b", "2")])
+    (event,) = [s for s in t.snapshot([state("sensor.b", "2")]) if isinstance(s, Event)]
+    assert event.device == "sensor.a" and event.gone
+    (again,) = t.changed({"entity_id": "sensor.b", "new_state": None})
+    assert isinstance(again, Event) and again.gone
+    changed = t.changed({"entity_id": "sensor.c", "new_state": state("sensor.c", "3")})
+    assert not any(isinstance(s, Event) and s.gone for s in changed)
 
 
 def test_parse_state_keeps_attributes() -> None:
