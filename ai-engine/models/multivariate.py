@@ -5,7 +5,8 @@ sensor) or a floor learnt from the data, so a channel that sits at one value can
 unbounded score from a single step. On the scaled channels the model watches, per row:
 
 - how the channels relate: PCA's Hotelling T² (inside the usual subspace) and Q (the squared
-  residual off it, a broken correlation), each as is and smoothed (EWMA) for small lasting faults;
+  residual off it, a broken correlation, each channel's residual in units of its own normal
+  residual), each as is and smoothed (EWMA) for small lasting faults;
 - each channel alone: its smoothed level, its smoothed square (spread) and its smoothed squared
   change (how it moves), and how long it has held one value (a stuck sensor or valve).
 
