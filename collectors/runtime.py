@@ -84,13 +84,13 @@ class Instance:
     traceback_logged: bool = False
     latest: dict[tuple[str, str], tuple[Reading, float]] = field(default_factory=dict)
     resend: bool = False
-
-    def __post_init__(self) -> None:
-        self.resend = self.connector.changes_only
     by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     by_identity: dict[int, tuple[object, str, Quality, dict[str, Any]]] = field(
         default_factory=dict
     )
+
+    def __post_init__(self) -> None:
+        self.resend = self.connector.changes_only
 
 
 class Collector:
