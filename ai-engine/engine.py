@@ -314,9 +314,13 @@ class QueryEngine:
             for j in np.nonzero(ts >= start)[0]:
                 if not np.isfinite(frame[j]).all():
                     continue
-                finding = Finding(labels, int(ts[j]), DEVICE_MODEL, q.name, score=float(score[j]))
+                anomalous = bool(score[j] > 1)
+                finding = Finding(
+                    labels, int(ts[j]), DEVICE_MODEL, q.name, score=float(score[j]),
+                    drivers=explanation[j] if anomalous else None,
+                )  # fmt: skip
                 out.append(finding)
-                if score[j] > 1:
+                if anomalous:
                     self._anomaly(finding, None, explanation[j])
         return out
 

@@ -7,6 +7,8 @@ Names as PromQL sees them (VictoriaMetrics runs with Prometheus naming):
     sentio_ai_time_to_threshold_seconds       time until the forecast crosses the threshold
     sentio_ai_fault_risk                      0 low, 1 medium, 2 high; label `risk`
     sentio_ai_fault_risk_confidence           confidence of that risk level, 0..1
+    sentio_ai_anomaly_driver                  an anomalous device's top metrics' share of the
+                                              score; label `driver` (the metric)
 
 Each carries the source series' labels (its metric name as `metric`) plus `model` and `query`.
 """
@@ -37,6 +39,10 @@ class Finding:
     time_to_threshold_s: float | None = None
     risk: str | None = None
     risk_confidence: float | None = None
+    drivers: Mapping[str, float] | None = None
+
+
+DRIVERS_KEPT = 3
 
 
 def output_labels(finding: Finding) -> dict[str, str]:
@@ -60,6 +66,10 @@ def points(finding: Finding) -> list[Point]:
         ("sentio.ai.expected_upper", finding.upper, "", attrs),
         ("sentio.ai.time_to_threshold", finding.time_to_threshold_s, "s", attrs),
     ]
+    if finding.drivers:
+        top = sorted(finding.drivers.items(), key=lambda kv: -kv[1])[:DRIVERS_KEPT]
+        for name, share in top:
+            values.append(("sentio.ai.anomaly_driver", share, "", {**attrs, "driver": name}))
     if finding.risk is not None:
         risky = {**attrs, "risk": finding.risk}
         values.append(("sentio.ai.fault_risk", RISK_LEVELS[finding.risk], "", risky))
