@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install venv system-deps backends homeassistant lint test test-unit demo clean
+.PHONY: all install venv system-deps backends homeassistant deploy-tools lint test test-unit demo clean
 
 all: test
 
@@ -29,7 +29,11 @@ backends: venv
 homeassistant:
 	@bash scripts/install-homeassistant
 
-install: venv system-deps backends homeassistant
+# kustomize and the Kubernetes schemas (kubernetes-validate) for the manifests' tests, cached.
+deploy-tools: venv
+	@bash scripts/install-deploy-tools
+
+install: venv system-deps backends homeassistant deploy-tools
 
 lint: venv
 	$(BIN)/ruff check sentio connectors collectors simulators ai-engine tests

@@ -1,0 +1,207 @@
+"""The Kubernetes manifests: the generator's output, rendered by kustomize, valid offline."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sentio.config import SentioConfig, parse
+from sentio.deploy.kubernetes import CLUSTER, SINGLE, differences, images, render
+from sentio.deploy.tools import ensure_kustomize
+from sentio.stack.versions import load_versions
+
+pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO / "deploy" / "kubernetes"
+KUBERNETES_VERSION = "1.33.0"  # the pod-index label the shards read needs 1.28 or newer
+SECRETS = {"sentio-slack", "sentio-homeassistant"}  # created by the operator, never in the repo
+Doc = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def validator() -> Path:
+    """Install kubernetes-validate and kustomize (cached, once); return the validator."""
+    subprocess.run(["bash", str(REPO / "scripts" / "install-deploy-tools")], check=True, cwd=REPO)
+    venv = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install-deploy-tools"), "--print-dir"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    return Path(venv) / "bin" / "kubernetes-validate"
+
+
+@pytest.fixture(scope="module")
+def rendered(validator: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Render each overlay with the pinned kustomize; return the output file of each."""
+    kustomize = ensure_kustomize(lambda _m: None)
+    out = tmp_path_factory.mktemp("rendered")
+    files = {}
+    for overlay in ("single", "cluster"):
+        proc = subprocess.run(
+            [str(kustomize), "build", str(ROOT / "overlays" / overlay)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        files[overlay] = out / f"{overlay}.yaml"
+        files[overlay].write_text(proc.stdout)
+    return files
+
+
+def docs(path: Path) -> list[Doc]:
+    """Return the rendered documents of one overlay."""
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def pod_specs(documents: list[Doc]) -> Iterator[tuple[str, Doc]]:
+    """Yield (workload name, pod spec) of every Deployment and StatefulSet."""
+    for doc in documents:
+        if doc["kind"] in {"Deployment", "StatefulSet"}:
+            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+
+
+def by_name(documents: list[Doc], kind: str, name: str) -> Doc:
+    """Return the one document of ``kind`` named ``name``."""
+    (found,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def test_the_committed_files_are_the_generators_output() -> None:
+    assert differences(ROOT, render(load_versions())) == []
+
+
+def test_a_stale_or_stray_file_is_reported(tmp_path: Path) -> None:
+    files = render(load_versions())
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    (tmp_path / "base" / "collector.yaml").write_text("# edited by hand\n")
+    (tmp_path / "base" / "extra.yaml").write_text("kind: ConfigMap\n")
+    assert differences(tmp_path, files) == [
+        "base/collector.yaml: differs from the generator's output",
+        "base/extra.yaml: not written by the generator",
+    ]
+
+
+@pytest.mark.parametrize("overlay", ["single", "cluster"])
+def test_each_overlay_validates_against_the_kubernetes_schemas(
+    overlay: str, rendered: dict[str, Path], validator: Path
+) -> None:
+    proc = subprocess.run(
+        [str(validator), "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(rendered[overlay])],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ERROR" not in proc.stdout
+
+
+def test_the_validator_rejects_a_broken_manifest(
+    rendered: dict[str, Path], validator: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(rendered["single"].read_text().replace("replicas: 2", "replicas: two", 1))
+    proc = subprocess.run(
+        [str(validator), "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(broken)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "'two' is not of type 'integer'" in proc.stdout
+
+
+@pytest.mark.parametrize("overlay", ["single", "cluster"])
+def test_every_image_tag_comes_from_versions_env(overlay: str, rendered: dict[str, Path]) -> None:
+    pinned = load_versions()
+    expected = images(pinned)
+    assert expected["victoriametrics/vmstorage"] == f"{pinned['VICTORIAMETRICS_VERSION']}-cluster"
+    assert expected["jaegertracing/jaeger"] == pinned["JAEGER_V2_VERSION"]
+    seen = set()
+    for name, spec in pod_specs(docs(rendered[overlay])):
+        for container in spec["containers"] + spec.get("initContainers", []):
+            image, _, tag = container["image"].rpartition(":")
+            assert image in expected, f"{name}: image {container['image']} is not pinned"
+            assert tag == expected[image], f"{name}: {container['image']}"
+            seen.add(image)
+    must = {
+        "single": {"victoriametrics/victoria-metrics", "victoriametrics/victoria-logs"},
+        "cluster": {"victoriametrics/vminsert", "victoriametrics/vmselect",
+                    "victoriametrics/vmstorage", "opensearchproject/opensearch"},
+    }[overlay]  # fmt: skip
+    assert must | {"sentio", "prom/alertmanager", "victoriametrics/vmalert"} <= seen
+
+
+@pytest.mark.parametrize("overlay", ["single", "cluster"])
+def test_references_resolve_and_secrets_are_only_named(
+    overlay: str, rendered: dict[str, Path]
+) -> None:
+    documents = docs(rendered[overlay])
+    assert not [d for d in documents if d["kind"] == "Secret"], "a Secret's value is in the repo"
+    maps = {d["metadata"]["name"] for d in documents if d["kind"] == "ConfigMap"}
+    secrets: set[str] = set()
+    for name, spec in pod_specs(documents):
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in maps, (name, volume)
+            if "secret" in volume:
+                secrets.add(volume["secret"]["secretName"])
+        for container in spec["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    assert ref["name"] in maps, (name, env)
+    assert secrets == SECRETS
+
+
+@pytest.mark.parametrize("overlay", ["single", "cluster"])
+def test_only_cluster_internal_services_probes_and_resources(
+    overlay: str, rendered: dict[str, Path]
+) -> None:
+    documents = docs(rendered[overlay])
+    for doc in documents:
+        if doc["kind"] == "Service":
+            assert doc["spec"].get("type", "ClusterIP") == "ClusterIP", doc["metadata"]["name"]
+        assert doc["kind"] not in {"Ingress", "Route"}
+    for name, spec in pod_specs(documents):
+        assert not spec.get("hostNetwork")
+        for container in spec["containers"]:
+            assert "cpu" in container["resources"]["requests"], name
+            assert "memory" in container["resources"]["limits"], name
+            assert not any("hostPort" in p for p in container.get("ports", [])), name
+            if container.get("ports"):
+                assert container["readinessProbe"]["httpGet"]["path"], name
+                assert container["livenessProbe"]["httpGet"]["path"], name
+
+
+def test_alertmanager_runs_two_replicas_that_gossip(rendered: dict[str, Path]) -> None:
+    alertmanager = by_name(docs(rendered["cluster"]), "StatefulSet", "alertmanager")
+    assert alertmanager["spec"]["replicas"] == 2
+    args = alertmanager["spec"]["template"]["spec"]["containers"][0]["args"]
+    peers = [a for a in args if a.startswith("--cluster.peer=")]
+    assert peers == [
+        f"--cluster.peer=alertmanager-{i}.alertmanager-headless:9094" for i in range(2)
+    ]
+
+
+@pytest.mark.parametrize(("overlay", "layout"), [("single", SINGLE), ("cluster", CLUSTER)])
+def test_shards_match_replicas_and_the_config_is_valid(
+    overlay: str, layout: Any, rendered: dict[str, Path]
+) -> None:
+    documents = docs(rendered[overlay])
+    (config_map,) = [d for d in documents if d["metadata"]["name"].startswith("sentio-config")]
+    text = config_map["data"]["sentio.yaml"].replace("${file:/etc/sentio-secrets", "${file:/dev")
+    text = text.replace("/dev/homeassistant/token", "/dev/null")
+    config: SentioConfig = parse(text, "sentio.yaml")
+    collector = by_name(documents, "StatefulSet", "sentio-collector")
+    assert config.collector.shard is not None
+    assert config.collector.shard.count == collector["spec"]["replicas"] == layout.collectors
+    assert config.collector.shard.replication == layout.replication
+    ai = by_name(documents, "StatefulSet", "sentio-ai")
+    args = ai["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--shard") + 1] == f"$(SENTIO_SHARD_MEMBER)/{ai['spec']['replicas']}"
+    if layout.replication > 1:
+        for workload in ("vmselect", "vmstorage"):
+            kind = "StatefulSet" if workload == "vmstorage" else "Deployment"
+            spec = by_name(documents, kind, workload)["spec"]["template"]["spec"]
+            assert f"-dedup.minScrapeInterval={layout.dedup}" in spec["containers"][0]["args"]
