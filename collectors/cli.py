@@ -63,7 +63,11 @@ async def _run(config: SentioConfig, duration: float | None) -> None:
         names = ", ".join(i.config.name for i in collector.instances)
         err.print(f"collecting from {len(collector.instances)} connector(s): {names}")
         await collector.run()
-        err.print(f"stopped: {collector.sent} readings sent, {collector.dropped} dropped")
+        err.print(
+            f"stopped: {collector.sent} readings sent, {collector.spooled} spooled, "
+            f"{collector.dropped + collector.refused_readings} dropped, "
+            f"{len(collector.spool)} request(s) waiting in the spool"
+        )
     finally:
         await asyncio.to_thread(telemetry.shutdown)
 

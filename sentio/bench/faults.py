@@ -54,6 +54,7 @@ Progress = Callable[[str], None]
 SETTLE_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 30.0
+REPORT_EVERY_S = 0.05
 
 
 class FaultsError(SentioError):
@@ -276,13 +277,35 @@ async def _sleep_unless_done(task: asyncio.Task[None], seconds: float) -> None:
 
 
 class ReportingCollector(Collector):
-    """A collector that prints its counters as one JSON line after each spooled request."""
+    """A collector that prints its counters as JSON lines, so a kill leaves them behind.
 
-    async def _to_spool(self, body: bytes, readings: int) -> None:
-        await super()._to_spool(body, readings)
+    A line follows each spooled request and every ``REPORT_EVERY_S``: the last one before the
+    kill tells what was read, spooled and still in memory.
+    """
+
+    def report(self) -> None:
+        """Print the counters as one JSON line."""
         line = {"accepted": self.accepted, "spooled": self.spooled, "sent": self.sent}
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+
+    async def _to_spool(self, body: bytes, readings: int) -> None:
+        await super()._to_spool(body, readings)
+        self.report()
+
+    async def _report_often(self) -> None:
+        while not self.stopping.is_set():
+            self.report()
+            await self._wait(REPORT_EVERY_S)
+
+    async def run(self) -> None:
+        """Run the collector, reporting its counters until it stops."""
+        reporter = asyncio.create_task(self._report_often())
+        try:
+            await super().run()
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
 
 
 async def _child(config_path: Path) -> None:
@@ -303,7 +326,7 @@ def _last_report(path: Path) -> dict[str, int]:
 
 
 async def kill9(
-    work: Path, *, units: int = 12, interval_s: float = 0.2, min_spooled: int = 5,
+    work: Path, *, units: int = 12, interval_s: float = 0.2, min_spooled: int = 2000,
     kill_within_s: tuple[float, float] = (0.5, 3.0), rng: random.Random | None = None,
     progress: Progress = lambda _m: None,
 ) -> ScenarioReport:  # fmt: skip
@@ -328,10 +351,10 @@ async def kill9(
                 if child.returncode is not None:
                     tail = (work / "kill9.log").read_text(errors="replace")[-2000:]
                     raise FaultsError(f"the collector ended before the kill:\n{tail}")
-                count = reports.read_text().count("\n")
-                return True if count >= min_spooled else None
+                spooled = _last_report(reports).get("spooled", 0)
+                return True if spooled >= min_spooled else None
 
-            await poll(spooling, 120, f"{min_spooled} spooled requests", interval_s=0.1)
+            await poll(spooling, 120, f"{min_spooled} readings spooled", interval_s=0.1)
             await asyncio.sleep(rng.uniform(*kill_within_s))  # the random moment of the kill
             os.kill(child.pid, signal.SIGKILL)
         finally:
