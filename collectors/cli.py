@@ -14,6 +14,7 @@ from rich.table import Table
 from sentio.collectors.registry import installed
 from sentio.collectors.runtime import Collector
 from sentio.collectors.scaffold import scaffold
+from sentio.collectors.sharding import Shard, apply, describe, for_replicas, owned_devices, resolve
 from sentio.connectors.contract import ENTRY_POINT_GROUP
 
 from sentio.config import SentioConfig, load
@@ -46,7 +47,7 @@ def new_cmd(
     out.print(f"created {root}; next: pip install -e {root} && sentio connectors list")
 
 
-async def _run(config: SentioConfig, duration: float | None) -> None:
+async def _run(config: SentioConfig, duration: float | None, shard: Shard | None = None) -> None:
     telemetry = setup(config, **{"sentio.component": "collector"})
     logger = logging.getLogger("sentio.collector")
     logger.setLevel(logging.INFO)
@@ -55,6 +56,10 @@ async def _run(config: SentioConfig, duration: float | None) -> None:
     logger.addHandler(handler)
     try:
         collector = Collector(config, telemetry)
+        owned = apply(collector, shard)
+        if shard is not None:
+            for line in describe(shard, owned):
+                err.print(line, markup=False, highlight=False)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, collector.stopping.set)
@@ -77,10 +82,27 @@ def run(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Read only share i of n of the devices (e.g. 0/2); default from the config or "
+            "the environment (SENTIO_SHARD, SENTIO_SHARD_MEMBER, a StatefulSet pod's ordinal)."
+        ),
+    ] = None,
+    replication: Annotated[
+        int | None, typer.Option(help="Members that read each device (failover).", min=1)
+    ] = None,
+    list_devices: Annotated[
+        bool, typer.Option("--list-devices", help="Print this member's devices and exit.")
+    ] = False,
 ) -> None:
-    """Run the configured connectors and export every reading."""
+    """Run the configured connectors and export every reading (this member's share, if sharded)."""
     cfg = load(config)
     if not cfg.connectors:
         err.print(f"{config}: no `connectors:` configured; nothing to run")
         raise typer.Exit(2)
-    asyncio.run(_run(cfg, duration))
+    member = resolve(shard, replication, cfg.collector.shard)
+    if list_devices:
+        typer.echo("\n".join(describe(member or Shard(0, 1), owned_devices(cfg, member))))
+        return
+    asyncio.run(_run(for_replicas(cfg, member), duration, member))
