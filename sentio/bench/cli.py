@@ -84,6 +84,45 @@ def ingest(
     _print(asdict(report), as_json)
 
 
+@bench_app.command("scaleout")
+def scaleout(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    units: Annotated[int, typer.Option(help="Simulated meters (Modbus unit ids).", min=2)] = 16,
+    connections: Annotated[int, typer.Option(help="TCP connections to share them.", min=1)] = 4,
+    warmup_s: Annotated[float, typer.Option(help="Seconds run before measuring.", min=0)] = 5.0,
+    window_s: Annotated[float, typer.Option(help="Seconds measured per phase.", min=1)] = 20.0,
+    storage_nodes: Annotated[
+        int, typer.Option(help="VictoriaLogs storage nodes of the cluster.", min=1)
+    ] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Two sharded collectors against one; VictoriaLogs cluster ingest against single-node."""
+    from sentio.bench.scaleout import run as run_scaleout
+
+    report = run_scaleout(
+        load(config), units=units, connections=connections, warmup_s=warmup_s,
+        window_s=window_s, storage_nodes=storage_nodes,
+        progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    _print(asdict(report), as_json)
+
+
+@bench_app.command("footprint")
+def footprint(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    units: Annotated[int, typer.Option(help="Simulated meters (Modbus unit ids).", min=1)] = 16,
+    window_s: Annotated[float, typer.Option(help="Seconds measured.", min=1)] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Each backend's cores and peak memory while the collector ingests at full speed."""
+    from sentio.bench.footprint import run as run_footprint
+
+    report = run_footprint(
+        load(config), units=units, window_s=window_s, progress=lambda m: err.print(m, markup=False)
+    )
+    _print(asdict(report), as_json)
+
+
 @bench_app.command("faults")
 def faults(
     hang_s: Annotated[

@@ -39,20 +39,22 @@ SENTIO_IMAGE = "sentio"
 # Inside a pod a process listens on every address; the Services decide what is reachable.
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104
 POD_TMP = "/tmp"  # noqa: S108  (an emptyDir of the pod's own)
-# Peak RSS (MiB) and mean cores of each native process, measured on this project's 2-core build
-# machine with `sentio bench footprint --units 16 --window-s 30` (the collector reading 16
-# simulated meters at full speed: 66,000 readings/s) and `sentio bench ai --series 2000`
-# (the AI engine's peak RSS). VictoriaLogs' figure is from `sentio bench scaleout` (OTLP log
-# ingest at full speed). Requests are the measured mean, limits about twice the peak RSS;
+# Mean cores and peak RSS (MiB) of each process, measured on this project's 2-core build
+# machine (the processes sharing it); requests are these figures, memory limits about twice the
+# peak RSS, no CPU limits. Each line says which run it comes from:
+#   footprint: `sentio bench footprint --units 16 --window-s 30` (the collector reading 16
+#     simulated meters at full speed, 66,000 readings/s, into the native stack);
+#   ai: `sentio bench ai --series 2000` (one infer cycle 0.53 s a minute, one fit 4.3 s an hour);
+#   scaleout: `sentio bench scaleout` (single-node VictoriaLogs taking 1.1 million records/s).
 # OpenSearch was not run here: its figures follow from its 1 GiB heap.
 MEASURED: dict[str, tuple[float, float]] = {
-    "collector": (0.65, 100.0),
-    "ai-engine": (1.0, 400.0),
-    "victoriametrics": (0.17, 122.0),
-    "victorialogs": (0.3, 60.0),
-    "jaeger": (0.07, 537.0),
-    "alertmanager": (0.01, 36.0),
-    "vmalert": (0.01, 15.0),
+    "collector": (0.65, 100.0),  # footprint
+    "ai-engine": (0.01, 805.0),  # ai: 0.53 / 60 + 4.3 / 3600 cores, bursts of one core
+    "victoriametrics": (0.17, 122.0),  # footprint
+    "victorialogs": (1.83, 275.0),  # scaleout
+    "jaeger": (0.07, 537.0),  # footprint, Badger's caches included
+    "alertmanager": (0.01, 36.0),  # footprint, idle: under 0.01 cores
+    "vmalert": (0.01, 15.0),  # footprint, no rules loaded: under 0.01 cores
 }
 
 

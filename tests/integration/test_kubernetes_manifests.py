@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from sentio.cli import app
 from sentio.config import SentioConfig, parse
 from sentio.deploy.kubernetes import CLUSTER, SINGLE, differences, images, render
 from sentio.deploy.tools import ensure_kustomize
@@ -205,3 +207,13 @@ def test_shards_match_replicas_and_the_config_is_valid(
             kind = "StatefulSet" if workload == "vmstorage" else "Deployment"
             spec = by_name(documents, kind, workload)["spec"]["template"]["spec"]
             assert f"-dedup.minScrapeInterval={layout.dedup}" in spec["containers"][0]["args"]
+
+
+def test_sentio_deploy_kubernetes_writes_and_checks(tmp_path: Path) -> None:
+    runner = CliRunner()
+    stale = runner.invoke(app, ["deploy", "kubernetes", "--out", str(tmp_path), "--check"])
+    assert stale.exit_code == 1 and "base/collector.yaml: missing" in stale.output
+    assert runner.invoke(app, ["deploy", "kubernetes", "--out", str(tmp_path)]).exit_code == 0
+    fresh = runner.invoke(app, ["deploy", "kubernetes", "--out", str(tmp_path), "--check"])
+    assert fresh.exit_code == 0, fresh.output
+    assert differences(tmp_path, render(load_versions())) == []
