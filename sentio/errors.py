@@ -7,13 +7,15 @@ from Sentio, so a plugin need not), by kind. Anything else escaping is a bug.
 Exception
 ├── SentioError
 │   ├── ConfigError                       a config file is missing, unreadable or invalid
-│   │   └── ConfigFileError               (sentio.config) every issue with file, line, key path
+│   │   ├── ConfigFileError               (sentio.config) every issue with file, line, key path
+│   │   └── ShardError                    (collectors.sharding) a malformed shard or member number
 │   ├── StackError                        a backend cannot be installed, started or reached
 │   │   ├── BackendBuildError             building a backend from the Go module proxy failed
 │   │   └── BackendStartError             a backend did not become healthy in time
 │   ├── TelemetryError                    telemetry cannot be set up or exported
 │   │   └── ExportError                   (sentio.otlp) a backend refused a request; .retryable
 │   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
+│   ├── DeployError                       (sentio.deploy) manifests cannot be generated
 │   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
 │   ├── BenchError, TelegrafError, ProcError, FaultsError     (sentio.bench) a benchmark failed
 │   ├── MosquittoError, ZigbeePublishError, FaultError        (simulators) a simulator failed

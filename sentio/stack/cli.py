@@ -143,6 +143,9 @@ def logs_cmd(
     config: ConfigOption = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
 ) -> None:
-    """Print the last lines of a backend's log."""
-    stack = make_stack(load(config), [name])
+    """Print the last lines of a backend's log (a cluster node's too)."""
+    stack = make_stack(load(config))
+    if name not in stack.backends:
+        err.print(f"unknown backend: {name}; known: {', '.join(stack.backends)}")
+        raise typer.Exit(2)
     typer.echo(tail(stack.log_path(name), lines))

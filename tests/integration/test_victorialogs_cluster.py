@@ -11,7 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from sentio.cli import app
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends
 from sentio.stack.install import install
@@ -138,3 +141,17 @@ async def test_a_stopped_storage_node_is_reported_and_the_other_stays_queryable(
             await stack.up(lambda _m: None)
         assert await settled(session, front, run, RECORDS + 200) == RECORDS + 200
         assert await count(session, front, run) == (200, str(RECORDS + 200))
+
+
+def test_stack_logs_shows_a_storage_node_by_name(
+    cluster: tuple[SentioConfig, Stack], tmp_path: Path
+) -> None:
+    config, _stack = cluster
+    path = tmp_path / "sentio.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["stack", "logs", NODES[0], "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"sentio: starting {NODES[0]}" in result.output
+    unknown = CliRunner().invoke(app, ["stack", "logs", "victorialogs-storage-9", "-c", str(path)])
+    assert unknown.exit_code == 2
+    assert "known: victoriametrics" in unknown.output and NODES[1] in unknown.output
