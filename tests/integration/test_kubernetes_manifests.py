@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sentio.collectors.registry import build
 from typer.testing import CliRunner
 
 from sentio.cli import app
@@ -192,9 +193,11 @@ def test_shards_match_replicas_and_the_config_is_valid(
 ) -> None:
     documents = docs(rendered[overlay])
     (config_map,) = [d for d in documents if d["metadata"]["name"].startswith("sentio-config")]
-    text = config_map["data"]["sentio.yaml"].replace("${file:/etc/sentio-secrets", "${file:/dev")
-    text = text.replace("/dev/homeassistant/token", "/dev/null")
-    config: SentioConfig = parse(text, "sentio.yaml")
+    secret = "${file:/etc/sentio-secrets/homeassistant/token}"
+    assert secret in config_map["data"]["sentio.yaml"]
+    config: SentioConfig = parse(config_map["data"]["sentio.yaml"].replace(secret, "t"))
+    for index, instance in enumerate(config.connectors):
+        build(instance, f"connectors[{index}]")  # each connector's own settings validate
     collector = by_name(documents, "StatefulSet", "sentio-collector")
     assert config.collector.shard is not None
     assert config.collector.shard.count == collector["spec"]["replicas"] == layout.collectors
