@@ -688,8 +688,9 @@ def _single(jaeger_config: str) -> dict[str, str]:
 def _vm_cluster(dedup: str | None) -> list[Manifest]:
     dedup_args = [f"-dedup.minScrapeInterval={dedup}"] if dedup else []
     storage_args = [
+        # vminsert connects on 8400 and vmselect on 8401, vmstorage's defaults.
         "-storageDataPath=/storage", "-retentionPeriod=30d", "-httpListenAddr=:8482",
-        "-vminsertAddr=:8400", "-vmselectAddr=:8401", *dedup_args,
+        *dedup_args,
     ]  # fmt: skip
     storage = _container(
         "vmstorage", "victoriametrics/vmstorage", storage_args,
@@ -706,13 +707,12 @@ def _vm_cluster(dedup: str | None) -> list[Manifest]:
         _resources("victoriametrics", 0.5), health=("/health", "http"),
     )  # fmt: skip
     select_args = [
-        "-httpListenAddr=:8481", "-search.latencyOffset=0s", "-cacheDataPath=/cache",
+        "-httpListenAddr=:8481", "-search.latencyOffset=0s",
         f"-storageNode={','.join(f'{n}:8401' for n in nodes)}", *dedup_args,
     ]  # fmt: skip
     select = _container(
         "vmselect", "victoriametrics/vmselect", select_args, {"http": 8481},
         _resources("victoriametrics", 0.5), health=("/health", "http"),
-        mounts=[{"name": "cache", "mountPath": "/cache"}],
     )  # fmt: skip
     return [
         _service(
@@ -727,10 +727,7 @@ def _vm_cluster(dedup: str | None) -> list[Manifest]:
         _service("vminsert", "vminsert", {"http": 8480}),
         _deployment("vminsert", "vminsert", 2, _pod("vminsert", [insert])),
         _service("vmselect", "vmselect", {"http": 8481}),
-        _deployment(
-            "vmselect", "vmselect", 2,
-            _pod("vmselect", [select], [{"name": "cache", "emptyDir": {}}]),
-        ),
+        _deployment("vmselect", "vmselect", 2, _pod("vmselect", [select])),
     ]  # fmt: skip
 
 
