@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from sentio.cli import app
 from sentio.config import SentioConfig, parse
 from sentio.deploy.kubernetes import CLUSTER, SINGLE, differences, images, render
 from sentio.deploy.tools import ensure_kustomize
+from sentio.stack.backends import backends
+from sentio.stack.install import install
 from sentio.stack.versions import load_versions
 
 pytestmark = pytest.mark.timeout(300)
@@ -220,3 +223,25 @@ def test_sentio_deploy_kubernetes_writes_and_checks(tmp_path: Path) -> None:
     fresh = runner.invoke(app, ["deploy", "kubernetes", "--out", str(tmp_path), "--check"])
     assert fresh.exit_code == 0, fresh.output
     assert differences(tmp_path, render(load_versions())) == []
+
+
+@pytest.mark.parametrize("overlay", ["single", "cluster"])
+def test_jaegers_config_is_accepted_by_the_pinned_jaeger(
+    overlay: str, rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    documents = docs(rendered[overlay])
+    (config_map,) = [d for d in documents if d["metadata"]["name"].startswith("jaeger-config")]
+    config = tmp_path / "jaeger.yaml"
+    config.write_text(config_map["data"]["jaeger.yaml"])
+    jaeger = backends(load_versions())["jaeger"]
+    (installed,) = install([jaeger], None, lambda _m: None)
+    kind = "StatefulSet" if overlay == "single" else "Deployment"
+    container = by_name(documents, kind, "jaeger")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    proc = subprocess.run(
+        [str(installed.path), "validate", f"--config=file:{config}"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    storage = yaml.safe_load(config.read_text())["extensions"]["jaeger_storage"]["backends"]
+    assert {"single": "badger", "cluster": "opensearch"}[overlay] in next(iter(storage.values()))
