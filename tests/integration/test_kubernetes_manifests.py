@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from sentio.collectors.registry import build
@@ -17,9 +18,11 @@ from sentio.cli import app
 from sentio.config import SentioConfig, parse
 from sentio.deploy.kubernetes import CLUSTER, SINGLE, differences, images, render
 from sentio.deploy.tools import ensure_kustomize
-from sentio.stack.backends import backends
+from sentio.stack.backends import alertmanager_config_file, backends
 from sentio.stack.install import install
+from sentio.stack.supervisor import Stack
 from sentio.stack.versions import load_versions
+from tests.conftest import stack_config
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
@@ -245,3 +248,31 @@ def test_jaegers_config_is_accepted_by_the_pinned_jaeger(
     assert proc.returncode == 0, proc.stderr[-2000:]
     storage = yaml.safe_load(config.read_text())["extensions"]["jaeger_storage"]["backends"]
     assert {"single": "badger", "cluster": "opensearch"}[overlay] in next(iter(storage.values()))
+
+
+async def test_alertmanagers_config_loads_in_the_pinned_alertmanager(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    (config_map,) = [
+        d for d in docs(rendered["cluster"]) if d["metadata"]["name"] == "alertmanager-config"
+    ]
+    webhook = tmp_path / "webhook-url"
+    webhook.write_text("http://127.0.0.1:9/services/T0/B0/x")
+    text = config_map["data"]["alertmanager.yml"]
+    assert "/etc/alertmanager/secrets/slack/webhook-url" in text
+    data = stack_config(tmp_path / "data").model_dump(mode="json")
+    data["stack"]["config_dir"] = str(tmp_path / "config")
+    config = SentioConfig.model_validate(data)
+    path = alertmanager_config_file(config.stack)
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace("/etc/alertmanager/secrets/slack/webhook-url", str(webhook)))
+    stack = Stack(config.stack, {"alertmanager": backends(load_versions())["alertmanager"]})
+    try:
+        await stack.up(lambda _m: None)  # Alertmanager exits at start on a config it refuses
+        async with aiohttp.ClientSession() as session:
+            url = f"{config.stack.url('alertmanager')}/api/v2/status"
+            async with session.get(url) as resp:
+                status = await resp.json()
+        assert "api_url_file" in status["config"]["original"]
+    finally:
+        await stack.down(progress=lambda _m: None)
