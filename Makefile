@@ -36,8 +36,8 @@ deploy-tools: venv
 install: venv system-deps backends homeassistant deploy-tools
 
 lint: venv
-	$(BIN)/ruff check sentio connectors collectors simulators ai-engine tests
-	$(BIN)/ruff format --check sentio connectors collectors simulators ai-engine tests
+	$(BIN)/ruff check sentio connectors collectors simulators dashboards ai-engine tests
+	$(BIN)/ruff format --check sentio connectors collectors simulators dashboards ai-engine tests
 	MYPY=$(BIN)/mypy bash scripts/typecheck
 
 test: install lint

@@ -27,6 +27,14 @@ from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "sentio.connectors"
 AttributeValue = str | bool | int | float
+# Units, as metric names show them (VictoriaMetrics' Prometheus naming): a UCUM unit becomes a
+# suffix (`Cel` -> `_celsius`, `1` -> `_ratio`, for a true ratio 0..1 only); an annotation in
+# braces adds nothing. So: a quantity has its UCUM unit; a boolean is BOOL (1 on, 0 off); a state
+# code is STATE; a count names what it counts (`{part}`, `{event}`); a number of unknown unit has
+# NO_UNIT. `contact` in BOOL is `contact`, never `contact_ratio`.
+BOOL = "{bool}"
+STATE = "{state}"
+NO_UNIT = ""
 
 
 class ConnectorError(Exception):
@@ -75,7 +83,7 @@ class Reading:
     device: str
     metric: str
     value: float | bool | str
-    unit: str = "1"
+    unit: str = NO_UNIT
     timestamp_ns: int = field(default_factory=now_ns)
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     quality: Quality = Quality.GOOD

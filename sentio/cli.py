@@ -17,6 +17,7 @@ from sentio.bench.cli import bench_app
 from sentio.collectors.cli import connectors_app
 from sentio.collectors.cli import run as run_collector
 from sentio.config import ConfigFileError, json_schema, load
+from sentio.dashboards.cli import alerts_app, provision_app
 from sentio.deploy.cli import deploy_app
 from sentio.errors import SentioError
 from sentio.redact import redact
@@ -57,6 +58,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(ai_app, name="ai")
 app.add_typer(eval_app, name="eval")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(provision_app, name="provision")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(deploy_app, name="deploy")
 app.command("run")(run_collector)
 app.command("simulate")(simulate)

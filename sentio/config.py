@@ -370,6 +370,28 @@ class AlertingConfig(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
+class GrafanaConfig(Strict):
+    """A Grafana the user runs, which `sentio provision grafana` provisions."""
+
+    url: str | None = Field(None, description="Grafana's base URL, e.g. http://127.0.0.1:3000.")
+    token_file: UserPath | None = Field(None, description="File holding a service-account token.")
+    token_env: str = Field("GRAFANA_TOKEN", description="Environment variable with the token.")
+    folder: str = Field("Sentio", description="Folder the dashboards go into.")
+    victoriametrics_url: str | None = Field(None, description="As Grafana reaches it.")
+    victorialogs_url: str | None = Field(None, description="As Grafana reaches it.")
+    jaeger_url: str | None = Field(None, description="As Grafana reaches it.")
+    alertmanager_url: str | None = Field(None, description="As Grafana reaches it.")
+
+    def datasource_urls(self, stack: StackConfig) -> dict[str, str]:
+        """Return the URL of each backend as Grafana reaches it (the stack's by default)."""
+        return {
+            "victoriametrics": self.victoriametrics_url or stack.url("victoriametrics"),
+            "victorialogs": self.victorialogs_url or stack.url("victorialogs"),
+            "jaeger": self.jaeger_url or stack.url("jaeger"),
+            "alertmanager": self.alertmanager_url or stack.url("alertmanager"),
+        }
+
+
 class SentioConfig(Strict):
     """The whole of `sentio.yaml`."""
 
@@ -379,6 +401,7 @@ class SentioConfig(Strict):
     ai: AIConfig = AIConfig()
     collector: CollectorConfig = CollectorConfig()
     alerting: AlertingConfig = AlertingConfig()
+    grafana: GrafanaConfig = GrafanaConfig()
     connectors: list[ConnectorInstanceConfig] = Field(default_factory=list)
 
     def query_url(self) -> str:

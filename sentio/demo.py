@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from rich.console import Console
@@ -20,6 +21,10 @@ from sentio.simulators.faults import Fault
 from sentio.simulators.fleet import Target
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
+
+if TYPE_CHECKING:
+    from sentio.demo_plant import Plant
+    from sentio.simulators.slack import Message
 
 DEVICES = ("ahu-1", "ahu-2", "line-1")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -89,18 +94,52 @@ def where_to_look(config: SentioConfig) -> str:
             f"--data-urlencode 'query=_time:5m {{service.name=\"{svc}\"}} severity_text:=ERROR'",
             f"Jaeger           {jaeger}/api/traces?service={svc}&limit=5   "
             f"(one trace: {jaeger}/api/traces/<trace_id>)",
+            f"Dashboards       {vm}/vmui/#/dashboards   (Sentio's, in VictoriaMetrics' UI)",
             f"vmalert          {s.url('vmalert')}/vmalert/groups   Alertmanager {am}/api/v2/alerts",
             "Ctrl-C stops the workload and the stack.",
         ]
     )
 
 
-def print_where_to_look(config: SentioConfig) -> None:
+def print_where_to_look(config: SentioConfig, slack: str) -> None:
     """Print the welcome text: boxed on a terminal, whole lines otherwise (for copy and paste)."""
+    text = f"{where_to_look(config)}\n{slack}"
     if out.is_terminal:
-        out.print(Panel(where_to_look(config), title="Sentio demo is running"))
+        out.print(Panel(text, title="Sentio demo is running"))
     else:
-        print("Sentio demo is running", where_to_look(config), sep="\n", flush=True)
+        print("Sentio demo is running", text, sep="\n", flush=True)
+
+
+def _print_slack(message: Message) -> None:
+    print(f"Slack (local): {message.text()}", flush=True)
+
+
+def provision_demo(config: SentioConfig, plant: Plant) -> str:
+    """Provision rules, Alertmanager and dashboards; return where the Slack messages go.
+
+    Without a webhook configured, Alertmanager's Slack messages go to a local receiver that
+    prints them here.
+    """
+    from sentio.dashboards.alertmanager import slack_secret
+    from sentio.dashboards.provision import apply
+    from sentio.simulators.slack import SlackReceiver
+
+    if slack_secret(config) is not None:
+        apply(config, lambda _m: None)
+        return "Slack            alerts go to the configured incoming webhook"
+    receiver = SlackReceiver(on_message=_print_slack)
+    plant.run(receiver.start())
+    plant.on_stop(receiver.stop)
+    hook = config.stack.stack_config_dir() / "secrets" / "demo-slack-webhook-url"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(receiver.url + "\n", encoding="utf-8")
+    slack = config.alerting.slack.model_copy(update={"webhook_url_file": hook})
+    alerting = config.alerting.model_copy(update={"slack": slack})
+    apply(config.model_copy(update={"alerting": alerting}), lambda _m: None)
+    return (
+        f"Slack            no webhook configured: Alertmanager's messages go to {receiver.url}"
+        " and are printed here"
+    )
 
 
 def run_demo(
@@ -126,8 +165,9 @@ def run_demo(
         plant = Plant(config, telemetry, fleet, faults, fault_after_s, out.print, mosquitto)
         try:
             plant.start()
+            slack = provision_demo(config, plant)
             emitter = DemoEmitter(telemetry)
-            print_where_to_look(config)
+            print_where_to_look(config, slack)
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 emitter.cycle()
                 stop.wait(5.0)

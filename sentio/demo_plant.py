@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -28,6 +28,7 @@ from sentio.simulators.zigbee import ZigbeePublisher
 from sentio.telemetry import Telemetry
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 INSTANCE = "demo-pumps"
 LINE_INSTANCE = "demo-line"
 ZIGBEE_INSTANCE = "demo-zigbee"
@@ -47,8 +48,8 @@ def line_devices(line: Line) -> list[dict[str, Any]]:
     devices = []
     for station in line.stations.values():
         nodes = [(s.metric, s.node, s.unit) for s in station.spec.signals] + [
-            ("part_count", "PartCount", "1"),
-            ("state", "State", "1"),
+            ("part_count", "PartCount", "{part}"),
+            ("state", "State", "{state}"),
         ]
         devices.append(
             {
@@ -139,13 +140,14 @@ class Plant:
         self.thread = threading.Thread(target=self.loop.run_forever, name="sentio-demo-plant")
         self.stop_event: asyncio.Event | None = None
         self.done: asyncio.Future[None] | None = None
+        self.stoppers: list[Callable[[], Awaitable[None]]] = []
 
     def start(self) -> SentioConfig:
         """Start the plant; return the config it runs with."""
         for name in LOGGERS:
             logger = logging.getLogger(name)
             logger.setLevel(logging.INFO)
-            logger.propagate = False  # to Loki, not to the console
+            logger.propagate = False  # to VictoriaLogs, not to the console
             logger.addHandler(self.handler)
         self.thread.start()
         return asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
@@ -211,8 +213,23 @@ class Plant:
         except FaultError as exc:
             self.progress(f"no fault injected: {exc}")
 
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run ``awaitable`` in the plant's event loop and return its result."""
+
+        async def wait() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), self.loop).result(timeout=60)
+
+    def on_stop(self, stop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``stop`` in the plant's loop when the plant stops (before its loop ends)."""
+        self.stoppers.append(stop)
+
     def stop(self) -> None:
         """Stop everything the plant runs and its loop."""
+        for stopper in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                self.run(stopper())
         if self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
         if self.done is not None:

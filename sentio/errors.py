@@ -12,6 +12,8 @@ Exception
 │   ├── StackError                        a backend cannot be installed, started or reached
 │   │   ├── BackendBuildError             building a backend from the Go module proxy failed
 │   │   └── BackendStartError             a backend did not become healthy in time
+│   ├── ProvisionError                    dashboards, rules or an Alertmanager config not applied
+│   │   └── GrafanaError                  a user's Grafana refused a request or did not answer
 │   ├── TelemetryError                    telemetry cannot be set up or exported
 │   │   └── ExportError                   (sentio.otlp) a backend refused a request; .retryable
 │   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
@@ -65,6 +67,14 @@ class BackendBuildError(StackError):
 
 class BackendStartError(StackError):
     """Raise when a backend does not become healthy before its deadline."""
+
+
+class ProvisionError(SentioError):
+    """Raise when dashboards, rules or an Alertmanager config cannot be applied."""
+
+
+class GrafanaError(ProvisionError):
+    """Raise when a Grafana refuses a request, rejects the token or does not answer."""
 
 
 class TelemetryError(SentioError):

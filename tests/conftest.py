@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends
 from sentio.stack.install import install
+from sentio.stack.ports import free_ports as _free_ports
+from sentio.stack.ports import free_stack_ports
 from sentio.stack.supervisor import Stack
 from sentio.stack.versions import load_versions
 
@@ -23,16 +25,7 @@ LEAK_GRACE_S = 5.0
 
 def free_ports(count: int) -> list[int]:
     """Return ``count`` distinct free loopback TCP ports."""
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    return _free_ports(count)
 
 
 def free_port() -> int:
@@ -79,23 +72,11 @@ def no_leaked_threads() -> Iterator[None]:
     assert not leaked, f"test leaked threads: {[t.name for t in leaked]}"
 
 
-def stack_ports() -> dict[str, object]:
-    """Return a `stack:` section whose every backend listens on a free loopback port."""
-    p = free_ports(11)
-    return {
-        "victoriametrics": {"port": p[0]},
-        "victorialogs": {"port": p[1]},
-        "jaeger": {
-            "query_port": p[2],
-            "query_grpc_port": p[3],
-            "otlp_http_port": p[4],
-            "otlp_grpc_port": p[5],
-            "health_port": p[6],
-            "metrics_port": p[7],
-        },
-        "vmalert": {"port": p[8], "logs_port": p[9], "evaluation_interval": "2s"},
-        "alertmanager": {"port": p[10]},
-    }
+def stack_ports() -> dict[str, Any]:
+    """Return a `stack:` section on free loopback ports, rules evaluated every 2 s."""
+    ports = free_stack_ports()
+    ports["vmalert"]["evaluation_interval"] = "2s"
+    return ports
 
 
 def stack_config(data_dir: Path, service: str = "sentio-test") -> SentioConfig:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sentio.connectors.contract import (
+    STATE,
     AttributeValue,
     Event,
     Quality,
@@ -190,7 +191,7 @@ class StateTracker:
             return [self._not_finite(entity)]
         else:
             value = entity.state
-        metric, unit = self.metric(entity, numeric=isinstance(value, float)), "1"
+        metric, unit = self.metric(entity, numeric=isinstance(value, float)), STATE
         if isinstance(value, float):
             unit = self.unit(entity)
             if quality is not Quality.GOOD and known and isinstance(known.reading.value, float):

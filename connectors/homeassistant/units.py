@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sentio.connectors.contract import NO_UNIT
+
 UCUM: Mapping[str, str] = {
     # temperature
     "°C": "Cel",
@@ -142,9 +144,9 @@ _FOLDED: Mapping[str, str] = {k.translate(_MICRO_SIGNS): v for k, v in UCUM.item
 
 
 def to_ucum(unit: str | None, overrides: Mapping[str, str] | None = None) -> str:
-    """Return the UCUM unit of HA's ``unit``; ``1`` for none, unknown units unchanged."""
+    """Return the UCUM unit of HA's ``unit``; none for none, unknown units unchanged."""
     if unit is None or not unit.strip():
-        return "1"
+        return NO_UNIT
     unit = unit.strip()
     if overrides and unit in overrides:
         return overrides[unit]

@@ -65,7 +65,9 @@ class FieldConfig(_Strict):
     word_order: Order = "big"
     scale: float = 1.0
     offset: float = 0.0
-    unit: str = Field(default="1", min_length=1)
+    unit: str = Field(
+        default="", description="UCUM unit; `{bool}`, `{state}`, `{part}`…; empty: a plain number."
+    )
 
     @property
     def width(self) -> int:

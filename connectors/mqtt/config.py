@@ -78,7 +78,9 @@ class JsonField(_Strict):
 
     path: str
     metric: str = Field(min_length=1)
-    unit: str = Field(default="1", min_length=1)
+    unit: str = Field(
+        default="", description="UCUM unit; `{bool}`, `{state}`, `{part}`…; empty: a plain number."
+    )
 
     @field_validator("path")
     @classmethod

@@ -73,7 +73,7 @@ class Route:
             if number is None:
                 return [warn(f"payload is not a number: {preview(payload)}")]
             metric = captured.get("metric") or sub.metric or ""
-            return [Reading(device, metric, number, sub.unit or "1", now, attributes=attributes)]
+            return [Reading(device, metric, number, sub.unit or "", now, attributes=attributes)]
         try:
             document = json.loads(payload)
         except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError

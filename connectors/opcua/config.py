@@ -121,7 +121,9 @@ class NodeConfig(_Strict):
     name: str = Field(min_length=1)
     node_id: str | None = Field(default=None, min_length=1)
     path: str | None = Field(default=None, min_length=1)
-    unit: str = Field(default="1", min_length=1)
+    unit: str = Field(
+        default="", description="UCUM unit; `{bool}`, `{state}`, `{part}`…; empty: a plain number."
+    )
     deadband: DeadbandConfig | None = None
 
     @field_validator("node_id")
@@ -166,7 +168,9 @@ class BrowseConfig(_Strict):
     exclude: list[str] = Field(default_factory=list)
     max_depth: int = Field(default=5, ge=1, le=32)
     max_nodes: int = Field(default=1000, ge=1, le=100_000)
-    unit: str = Field(default="1", min_length=1)
+    unit: str = Field(
+        default="", description="UCUM unit; `{bool}`, `{state}`, `{part}`…; empty: a plain number."
+    )
 
     @field_validator("root")
     @classmethod

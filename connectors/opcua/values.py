@@ -22,7 +22,7 @@ class Target:
     metric: str
     node_id: ua.NodeId
     address: str
-    unit: str = "1"
+    unit: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
     deadband: DeadbandConfig | None = None
 

@@ -7,7 +7,15 @@ import json
 import math
 from collections.abc import Mapping
 
-from sentio.connectors.contract import AttributeValue, Event, Reading, Sample, Severity
+from sentio.connectors.contract import (
+    BOOL,
+    NO_UNIT,
+    AttributeValue,
+    Event,
+    Reading,
+    Sample,
+    Severity,
+)
 from sentio.connectors.mqtt.decode import preview
 
 from .config import Zigbee2MqttConfig
@@ -23,7 +31,7 @@ DEFAULT_UNITS: Mapping[str, str] = {
     "soil_moisture": "%",
     "pressure": "hPa",
     "battery": "%",
-    "linkquality": "1",
+    "linkquality": "{lqi}",
     "voltage": "mV",
     "power": "W",
     "energy": "kWh",
@@ -95,7 +103,7 @@ class Zigbee2MqttDecoder:
 
     def unit(self, field: str) -> str:
         """Return the UCUM unit of a state field."""
-        return self.units.get(field, "1")
+        return self.units.get(field, NO_UNIT)
 
     def decode(self, topic: str, payload: bytes, now: int) -> list[Sample]:
         """Decode one message; topics outside the base topic give nothing."""
@@ -174,7 +182,7 @@ class Zigbee2MqttDecoder:
         online = state == "online"
         attributes = self.devices.get(name, {})
         samples: list[Sample] = [
-            Reading(name, "available", 1.0 if online else 0.0, "1", now, attributes)
+            Reading(name, "available", 1.0 if online else 0.0, BOOL, now, attributes)
         ]
         if self.available.get(name) != online:
             self.available[name] = online
@@ -197,7 +205,7 @@ class Zigbee2MqttDecoder:
         samples: list[Sample] = []
         for field, value in flatten(document):
             if isinstance(value, bool):
-                samples.append(Reading(name, field, 1.0 if value else 0.0, "1", now, attributes))
+                samples.append(Reading(name, field, 1.0 if value else 0.0, BOOL, now, attributes))
             elif isinstance(value, int | float) and math.isfinite(value):
                 samples.append(
                     Reading(name, field, float(value), self.unit(field), now, attributes)

@@ -123,6 +123,28 @@ def footprint(
     _print(asdict(report), as_json)
 
 
+@bench_app.command("alert")
+def alert(
+    runs: Annotated[int, typer.Option(help="Faults injected and cleared.", min=1)] = 5,
+    evaluation_interval: Annotated[
+        str, typer.Option(help="vmalert's evaluation interval (a Go duration).")
+    ] = "10s",
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the stack's data, configs and logs here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time fault injected to Slack message (through vmalert and Alertmanager) over runs."""
+    import tempfile
+
+    from sentio.bench.alert import run as run_alert
+
+    progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="sentio-alert-") as tmp:
+        report = run_alert(runs, evaluation_interval, workdir or Path(tmp), progress)
+    _print(asdict(report), as_json)
+
+
 @bench_app.command("faults")
 def faults(
     hang_s: Annotated[

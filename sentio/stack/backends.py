@@ -55,6 +55,14 @@ class Backend:
         return f"http://{stack.host}:{self.port(stack)}{self.health_path}"
 
 
+@dataclass(frozen=True)
+class Tool:
+    """A command-line program from a backend's module that Sentio runs (not a server)."""
+
+    name: str
+    program: GoProgram
+
+
 def _no_env(stack: StackConfig, data: Path) -> dict[str, str]:
     return {}
 
@@ -274,6 +282,31 @@ def _vm_program(name: str, version: str) -> GoProgram:
     )
 
 
+def _am_program(name: str, versions: Versions) -> GoProgram:
+    return GoProgram(
+        name=name,
+        module=AM_MODULE,
+        version=versions["ALERTMANAGER_VERSION"],
+        package=f"{AM_MODULE}/cmd/{name}",
+        binary=name,
+        version_args=("--version",),
+        ldflags=(
+            "-X github.com/prometheus/common/version.Version="
+            f"{versions['ALERTMANAGER_VERSION'].lstrip('v')}",
+            "-X github.com/prometheus/common/version.Branch=release",
+        ),
+        add_files={
+            "ui/app/dist/elm/index.html": AM_UI_PLACEHOLDER,
+            "ui/app/dist/mantine/index.html": AM_UI_PLACEHOLDER,
+        },
+    )
+
+
+def tools(versions: Versions) -> Mapping[str, Tool]:
+    """Return the command-line tools Sentio runs: amtool checks Alertmanager configs."""
+    return {"amtool": Tool("amtool", _am_program("amtool", versions))}
+
+
 def backends(versions: Versions) -> Mapping[str, Backend]:
     """Return every backend, keyed by name, at the pinned versions, in start order."""
     vm_version = versions["VICTORIAMETRICS_VERSION"]
@@ -331,23 +364,7 @@ def backends(versions: Versions) -> Mapping[str, Backend]:
         ),
         "alertmanager": Backend(
             name="alertmanager",
-            program=GoProgram(
-                name="alertmanager",
-                module=AM_MODULE,
-                version=versions["ALERTMANAGER_VERSION"],
-                package=f"{AM_MODULE}/cmd/alertmanager",
-                binary="alertmanager",
-                version_args=("--version",),
-                ldflags=(
-                    "-X github.com/prometheus/common/version.Version="
-                    f"{versions['ALERTMANAGER_VERSION'].lstrip('v')}",
-                    "-X github.com/prometheus/common/version.Branch=release",
-                ),
-                add_files={
-                    "ui/app/dist/elm/index.html": AM_UI_PLACEHOLDER,
-                    "ui/app/dist/mantine/index.html": AM_UI_PLACEHOLDER,
-                },
-            ),
+            program=_am_program("alertmanager", versions),
             args=_am_args,
             env=_no_env,
             health_path="/-/healthy",

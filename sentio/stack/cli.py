@@ -17,7 +17,7 @@ from rich.table import Table
 
 from sentio.config import SentioConfig, load
 from sentio.errors import SentioError
-from sentio.stack.backends import Backend, backends
+from sentio.stack.backends import Backend, backends, tools
 from sentio.stack.install import install
 from sentio.stack.supervisor import Stack, tail
 from sentio.stack.versions import load_versions
@@ -63,8 +63,9 @@ def _fail(exc: SentioError) -> typer.Exit:
 def install_cmd(config: ConfigOption = None, only: OnlyOption = None) -> None:
     """Build the pinned backends from the Go module proxy into the cache (once)."""
     cfg = load(config)
+    extra = [] if only else list(tools(load_versions()).values())
     try:
-        results = install(selected(only).values(), cfg.stack.bin_dir, out.print)
+        results = install([*selected(only).values(), *extra], cfg.stack.bin_dir, out.print)
     except SentioError as exc:
         raise _fail(exc) from None
     for r in results:

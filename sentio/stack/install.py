@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentio.errors import BackendBuildError
-from sentio.stack.backends import Backend
+from sentio.stack.backends import Backend, Tool
 from sentio.stack.gobuild import build
 
 Progress = Callable[[str], None]
+Installable = Backend | Tool
 
 
 def cache_root() -> Path:
@@ -30,7 +31,7 @@ def default_bin_dir() -> Path:
     return cache_root() / "bin"
 
 
-def binary_path(backend: Backend, bin_dir: Path | None = None) -> Path:
+def binary_path(backend: Installable, bin_dir: Path | None = None) -> Path:
     """Return where the pinned build of ``backend`` lives."""
     program = backend.program
     return (bin_dir or default_bin_dir()) / program.name / program.version / program.binary
@@ -48,7 +49,7 @@ class InstallResult:
     reported_version: str
 
 
-def verify(backend: Backend, path: Path) -> str:
+def verify(backend: Installable, path: Path) -> str:
     """Run the binary's version command; return its first line or raise."""
     try:
         proc = subprocess.run(
@@ -70,7 +71,7 @@ def verify(backend: Backend, path: Path) -> str:
     return lines[0].strip() if lines else ""
 
 
-def install_one(backend: Backend, bin_dir: Path | None, progress: Progress) -> InstallResult:
+def install_one(backend: Installable, bin_dir: Path | None, progress: Progress) -> InstallResult:
     """Build ``backend`` unless a verified build of its pinned version is cached.
 
     A build is verified once, by running it, and the result is kept beside it.
@@ -97,7 +98,7 @@ def install_one(backend: Backend, bin_dir: Path | None, progress: Progress) -> I
 
 
 def install(
-    selected: Iterable[Backend], bin_dir: Path | None, progress: Progress
+    selected: Iterable[Installable], bin_dir: Path | None, progress: Progress
 ) -> list[InstallResult]:
     """Install every selected backend in turn; backends that share a program build it once."""
     results: list[InstallResult] = []

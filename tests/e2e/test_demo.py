@@ -142,9 +142,15 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         output = out.read_text()
         urls = Backends(config.stack)
         # not a terminal: the welcome text comes in whole lines, every URL usable as printed
-        for url in (f"{urls.vm}/vmui", f"{urls.vl}/select/vmui", f"{urls.jaeger}/api/traces"):
+        for url in (f"{urls.vm}/vmui/#/dashboards", f"{urls.vl}/select/vmui",
+                    f"{urls.jaeger}/api/traces"):  # fmt: skip
             assert url in output, f"{url} not printed whole:\n{output}"
         assert "LogsQL: {service.name=" in output
+        # provisioned: rules, Alertmanager's Slack route to a local receiver, the dashboards
+        stack_dir = config.stack.stack_config_dir()
+        assert (stack_dir / "rules" / "metrics" / "sentio.yml").is_file()
+        assert (stack_dir / "dashboards" / "sentio-fleet.json").is_file()
+        assert "Alertmanager's messages go to http://127.0.0.1:" in output
         assert "Future exception was never retrieved" not in output
         assert "Traceback" not in output
         assert not [pid for pid in pids if _pid_alive(pid)], "backends left running after Ctrl-C"

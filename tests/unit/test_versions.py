@@ -43,8 +43,30 @@ def test_compose_runs_the_official_image_of_every_native_backend_at_its_pin() ->
         assert services[name]["image"] == f"{image}:${{{key}}}", name
         assert key in pinned
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
-    assert used <= set(pinned), f"compose reads unpinned {used - set(pinned)}"
+    secrets = {"SENTIO_GRAFANA_ADMIN_PASSWORD", "SENTIO_SLACK_WEBHOOK_URL"}  # from the environment
+    assert used - secrets <= set(pinned), f"compose reads unpinned {used - set(pinned)}"
+    assert services["grafana"]["image"] == "grafana/grafana:${GRAFANA_VERSION}"
+    assert "victoriametrics-logs-datasource" in services["grafana"]["environment"].values()
     assert not any("build" in services[name] for name in native), "backends are not built here"
+
+
+def test_the_compose_grafana_provisioning_is_what_sentio_writes(tmp_path: Path) -> None:
+    from sentio.dashboards.grafana_api import write_files
+
+    from sentio.config import load
+
+    committed = REPO / "config" / "grafana" / "provisioning"
+    written = write_files(load(REPO / "config" / "sentio-compose.yaml"), tmp_path)
+    assert written
+    for path in written:
+        twin = committed / path.relative_to(tmp_path)
+        assert twin.read_text() == path.read_text(), (
+            f"{twin} is stale: run `sentio provision grafana --files config/grafana/provisioning "
+            "-c config/sentio-compose.yaml`"
+        )
+    assert {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} == {
+        p.relative_to(tmp_path) for p in written
+    }
 
 
 def test_native_builds_use_the_same_pins_as_compose() -> None:

@@ -98,12 +98,12 @@ async def test_states_availability_and_bridge_events(
     assert [strip(s) for s in samples] == [
         ("reading", dev, "temperature", 21.3, "Cel"),
         ("reading", dev, "humidity", 48.0, "%"),
-        ("reading", dev, "water_leak", 0.0, "1"),
+        ("reading", dev, "water_leak", 0.0, "{bool}"),
         ("event", dev, Severity.INFO, "kitchen/climate: mode = eco"),
-        ("reading", dev, "available", 1.0, "1"),
+        ("reading", dev, "available", 1.0, "{bool}"),
         ("event", dev, Severity.INFO, "kitchen/climate is online"),
-        ("reading", dev, "available", 1.0, "1"),
-        ("reading", dev, "available", 0.0, "1"),
+        ("reading", dev, "available", 1.0, "{bool}"),
+        ("reading", dev, "available", 0.0, "{bool}"),
         ("event", dev, Severity.WARN, "kitchen/climate is offline"),
         (
             "event",

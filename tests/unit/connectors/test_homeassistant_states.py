@@ -95,7 +95,7 @@ def test_metric_object_id_and_overrides() -> None:
     ]
 
 
-def test_unknown_unit_passes_through_and_missing_unit_is_one() -> None:
+def test_unknown_unit_passes_through_and_missing_unit_is_none() -> None:
     samples = tracker(units={"steps": "{steps}"}).snapshot(
         [
             state("sensor.uv", "3", unit_of_measurement="UV index"),
@@ -103,7 +103,7 @@ def test_unknown_unit_passes_through_and_missing_unit_is_one() -> None:
             state("sensor.walk", "4000", unit_of_measurement="steps"),
         ]
     )
-    assert [r.unit for r in readings(samples)] == ["UV index", "1", "{steps}"]
+    assert [r.unit for r in readings(samples)] == ["UV index", "", "{steps}"]
 
 
 def test_timestamp_prefers_last_reported() -> None:
@@ -126,7 +126,7 @@ def test_string_state_is_a_state_reading_and_a_change_event() -> None:
             device="light.kitchen",
             metric="state",
             value="off",
-            unit="1",
+            unit="{state}",
             timestamp_ns=T0_NS,
             attributes={
                 "entity_id": "light.kitchen",

@@ -37,8 +37,8 @@ def test_unknown_units_pass_through(unit: str) -> None:
 
 
 @pytest.mark.parametrize("unit", [None, "", "  "])
-def test_no_unit_is_one(unit: str | None) -> None:
-    assert to_ucum(unit) == "1"
+def test_no_unit_is_none(unit: str | None) -> None:
+    assert to_ucum(unit) == ""  # a plain number: no `_ratio` suffix on its name
 
 
 def test_overrides_win_and_add() -> None:

@@ -55,7 +55,7 @@ def test_json_payload_yields_one_reading_per_field() -> None:
     assert plain(decode("meters/m1/state", payload)) == [
         ("reading", "m1", "active_power", 1250.0, "W", {"topic": "meters/m1/state"}),
         ("reading", "m1", "l2_voltage", 229.8, "V", {"topic": "meters/m1/state"}),
-        ("reading", "m1", "on", 1.0, "1", {"topic": "meters/m1/state"}),
+        ("reading", "m1", "on", 1.0, "", {"topic": "meters/m1/state"}),
     ]
 
 
@@ -99,7 +99,7 @@ def test_fixed_device_and_first_match_wins() -> None:
         ("reading", "station", "outdoor", 3.0, "Cel", {"topic": "weather/roof/a/b"})
     ]
     assert plain(decode("plant/x", b"1")) == [
-        ("reading", "shadowed", "never", 1.0, "1", {"topic": "plant/x"})
+        ("reading", "shadowed", "never", 1.0, "", {"topic": "plant/x"})
     ]
     assert decode("elsewhere/x", b"1") == []
 

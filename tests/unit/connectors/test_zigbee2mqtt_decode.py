@@ -90,12 +90,12 @@ def test_default_units() -> None:
         "humidity": "%",
         "pressure": "hPa",
         "battery": "%",
-        "linkquality": "1",
+        "linkquality": "{lqi}",
         "voltage": "mV",
         "power": "W",
         "energy": "kWh",
         "illuminance_lux": "lx",
-        "unknown": "1",
+        "unknown": "",
     }
     assert DEFAULT_UNITS["co2"] == "[ppm]"
 
@@ -107,7 +107,7 @@ def test_state_fields_become_readings_and_events() -> None:
     )
     assert plain(decoder().decode("zigbee2mqtt/hall/motion", payload, NOW)) == [
         ("reading", "hall/motion", "temperature", 20.5, "Cel", {}),
-        ("reading", "hall/motion", "occupancy", 1.0, "1", {}),
+        ("reading", "hall/motion", "occupancy", 1.0, "{bool}", {}),
         (
             "event",
             "hall/motion",
@@ -115,7 +115,7 @@ def test_state_fields_become_readings_and_events() -> None:
             "hall/motion: update_state = idle",
             {"field": "update_state", "value": "idle"},
         ),
-        ("reading", "hall/motion", "update_progress", 50.0, "1", {}),
+        ("reading", "hall/motion", "update_progress", 50.0, "", {}),
     ]
 
 
@@ -129,7 +129,7 @@ def test_metadata_from_bridge_devices_becomes_attributes() -> None:
         "power_source": "Battery",
     }
     assert plain(d.decode("zigbee2mqtt/hall/motion", b'{"linkquality": 120}', NOW)) == [
-        ("reading", "hall/motion", "linkquality", 120.0, "1", meta)
+        ("reading", "hall/motion", "linkquality", 120.0, "{lqi}", meta)
     ]
     assert device_metadata({"definition": {"model": "M", "vendor": "V"}, "model_id": "x"}) == {
         "model": "M",
@@ -141,12 +141,14 @@ def test_availability_json_and_legacy_with_event_on_change() -> None:
     d = decoder()
     topic = "zigbee2mqtt/a/b/availability"
     assert plain(d.decode(topic, b'{"state":"online"}', NOW)) == [
-        ("reading", "a/b", "available", 1.0, "1", {}),
+        ("reading", "a/b", "available", 1.0, "{bool}", {}),
         ("event", "a/b", Severity.INFO, "a/b is online", {"available": True}),
     ]
-    assert plain(d.decode(topic, b"online", NOW)) == [("reading", "a/b", "available", 1.0, "1", {})]
+    assert plain(d.decode(topic, b"online", NOW)) == [
+        ("reading", "a/b", "available", 1.0, "{bool}", {})
+    ]
     assert plain(d.decode(topic, b"offline", NOW)) == [
-        ("reading", "a/b", "available", 0.0, "1", {}),
+        ("reading", "a/b", "available", 0.0, "{bool}", {}),
         ("event", "a/b", Severity.WARN, "a/b is offline", {"available": False}),
     ]
     assert plain(d.decode(topic, b"maybe", NOW)) == [

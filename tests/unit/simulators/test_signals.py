@@ -220,7 +220,7 @@ def test_the_zigbee2mqtt_decoder_reads_what_the_sensors_publish() -> None:
     assert units == {
         "battery": "%",
         "humidity": "%",
-        "linkquality": "1",
+        "linkquality": "{lqi}",
         "pressure": "hPa",
         "temperature": "Cel",
         "voltage": "mV",

@@ -1,0 +1,198 @@
+"""Sentio's rule groups, as data: hourly aggregates, alerts on metrics, alerts on log records."""
+
+from __future__ import annotations
+
+from sentio.dashboards.model import AlertRule, RecordingRule, RuleGroup
+
+from sentio.config import AlertingConfig
+
+READINGS = '{connector!="", device!=""}'
+# The metrics that drove a device's score, best first, as the engine explained it.
+DRIVERS = (
+    '{{ range query (printf "topk(3, sentio_ai_anomaly_driver{device=%q})" $labels.device) }}'
+    '{{ .Labels.driver }} ({{ printf "%.2f" .Value }}) {{ end }}'
+)
+TOP_DRIVER = (
+    "{{ with $labels.metric }}{{ . }}{{ else }}"
+    '{{ range query (printf "topk(1, sentio_ai_anomaly_driver{device=%q})" $labels.device) }}'
+    "{{ .Labels.driver }}{{ end }}{{ end }}"
+)
+
+
+def _hourly(kind: str, func: str) -> RecordingRule:
+    return RecordingRule(
+        record=f"sentio:reading:{kind}_1h",
+        expr=f'label_copy({func}({READINGS}[1h]) keep_metric_names, "__name__", "metric")',
+    )
+
+
+def recording_group(config: AlertingConfig) -> RuleGroup:
+    """Return the hourly per-device aggregates a long-range panel reads instead of raw samples."""
+    return RuleGroup(
+        name="sentio-hourly",
+        language="promql",
+        interval=config.recording_interval,
+        rules=(
+            _hourly("mean", "avg_over_time"),
+            _hourly("min", "min_over_time"),
+            _hourly("max", "max_over_time"),
+            RecordingRule(
+                "sentio:anomaly_score:max_1h",
+                "max by (device, query, model) (max_over_time(sentio_ai_anomaly_score[1h]))",
+            ),
+            RecordingRule(
+                "sentio:anomaly_score:mean_1h",
+                "avg by (device, query, model) (avg_over_time(sentio_ai_anomaly_score[1h]))",
+            ),
+        ),
+    )
+
+
+def _anomaly(c: AlertingConfig, name: str, expr: str, severity: str) -> AlertRule:
+    return AlertRule(
+        name=name,
+        expr=expr,
+        for_=c.anomaly_for,
+        severity=severity,
+        summary='{{ $labels.device }}: anomaly score {{ printf "%.2f" $value }}',
+        description=(
+            "{{ $labels.device }} ({{ $labels.query }}, model {{ $labels.model }}) scores "
+            '{{ printf "%.2f" $value }}, above '
+            + expr.rpartition(" > ")[2]
+            + " for "
+            + c.anomaly_for
+            + "."
+        ),
+        runbook="Open the device dashboard; check the drivers' readings against their expected "
+        "band; inspect the device.",
+        dashboard="sentio-device",
+        annotations={"metric": TOP_DRIVER, "drivers": DRIVERS, "score": "{{ $value }}"},
+    )
+
+
+def alert_group(config: AlertingConfig) -> RuleGroup:
+    """Return the alerts on metrics: anomalies, predictions, devices, connectors, the pipeline."""
+    c = config
+    score = "max by (device, metric, query, model) (sentio_ai_anomaly_score)"
+    ttt = "min by (device, metric, query) (sentio_ai_time_to_threshold_seconds)"
+    return RuleGroup(
+        name="sentio-alerts",
+        language="promql",
+        rules=(
+            _anomaly(c, "SentioAnomaly", f"{score} > 1", "warning"),
+            _anomaly(c, "SentioAnomalyCritical", f"{score} > {c.critical_score:g}", "critical"),
+            AlertRule(
+                name="SentioFaultPredicted",
+                expr=f"{ttt} < {c.prediction_warning_s:g} > {c.prediction_critical_s:g}",
+                for_="0s",
+                severity="warning",
+                summary="{{ $labels.device }}: {{ $labels.metric }} crosses its threshold in "
+                "{{ humanizeDuration $value }}",
+                description="The trend of {{ $labels.metric }} on {{ $labels.device }} crosses "
+                "the configured threshold in {{ humanizeDuration $value }}.",
+                runbook="Plan maintenance before then; the device dashboard shows the forecast.",
+                dashboard="sentio-device",
+                annotations={"time_to_threshold": "{{ $value }}", "metric": "{{ $labels.metric }}"},
+            ),
+            AlertRule(
+                name="SentioFaultPredictedSoon",
+                expr=f"{ttt} <= {c.prediction_critical_s:g}",
+                for_="0s",
+                severity="critical",
+                summary="{{ $labels.device }}: {{ $labels.metric }} crosses its threshold in "
+                "{{ humanizeDuration $value }}",
+                description="The trend of {{ $labels.metric }} on {{ $labels.device }} crosses "
+                "the configured threshold in {{ humanizeDuration $value }}.",
+                runbook="Act now: the fault is predicted within hours.",
+                dashboard="sentio-device",
+                annotations={"time_to_threshold": "{{ $value }}", "metric": "{{ $labels.metric }}"},
+            ),
+            AlertRule(
+                name="SentioDeviceDown",
+                expr="max by (device, connector, instance) (sentio_collector_device_up) == 0",
+                for_=c.device_down_for,
+                severity="critical",
+                summary="{{ $labels.device }} is down",
+                description="{{ $labels.device }} ({{ $labels.connector }}) has not answered "
+                "for " + c.device_down_for + ".",
+                runbook="Check the device's power and network; `sentio stack logs` and the "
+                "device's log events name the error.",
+                dashboard="sentio-device",
+            ),
+            AlertRule(
+                name="SentioConnectorErrors",
+                expr="sum by (connector, instance) (rate(sentio_collector_errors_total[5m])) "
+                f"> {c.error_rate_per_s:g}",
+                for_="5m",
+                severity="warning",
+                summary='{{ $labels.connector }}: {{ printf "%.2f" $value }} errors/s',
+                description='Connector {{ $labels.connector }} fails {{ printf "%.2f" $value }} '
+                "polls or requests per second.",
+                runbook="Look at the connector's log events; a device or its bus is failing.",
+                dashboard="sentio-pipeline",
+            ),
+            AlertRule(
+                name="SentioSpoolBacklog",
+                expr="max by (instance) (sentio_collector_spool_depth) > 0",
+                for_=c.spool_backlog_for,
+                severity="warning",
+                summary="{{ $labels.instance }}: {{ $value }} requests wait in the spool",
+                description="A backend has not taken the collector's data for "
+                + c.spool_backlog_for
+                + "; it is kept on disk and replayed when the backend returns.",
+                runbook="Check VictoriaMetrics (`sentio doctor`); free disk for the spool.",
+                dashboard="sentio-pipeline",
+            ),
+            AlertRule(
+                name="SentioReadingsDropped",
+                expr="sum by (instance) (increase(sentio_collector_queue_dropped_total[10m]) "
+                "or increase(sentio_collector_spool_dropped_total[10m])) > 0",
+                for_="0s",
+                severity="critical",
+                summary="{{ $labels.instance }}: {{ $value }} readings or requests dropped",
+                description="The collector's queue or spool overflowed: data is lost.",
+                runbook="Raise collector.queue_limit or spool_max_bytes; bring the backend back.",
+                dashboard="sentio-pipeline",
+            ),
+            AlertRule(
+                name="SentioAIStalled",
+                # an engine that ran and stopped; one that never ran is not an alert
+                expr="sum(increase(sentio_ai_cycle_duration_seconds_count"
+                f"[{c.ai_stalled_after}])) == 0",
+                for_="0s",
+                severity="warning",
+                summary="The AI engine ran no cycle for " + c.ai_stalled_after,
+                description="No fit or infer cycle finished: anomalies and predictions are not "
+                "being computed.",
+                runbook="Check `sentio ai run` is running and its log; `sentio doctor`.",
+                dashboard="sentio-pipeline",
+            ),
+        ),
+    )
+
+
+def log_group(config: AlertingConfig) -> RuleGroup:
+    """Return the alerts on log records (LogsQL, evaluated by vmalert-logs)."""
+    return RuleGroup(
+        name="sentio-log-alerts",
+        language="logsql",
+        rules=(
+            AlertRule(
+                name="SentioDeviceErrors",
+                expr="_time:5m severity_text:=ERROR device:* "
+                "| stats by (device, connector) count() as errors | filter errors:>0",
+                for_="0s",
+                severity="warning",
+                summary="{{ $labels.device }}: {{ $value }} ERROR events in 5 minutes",
+                description="{{ $labels.device }} ({{ $labels.connector }}) logged {{ $value }} "
+                "ERROR records in the last 5 minutes.",
+                runbook='Read the device\'s log events (VictoriaLogs: `device:="..."`).',
+                dashboard="sentio-device",
+            ),
+        ),
+    )
+
+
+def rule_groups(config: AlertingConfig) -> tuple[RuleGroup, ...]:
+    """Return every rule group Sentio provisions."""
+    return (recording_group(config), alert_group(config), log_group(config))
