@@ -31,6 +31,7 @@ Progress = Callable[[str], None]
 RULE_FILE = "sentio.yml"
 FAILED_RULE = re.compile(r'invalid group "(?P<group>[^"]+)".*?rule "(?P<rule>[^"]+)"', re.S)
 RELOAD_TIMEOUT = aiohttp.ClientTimeout(total=10)
+SECRET_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,25 @@ def outputs(config: SentioConfig) -> list[Output]:
                "vmalert", "vmalert"),
         Output(stack.rules_dir("logs") / RULE_FILE, vmalert.render_file(config, log_groups),
                "vmalert", "vmalert-logs"),
-        *(Output(s.path, s.text, mode=0o600) for s in secrets if s.text is not None),
+        *(Output(s.path, s.text, mode=SECRET_MODE) for s in secrets if s.text is not None),
         Output(alertmanager.template_path(config), alertmanager.TEMPLATES),
         Output(alertmanager_config_file(stack), am_text, "amtool", "alertmanager"),
     ]  # fmt: skip
-    dashboards = stack.stack_config_dir() / "dashboards"
-    out += [Output(dashboards / f"{d.uid}.json", vmui.render_text(d)) for d in catalog.DASHBOARDS]
+    out += [Output(dashboard_file(config, i, d.uid), vmui.render_text(d))
+            for i, d in enumerate(catalog.DASHBOARDS)]  # fmt: skip
     return out
+
+
+def dashboard_file(config: SentioConfig, index: int, uid: str) -> Path:
+    """Return where vmui's dashboard ``uid`` goes; vmui shows its tabs in file-name order."""
+    return config.stack.stack_config_dir() / "dashboards" / f"{index + 1:02d}-{uid}.json"
+
+
+def stale(config: SentioConfig, planned: list[Output]) -> list[Path]:
+    """Return Sentio's dashboard files that no dashboard renders to any more."""
+    folder = config.stack.stack_config_dir() / "dashboards"
+    keep = {o.path for o in planned}
+    return sorted(p for p in folder.glob("*sentio-*.json") if p not in keep)
 
 
 @functools.cache
@@ -141,6 +154,8 @@ async def _reload_all(config: SentioConfig, names: Iterable[str]) -> dict[str, s
 
 def _stage(output: Output) -> Path:
     output.path.parent.mkdir(parents=True, exist_ok=True)
+    if output.mode == SECRET_MODE:
+        output.path.parent.chmod(0o700)
     staged = output.path.with_name(f".{output.path.name}.new")
     # a check reads the staged file where it will live, so relative references resolve alike
     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, output.mode)
@@ -154,7 +169,11 @@ def apply(config: SentioConfig, progress: Progress, dry_run: bool = False) -> Re
     planned = outputs(config)
     changed = [o for o in planned if o.changed()]
     unchanged = [o.path for o in planned if o not in changed]
+    old = stale(config, planned)
     if dry_run or not changed:
+        if not dry_run:
+            for path in old:
+                path.unlink(missing_ok=True)
         return Result([o.path for o in changed], unchanged, [])
     staged = {o.path: _stage(o) for o in changed}
     backups: dict[Path, str | None] = {}
@@ -166,6 +185,9 @@ def apply(config: SentioConfig, progress: Progress, dry_run: bool = False) -> Re
                 output.path.read_text(encoding="utf-8") if output.path.exists() else None
             )
             staged[output.path].replace(output.path)
+        for path in old:
+            backups[path] = path.read_text(encoding="utf-8")
+            path.unlink()
         to_reload = sorted({o.reload for o in changed if o.reload})
         answers = asyncio.run(_reload_all(config, to_reload))
         errors = {n: e for n, e in answers.items() if e and e != NOT_RUNNING}

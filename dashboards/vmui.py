@@ -28,7 +28,7 @@ def _panel(dashboard: Dashboard, panel: Panel) -> dict[str, Any]:
         "unit": UNITS.get(panel.unit, panel.unit),
         "expr": [_expr(dashboard, q.expr) for q in panel.queries],
         "alias": [q.legend for q in panel.queries],
-        "showLegend": panel.kind == "timeseries",
+        "showLegend": True,
         "width": panel.width,
     }
 

@@ -37,7 +37,8 @@ INSTANCE = "alert-pumps"
 QUERY = "alert-pumps"
 TREND_QUERY = "alert-pump-trend"
 LOGGERS = ("sentio.ai", "sentio.collector")
-FAULTY = "pump-2"
+# device names of their own, so other work on the same stack cannot be mistaken for theirs
+HEALTHY, FAULTY = "alert-pump-1", "alert-pump-2"
 # vibration climbing 2 mm/s every second: unmistakable within a few polls
 FAULT: Fault = Drift("vibration", 7200.0)
 # The device model needs this much history: with 60 rows it still alarms on healthy noise, and
@@ -70,7 +71,10 @@ def rig_config(
             "poll_interval_s": 1,
             "config": {
                 "connection": {"type": "tcp", "host": "127.0.0.1", "port": pump_port},
-                "devices": [{"name": f"pump-{u}", "unit_id": u, "fields": fields} for u in (1, 2)],
+                "devices": [
+                    {"name": name, "unit_id": int(name.rsplit("-", 1)[1]), "fields": fields}
+                    for name in (HEALTHY, FAULTY)
+                ],
             },
         }
     ]

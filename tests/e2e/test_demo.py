@@ -149,7 +149,7 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         # provisioned: rules, Alertmanager's Slack route to a local receiver, the dashboards
         stack_dir = config.stack.stack_config_dir()
         assert (stack_dir / "rules" / "metrics" / "sentio.yml").is_file()
-        assert (stack_dir / "dashboards" / "sentio-fleet.json").is_file()
+        assert (stack_dir / "dashboards" / "01-sentio-fleet.json").is_file()
         assert "Alertmanager's messages go to http://127.0.0.1:" in output
         assert "Future exception was never retrieved" not in output
         assert "Traceback" not in output

@@ -58,7 +58,7 @@ async def test_provisioning_applies_reloads_and_a_second_run_changes_nothing(
     assert "SentioDeviceDown" in status["config"]["original"]  # the inhibition rules are live
     assert {n: stack.pid(n) for n in pids} == pids, "reloaded, not restarted"
     dashboards = config.stack.stack_config_dir() / "dashboards"
-    assert {p.stem for p in dashboards.glob("*.json")} >= {"sentio-fleet", "sentio-device"}
+    assert {p.stem for p in dashboards.glob("*.json")} >= {"01-sentio-fleet", "02-sentio-device"}
 
 
 async def test_a_broken_rule_fails_naming_file_and_rule_and_changes_nothing(

@@ -133,3 +133,16 @@ def test_without_slack_alerts_go_nowhere_and_a_webhook_is_routed_beside(
     )
     with pytest.raises(ConfigError, match="does not exist"):
         alertmanager.render(missing)
+
+
+def test_provisioning_writes_the_slack_secret_privately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentio.dashboards import provision
+
+    monkeypatch.setenv("SENTIO_SLACK_WEBHOOK_URL", "https://hooks.slack.invalid/services/x")
+    config = SentioConfig.model_validate({"stack": {"data_dir": str(tmp_path)}})
+    [secret] = [o for o in provision.outputs(config) if o.mode == provision.SECRET_MODE]
+    staged = provision._stage(secret)
+    assert staged.stat().st_mode & 0o777 == 0o600
+    assert staged.parent.stat().st_mode & 0o777 == 0o700
