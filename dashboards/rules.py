@@ -70,6 +70,21 @@ def _anomaly(c: AlertingConfig, name: str, expr: str, severity: str) -> AlertRul
     )
 
 
+def _predicted(name: str, expr: str, severity: str, runbook: str) -> AlertRule:
+    crossing = "{{ $labels.metric }} crosses its threshold in {{ humanizeDuration $value }}"
+    return AlertRule(
+        name=name,
+        expr=expr,
+        for_="0s",
+        severity=severity,
+        summary="{{ $labels.device }}: " + crossing,
+        description="The trend of {{ $labels.metric }} on {{ $labels.device }}: " + crossing + ".",
+        runbook=runbook,
+        dashboard="sentio-device",
+        annotations={"time_to_threshold": "{{ $value }}", "metric": "{{ $labels.metric }}"},
+    )
+
+
 def alert_group(config: AlertingConfig) -> RuleGroup:
     """Return the alerts on metrics: anomalies, predictions, devices, connectors, the pipeline."""
     c = config
@@ -81,31 +96,17 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
         rules=(
             _anomaly(c, "SentioAnomaly", f"{score} > 1", "warning"),
             _anomaly(c, "SentioAnomalyCritical", f"{score} > {c.critical_score:g}", "critical"),
-            AlertRule(
-                name="SentioFaultPredicted",
-                expr=f"{ttt} < {c.prediction_warning_s:g} > {c.prediction_critical_s:g}",
-                for_="0s",
-                severity="warning",
-                summary="{{ $labels.device }}: {{ $labels.metric }} crosses its threshold in "
-                "{{ humanizeDuration $value }}",
-                description="The trend of {{ $labels.metric }} on {{ $labels.device }} crosses "
-                "the configured threshold in {{ humanizeDuration $value }}.",
-                runbook="Plan maintenance before then; the device dashboard shows the forecast.",
-                dashboard="sentio-device",
-                annotations={"time_to_threshold": "{{ $value }}", "metric": "{{ $labels.metric }}"},
+            _predicted(
+                "SentioFaultPredicted",
+                f"{ttt} < {c.prediction_warning_s:g} > {c.prediction_critical_s:g}",
+                "warning",
+                "Plan maintenance before then; the device dashboard shows the forecast.",
             ),
-            AlertRule(
-                name="SentioFaultPredictedSoon",
-                expr=f"{ttt} <= {c.prediction_critical_s:g}",
-                for_="0s",
-                severity="critical",
-                summary="{{ $labels.device }}: {{ $labels.metric }} crosses its threshold in "
-                "{{ humanizeDuration $value }}",
-                description="The trend of {{ $labels.metric }} on {{ $labels.device }} crosses "
-                "the configured threshold in {{ humanizeDuration $value }}.",
-                runbook="Act now: the fault is predicted within hours.",
-                dashboard="sentio-device",
-                annotations={"time_to_threshold": "{{ $value }}", "metric": "{{ $labels.metric }}"},
+            _predicted(
+                "SentioFaultPredictedSoon",
+                f"{ttt} <= {c.prediction_critical_s:g}",
+                "critical",
+                "Act now: the fault is predicted within hours.",
             ),
             AlertRule(
                 name="SentioDeviceDown",

@@ -41,6 +41,8 @@ async def test_provisioning_applies_reloads_and_a_second_run_changes_nothing(
 ) -> None:
     config, stack = stack_env
     pids = {n: stack.pid(n) for n in ("vmalert", "vmalert-logs", "alertmanager")}
+    for output in provision.outputs(config):  # what other tests provisioned on this stack
+        output.path.unlink(missing_ok=True)
     first = await asyncio.to_thread(provision.apply, config, _quiet)
     assert {p.name for p in first.written} >= {"sentio.yml", "alertmanager.yml"}
     assert sorted(first.reloaded) == ["alertmanager", "vmalert", "vmalert-logs"]
