@@ -1,7 +1,8 @@
 # Sentio: `make demo` runs the stack with a demo workload; `make test` runs every test.
-# Both install what is missing: Python deps in .venv, Mosquitto, and the backends (built once
-# into ~/.cache/sentio from the Go module proxy); `make test` also a real Home Assistant for the
-# connector's tests (a cached virtualenv, once).
+# Both install what is missing: Python deps in .venv, Mosquitto and Chromium from Debian's
+# packages, and the backends (built once into ~/.cache/sentio from the Go module proxy);
+# `make test` also a real Home Assistant for the connector's tests (a cached virtualenv, once)
+# and the Kubernetes manifests' render and validation tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -15,7 +15,9 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -29,7 +31,7 @@ from sentio.simulators.fleet import build_fleet
 from sentio.simulators.pump import POINTS, Pump, PumpServer
 from sentio.simulators.slack import Message, SlackReceiver
 from sentio.stack.probe import poll
-from sentio.stack.query import promql
+from sentio.stack.query import alerts, promql
 from sentio.telemetry import setup
 
 Progress = Callable[[str], None]
@@ -118,6 +120,12 @@ def rig_config(
     return SentioConfig.model_validate(data)
 
 
+def _active(alert: dict[str, Any]) -> bool:
+    """Return whether Alertmanager still holds ``alert`` as firing (not resolved)."""
+    ends = datetime.fromisoformat(str(alert["endsAt"]).replace("Z", "+00:00"))
+    return bool(ends > datetime.now(UTC))
+
+
 def _is(message: Message, status: str, alertname: str, device: str) -> bool:
     text = message.text()
     return f"[{status.upper()}" in text and alertname + " on " + device in text
@@ -165,6 +173,20 @@ class Rig:
                 "the device model's scores of both pumps",
                 1.0,
             )
+
+    async def settled(self, timeout_s: float) -> None:
+        """Wait until the faulty pump scores below 1 for a while and none of its alerts is on."""
+        quiet = f'max(max_over_time(sentio_ai_anomaly_score{{device="{FAULTY}"}}[30s]))'
+        async with aiohttp.ClientSession() as session:
+
+            async def calm() -> bool | None:
+                score = await promql(session, self.config.query_url(), quiet)
+                held = await alerts(session, self.config.stack.url("alertmanager"))
+                on = [a for a in held if a["labels"].get("device") == FAULTY and _active(a)]
+                low = bool(score) and float(score[0]["value"][1]) < 1
+                return True if low and not on else None
+
+            await poll(calm, timeout_s, f"{FAULTY} calm: scores below 1, no alert on", 1.0)
 
     async def fire(self, timeout_s: float) -> tuple[float, Message]:
         """Inject the fault; return how long the firing message took, and the message."""
@@ -250,9 +272,13 @@ async def measure(
     fired: list[float] = []
     resolved: list[float] = []
     async with running_rig(config, workdir, progress) as rig:
-        progress("waiting for the device model to score both pumps (about a minute)")
+        progress(
+            f"waiting for {HEALTHY_ROWS} s of healthy readings, then the device model's first "
+            "scores (about four minutes)"
+        )
         await rig.scored(400)
         for index in range(runs):
+            await rig.settled(300)
             latency, _ = await rig.fire(180)
             fired.append(latency)
             back, _ = await rig.clear(240)
