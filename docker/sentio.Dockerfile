@@ -8,6 +8,7 @@ COPY connectors connectors
 COPY collectors collectors
 COPY simulators simulators
 COPY ai-engine ai-engine
+COPY dashboards dashboards
 COPY config config
 RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 

@@ -101,3 +101,11 @@ def test_the_readme_names_every_pinned_version() -> None:
         "Alertmanager": "ALERTMANAGER_VERSION",
     }.items():
         assert table.get(engine, "").startswith(pinned[key]), (engine, table.get(engine))
+
+
+def test_the_sentio_image_copies_every_package_folder() -> None:
+    dockerfile = (REPO / "docker" / "sentio.Dockerfile").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    folders = set(re.findall(r'"sentio\.[a-z_]+" = "([a-z-]+)"', pyproject)) | {"sentio"}
+    for folder in folders:
+        assert f"COPY {folder} {folder}" in dockerfile, folder
