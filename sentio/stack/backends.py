@@ -49,6 +49,7 @@ class Backend:
     ports: Callable[[StackConfig], list[int]]
     stop_grace_s: float = 20.0
     prepare: Callable[[StackConfig], None] | None = None
+    stops_first: bool = False  # a client of the other backends: stopped before them
 
     def health_url(self, stack: StackConfig) -> str:
         """Return the URL that answers 200 once the backend is ready."""
@@ -381,6 +382,7 @@ def backends(versions: Versions) -> Mapping[str, Backend]:
             port=lambda s: s.vmalert.port,
             ports=lambda s: [s.vmalert.port],
             prepare=_make_rule_dirs,
+            stops_first=True,
         ),
         "vmalert-logs": Backend(
             name="vmalert-logs",
@@ -391,5 +393,6 @@ def backends(versions: Versions) -> Mapping[str, Backend]:
             port=lambda s: s.vmalert.logs_port,
             ports=lambda s: [s.vmalert.logs_port],
             prepare=_make_rule_dirs,
+            stops_first=True,
         ),
     }

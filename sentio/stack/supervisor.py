@@ -212,8 +212,18 @@ class Stack:
         return times
 
     async def down(self, names: Sequence[str] | None = None, progress: Progress = print) -> None:
-        """Stop the named backends (all by default): SIGTERM, then SIGKILL after a grace."""
+        """Stop the named backends (all by default): SIGTERM, then SIGKILL after a grace.
+
+        Clients of the other backends (vmalert, which writes to VictoriaMetrics and notifies
+        Alertmanager) stop first, so they can flush to backends that still answer.
+        """
         names = list(names if names is not None else self.backends)
+        first = [n for n in names if n in self.backends and self.backends[n].stops_first]
+        if first:
+            await self._stop(first, progress)
+        await self._stop([n for n in names if n not in first], progress)
+
+    async def _stop(self, names: Sequence[str], progress: Progress) -> None:
         pids = {n: p for n in names if (p := self.pid(n)) is not None}
         for name, pid in pids.items():
             with contextlib.suppress(ProcessLookupError):
