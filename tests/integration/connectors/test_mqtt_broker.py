@@ -87,7 +87,7 @@ async def test_number_and_json_payloads_become_readings(
     assert [strip(s) for s in samples] == [
         ("reading", "oven-1", "temperature", 21.5, "Cel"),
         ("reading", "meter-2", "temperature", 19.0, "Cel"),
-        ("reading", "meter-2", "second", 2.5, ""),
+        ("reading", "meter-2", "second", 2.5, "1"),
         ("reading", "oven-1", "setpoint", -40.0, "Cel"),
     ]
     first = samples[0]

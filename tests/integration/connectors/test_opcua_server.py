@@ -47,7 +47,7 @@ async def test_readings_equal_server_values(
     assert got["running"].value is True
     assert got["numeric"].value == 7.5
     assert got["temperature"].unit == "Cel"
-    assert got["count"].unit == ""
+    assert got["count"].unit == "1"  # as configured
     assert got["temperature"].attributes["node_id"] == node_ids["temperature"]
     source = (await opcua_server.node("temperature").read_data_value()).SourceTimestamp
     assert source is not None
