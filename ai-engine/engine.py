@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -64,9 +64,21 @@ def log_attributes(values: dict[str, object]) -> dict[str, object]:
 
 
 def in_shard(key: LabelSet, shard: tuple[int, int]) -> bool:
-    """Return whether series ``key`` belongs to shard ``index`` of ``count``."""
+    """Return whether ``key`` (a series' or a device's labels) is in shard ``index`` of ``count``.
+
+    A 64-bit BLAKE2b, not CRC-32: CRC is linear, so keys that differ in one label value shift
+    every channel's CRC alike and whole patterns of series landed together.
+    """
     index, count = shard
-    return zlib.crc32(repr(key).encode()) % count == index
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == index
+
+
+def shard_key(labels: dict[str, str], group_by: list[str]) -> LabelSet:
+    """Return what a series is sharded by: its group's labels, so a device stays on one shard."""
+    if group_by:
+        return tuple((name, labels.get(name, "")) for name in group_by)
+    return tuple(sorted(labels.items()))
 
 
 def matrix(series: list[Series]) -> FloatArray:
@@ -184,7 +196,8 @@ class QueryEngine:
 
     async def _read(self, start: int, end: int) -> list[Series]:
         series = await self.reader.read(self.query.promql, start, end, self.query.step_s)
-        return [s for s in series if in_shard(s.key(), self.shard)]
+        by = self.query.group_by
+        return [s for s in series if in_shard(shard_key(s.labels, by), self.shard)]
 
     def _align(self, series: list[Series], state: QueryState | None = None) -> list[int]:
         """Return each series' row in the robust state, adding rows for new series."""

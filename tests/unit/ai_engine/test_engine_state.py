@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from sentio.ai_engine.engine import QueryEngine, in_shard
+from sentio.ai_engine.engine import QueryEngine, in_shard, shard_key
 from sentio.ai_engine.reader import Series
 from sentio.ai_engine.scheduler import Scheduler
 from sentio.ai_engine.state import decode, encode
@@ -131,7 +131,8 @@ async def test_shards_keep_their_own_state_files(tmp_path: Path) -> None:
     again = engine(tmp_path, reader, (1, 2))
     assert again.load()
     assert again.state.keys == second.state.keys
-    assert all(in_shard(k, (1, 2)) for k in again.state.keys)
+    group_by = again.query.group_by
+    assert all(in_shard(shard_key(dict(k), group_by), (1, 2)) for k in again.state.keys)
 
 
 async def test_a_pickle_in_place_of_the_state_is_not_run_and_the_query_refits(
