@@ -70,7 +70,7 @@ async def test_a_stuck_valve_reading_is_scored_above_one_while_it_lasts(
             complete = len(got) == len(METRICS) and all(np.isfinite(s.values[-1]) for s in got)
             return True if complete else None
 
-        await poll(written, 30, "the pump's series")
+        await poll(written, 90, "the pump's series")
         writer = FindingWriter(pusher, {"service.name": "sentio-ai-test"})
         engine = QueryEngine(query, reader, writer, tmp_path, logger)
         await engine.fit(t0 + FIT_AT * STEP)
@@ -90,7 +90,7 @@ async def test_a_stuck_valve_reading_is_scored_above_one_while_it_lasts(
                 return None
             return {(int(ts) - t0) // STEP: float(v) for ts, v in result[0]["values"]}
 
-        by_row = await poll(scores, 30, "device scores")
+        by_row = await poll(scores, 90, "device scores")
     assert max(v for row, v in by_row.items() if row < HEALTHY) < 1
     assert min(v for row, v in by_row.items() if row >= HEALTHY + 5) > 1
     device = [r for r in events if getattr(r, "model", None) == "multivariate"]

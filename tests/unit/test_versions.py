@@ -109,3 +109,14 @@ def test_the_sentio_image_copies_every_package_folder() -> None:
     folders = set(re.findall(r'"sentio\.[a-z_]+" = "([a-z-]+)"', pyproject)) | {"sentio"}
     for folder in folders:
         assert f"COPY {folder} {folder}" in dockerfile, folder
+
+
+def test_every_package_folder_is_in_the_distribution() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    for name, folder in project["package-dir"].items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder).parts
+            assert ".".join((name, *relative)) in listed, f"{init.parent} is not packaged"
