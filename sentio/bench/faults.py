@@ -44,6 +44,7 @@ from sentio.config import SentioConfig, load
 from sentio.errors import SentioError, StackError
 from sentio.stack.backends import backends
 from sentio.stack.install import install
+from sentio.stack.ports import free_ports
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
 from sentio.stack.supervisor import Stack, stop_child
@@ -75,15 +76,6 @@ class ScenarioReport:
     torn: int
     in_memory: int = 0
     per_device: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def quiet_telemetry(service: str) -> Telemetry:
@@ -242,7 +234,7 @@ async def hung_backend(
 ) -> ScenarioReport:  # fmt: skip
     """Read through ``hang_s`` of a hung backend, then VictoriaMetrics; count every reading back."""
     name = f"faults-hung-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    [port] = free_ports(1)
     async with meters(units, work) as meter_port:
         config = scenario_config(work, port, meter_port, name, units, interval_s)
         collector = Collector(config, quiet_telemetry("sentio-bench-faults"))
@@ -332,7 +324,7 @@ async def kill9(
 ) -> ScenarioReport:  # fmt: skip
     """Kill a spooling collector at a random moment; restart it; count what it had spooled."""
     name = f"faults-kill9-{uuid.uuid4().hex[:8]}"
-    port = free_port()  # nothing listens there until VictoriaMetrics starts after the kill
+    [port] = free_ports(1)  # nothing listens there until VictoriaMetrics starts after the kill
     rng = rng or random.Random()
     async with meters(units, work) as meter_port:
         config = scenario_config(work, port, meter_port, name, units, interval_s, fsync=True)

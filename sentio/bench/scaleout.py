@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
 from sentio.stack.backends import backends
 from sentio.stack.install import install
+from sentio.stack.ports import free_ports
 from sentio.stack.running import stack_running
 from sentio.stack.supervisor import Stack
 from sentio.stack.versions import load_versions
@@ -131,21 +131,13 @@ def _collectors(
     )
 
 
-def _free_ports(count: int, host: str) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
-
-
 @contextlib.contextmanager
 def _victorialogs(
     config: SentioConfig, work: Path, storage_nodes: int, progress: Progress
 ) -> Iterator[tuple[SentioConfig, Stack]]:
     """Run a VictoriaLogs (single-node, or a cluster of ``storage_nodes``) on free ports."""
     data = config.model_dump(mode="json")
-    ports = _free_ports(1 + storage_nodes, config.stack.host)
+    ports = free_ports(1 + storage_nodes, config.stack.host)
     vl: dict[str, object] = {"port": ports[0]}
     if storage_nodes:
         vl["cluster"] = {"storage_nodes": storage_nodes, "storage_ports": ports[1:]}
