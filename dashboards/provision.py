@@ -14,12 +14,13 @@ import functools
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 from sentio.dashboards import alertmanager, catalog, rules, vmalert, vmui
+from sentio.dashboards.model import RuleGroup
 
 from sentio.config import SentioConfig
 from sentio.errors import ProvisionError
@@ -61,10 +62,10 @@ class Result:
     reloaded: list[str]
 
 
-def outputs(config: SentioConfig) -> list[Output]:
+def outputs(config: SentioConfig, groups: Sequence[RuleGroup] | None = None) -> list[Output]:
     """Return every file the native stack needs, rendered from the declarations."""
     stack = config.stack
-    groups = rules.rule_groups(config.alerting)
+    groups = rules.rule_groups(config.alerting) if groups is None else groups
     metric_groups = [g for g in groups if g.language == "promql"]
     log_groups = [g for g in groups if g.language == "logsql"]
     am_text, secrets = alertmanager.render(config)
@@ -164,9 +165,17 @@ def _stage(output: Output) -> Path:
     return staged
 
 
-def apply(config: SentioConfig, progress: Progress, dry_run: bool = False) -> Result:
-    """Check every changed file, swap them in together, reload; undo all of it on failure."""
-    planned = outputs(config)
+def apply(
+    config: SentioConfig,
+    progress: Progress,
+    dry_run: bool = False,
+    groups: Sequence[RuleGroup] | None = None,
+) -> Result:
+    """Check every changed file, swap them in together, reload; undo all of it on failure.
+
+    ``groups`` replaces Sentio's rule groups (``sentio.dashboards.rules``) when given.
+    """
+    planned = outputs(config, groups)
     changed = [o for o in planned if o.changed()]
     unchanged = [o.path for o in planned if o not in changed]
     old = stale(config, planned)

@@ -64,21 +64,17 @@ async def test_provisioning_applies_reloads_and_a_second_run_changes_nothing(
 
 
 async def test_a_broken_rule_fails_naming_file_and_rule_and_changes_nothing(
-    stack_env: tuple[SentioConfig, Stack], monkeypatch: pytest.MonkeyPatch
+    stack_env: tuple[SentioConfig, Stack],
 ) -> None:
     config, _ = stack_env
     await asyncio.to_thread(provision.apply, config, _quiet)
     target = config.stack.rules_dir("metrics") / provision.RULE_FILE
     before = target.read_text()
-    real = rules.rule_groups
-
-    def broken(alerting: Any) -> tuple[RuleGroup, ...]:
-        bad = AlertRule("SentioBroken", "sum(rate(", "0s", "warning", "s", "d", "r", "sentio-fleet")
-        return (*real(alerting), RuleGroup("sentio-broken", "promql", (bad,)))
-
-    monkeypatch.setattr(rules, "rule_groups", broken)
+    bad = AlertRule("SentioBroken", "sum(rate(", "0s", "warning", "s", "d", "r", "sentio-fleet")
+    changed = _with(config, anomaly_for="3m")
+    broken = (*rules.rule_groups(changed.alerting), RuleGroup("sentio-broken", "promql", (bad,)))
     with pytest.raises(ProvisionError) as info:
-        await asyncio.to_thread(provision.apply, _with(config, anomaly_for="3m"), _quiet)
+        await asyncio.to_thread(provision.apply, changed, _quiet, False, broken)
     message = str(info.value)
     assert str(target) in message
     assert "'sentio-broken'" in message and "'SentioBroken'" in message
