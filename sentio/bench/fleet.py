@@ -1,0 +1,448 @@
+"""A fleet: many small Modbus devices polled every second by one real `sentio run` collector.
+
+The devices (``sentio.bench.fleet_sim``, in a process of their own so their CPU is not counted)
+are ``--devices`` (port, unit id) pairs, ``PER_CONNECTION`` unit ids per TCP connection, one
+connector instance per connection. Each poll reads ``REGISTERS`` holding registers in one request
+and yields as many readings; the collector exports them into a VictoriaMetrics of the benchmark's
+own on free loopback ports, and its spans and logs into a sink here that accepts and counts them.
+Startup (``warmup_s``) is left out; the collector's CPU (user + system, /proc) and the readings
+whose timestamps fall in the measured window give ``readings_per_s`` and ``cpu_s_per_100k``; the
+peak RSS is the collector's VmHWM at the window's end.
+
+How it counts, without looking inside the collector:
+
+- ``dropped``: register 0 of a device counts the reads the simulator served it (1, 2, ...), so
+  the reading of it says which poll a sample came from. Per device, by PromQL, the highest
+  counter that landed and the samples that landed; with the simulator's own count of reads at
+  the end, a device should hold ``REGISTERS x max(highest landed, served - 1)`` samples (the one
+  allowed unlanded poll is the one in flight when the collector was stopped). ``dropped`` adds
+  the shortfall of every device, ``duplicates`` the excess.
+- ``poll_lag``: the runtime schedules a device's next poll one interval after its previous poll
+  started. For every two consecutive polls of a device (counters k and k + 1, exported raw from
+  VictoriaMetrics) the lag is the gap between their readings' timestamps minus the interval:
+  how late poll k + 1 came against the schedule poll k set (the readings are stamped when the
+  response is decoded, so a slower response counts as lateness too; millisecond precision).
+  Pairs whose first poll falls in the measured window are kept; a dropped poll leaves a pair
+  out rather than counting as a late one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import pstats
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from sentio.bench.faults import victoriametrics
+from sentio.bench.fleet_sim import REGISTERS, SCALE
+from sentio.bench.procstat import cpu_seconds, peak_rss_mb
+from sentio.config import SentioConfig
+from sentio.errors import SentioError
+from sentio.stack.ports import free_ports
+from sentio.stack.supervisor import stop_child
+
+Progress = Callable[[str], None]
+PER_CONNECTION = 100
+START_TIMEOUT_S = 120.0
+SETTLE_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 60.0
+PROGRESS_EVERY_S = 15.0
+SEQ = "seq"
+
+
+class FleetError(SentioError):
+    """Raise when the fleet benchmark cannot run or measure."""
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    """The figures ``sentio bench fleet`` prints."""
+
+    devices: int
+    connections: int
+    poll_interval_s: float
+    window_s: float
+    readings_per_s: float
+    expected_readings_per_s: float
+    poll_lag_p50_s: float
+    poll_lag_p99_s: float
+    poll_lag_max_s: float
+    collector_rss_mb: float
+    collector_cores: float
+    cpu_s_per_100k: float
+    readings: int
+    dropped: int
+    duplicates: int
+    devices_landed: int
+    spans_per_poll: float
+
+
+def split(devices: int, per_connection: int = PER_CONNECTION) -> list[int]:
+    """Return how many unit ids each connection serves: ``per_connection`` each, the rest last."""
+    full, rest = divmod(devices, per_connection)
+    return [per_connection] * full + ([rest] if rest else [])
+
+
+def device_name(connection: int, unit: int) -> str:
+    """Return the name of the device at ``unit`` on connection ``connection``."""
+    return f"c{connection:03d}u{unit:03d}"
+
+
+def fields() -> list[dict[str, object]]:
+    """Return the fields of one device: its read counter, then int16 values."""
+    values = [
+        {"name": f"v{i:02d}", "table": "holding", "address": i, "type": "int16", "scale": SCALE}
+        for i in range(1, REGISTERS)
+    ]
+    return [{"name": SEQ, "table": "holding", "address": 0, "type": "uint16"}, *values]
+
+
+def collector_config(
+    work: Path, vm_port: int, sink_port: int, ports: list[int], units: list[int], run_id: str,
+    interval_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Return the collector's config: one Modbus instance per connection, defaults elsewhere."""
+    sink = f"http://127.0.0.1:{sink_port}"
+    return {
+        "service": {"name": "sentio-bench-fleet", "instance_id": run_id},
+        "stack": {"data_dir": str(work / "stack"), "victoriametrics": {"port": vm_port}},
+        "telemetry": {"traces": {"endpoint": f"{sink}/v1/traces"},
+                      "logs": {"endpoint": f"{sink}/v1/logs"}},
+        "collector": {"spool_dir": str(work / "spool")},
+        "connectors": [
+            {
+                "name": f"fleet-{run_id}-{c:03d}",
+                "type": "modbus",
+                "poll_interval_s": interval_s,
+                "config": {
+                    "connection": {"host": "127.0.0.1", "port": port, "timeout_s": 5},
+                    "devices": [
+                        {"name": device_name(c, u), "unit_id": u, "fields": fields()}
+                        for u in range(1, count + 1)
+                    ],
+                },
+            }
+            for c, (port, count) in enumerate(zip(ports, units, strict=True))
+        ],
+    }  # fmt: skip
+
+
+def served_by_device(reads: Mapping[str, int], ports: list[int]) -> dict[str, int]:
+    """Map the simulator's reads per ``PORT/UNIT`` to reads per device name."""
+    index = {port: c for c, port in enumerate(ports)}
+    out: dict[str, int] = {}
+    for key, count in reads.items():
+        port, unit = key.split("/")
+        out[device_name(index[int(port)], int(unit))] = count
+    return out
+
+
+def shortfall(
+    landed: Mapping[str, int], highest: Mapping[str, int], served: Mapping[str, int],
+    per_poll: int = REGISTERS,
+) -> tuple[int, int]:  # fmt: skip
+    """Return (dropped, duplicates) summed over devices, as the module docstring defines them."""
+    dropped = duplicates = 0
+    for device in landed.keys() | highest.keys() | served.keys():
+        polls = max(highest.get(device, 0), served.get(device, 0) - 1)
+        missing = per_poll * polls - landed.get(device, 0)
+        dropped += max(0, missing)
+        duplicates += max(0, -missing)
+    return dropped, duplicates
+
+
+def poll_lags(
+    series: Iterable[tuple[Iterable[float], Iterable[float]]], interval_s: float,
+    window: tuple[float, float],
+) -> list[float]:  # fmt: skip
+    """Return the lag of every poll after another one, from (counters, timestamps) per device.
+
+    Timestamps are unix seconds; a pair counts when its first poll started within ``window``.
+    """
+    lags: list[float] = []
+    start, end = window
+    for counters, stamps in series:
+        at = dict(zip((int(c) for c in counters), stamps, strict=True))
+        for seq, t in at.items():
+            nxt = at.get(seq + 1)
+            if nxt is not None and start <= t <= end:
+                lags.append(nxt - t - interval_s)
+    return lags
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the nearest-rank ``q`` quantile (0..1) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+class Sink:
+    """An OTLP/HTTP receiver for the collector's spans and logs: accept, count, keep nothing."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.requests = 0
+        self._runner: web.AppRunner | None = None
+
+    async def _traces(self, request: web.Request) -> web.Response:
+        message = ExportTraceServiceRequest.FromString(await request.read())
+        self.requests += 1
+        self.spans += sum(
+            len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans
+        )
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.requests += 1
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    @contextlib.asynccontextmanager
+    async def serving(self, port: int) -> AsyncIterator[Sink]:
+        """Listen on loopback ``port`` until the block ends."""
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_post("/v1/traces", self._traces)
+        app.router.add_post("/v1/logs", self._logs)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            yield self
+        finally:
+            await runner.cleanup()
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        stop_child(proc, STOP_TIMEOUT_S)
+
+
+async def _first_line(proc: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = _text(log)
+        if "\n" in text:
+            return text.split("\n", 1)[0]
+        if proc.poll() is not None:
+            break
+        await asyncio.sleep(0.1)
+    raise FleetError(f"the fleet simulator did not start:\n{_text(log)}")
+
+
+class Backend:
+    """Instant PromQL queries and raw exports against one VictoriaMetrics."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session = session
+        self.base = base
+
+    async def query(self, query: str, at: float) -> list[dict[str, Any]]:
+        """Return the result vector of ``query`` evaluated at unix time ``at``."""
+        params = {"query": query, "time": f"{at:.3f}"}
+        try:
+            async with self.session.get(f"{self.base}/api/v1/query", params=params) as resp:
+                body = await resp.text()
+                if resp.status != 200:
+                    raise FleetError(f"PromQL {query}: HTTP {resp.status}: {body[:300]}")
+        except aiohttp.ClientError as exc:
+            raise FleetError(f"PromQL {query}: {exc}") from exc
+        result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
+        return result
+
+    async def by_device(self, query: str, at: float) -> dict[str, int]:
+        """Return a ``by (device)`` query's values as integers."""
+        return {
+            r["metric"].get("device", ""): int(float(r["value"][1]))
+            for r in await self.query(query, at)
+        }
+
+    async def total(self, query: str, at: float) -> int:
+        """Return a scalar-like query's one value (0 when empty)."""
+        result = await self.query(query, at)
+        return int(float(result[0]["value"][1])) if result else 0
+
+    async def export(self, selector: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Return the raw samples of ``selector`` between two unix times, one dict per series."""
+        params = {"match[]": selector, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        try:
+            async with self.session.get(f"{self.base}/api/v1/export", params=params) as resp:
+                body = await resp.text()
+                if resp.status != 200:
+                    raise FleetError(f"export {selector}: HTTP {resp.status}: {body[:300]}")
+        except aiohttp.ClientError as exc:
+            raise FleetError(f"export {selector}: {exc}") from exc
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+async def _settled_total(vm: Backend, query: str, at: float) -> int:
+    """Return ``query``'s total once two reads two seconds apart agree."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    last = -1
+    while True:
+        count = await vm.total(query, at)
+        if count == last:
+            return count
+        if time.monotonic() > deadline:
+            raise FleetError(f"{query} still changing after {SETTLE_TIMEOUT_S:g} s: {count}")
+        last = count
+        await asyncio.sleep(2.0)
+
+
+async def _first_readings(
+    vm: Backend, selector: str, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not await vm.total(f"sum(count_over_time({selector}[1h]))", time.time()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = _text(log)[-3000:]
+            raise FleetError(f"no readings arrived from the collector:\n{tail}")
+        await asyncio.sleep(0.5)
+
+
+async def _watch(
+    vm: Backend, proc: subprocess.Popen[bytes], selector: str, window_s: float,
+    progress: Progress,
+) -> None:  # fmt: skip
+    """Let the window run, reporting landed readings, cores and peak RSS every so often."""
+    started = time.monotonic()
+    last_cpu, last_t = cpu_seconds(proc.pid), started
+    while (elapsed := time.monotonic() - started) < window_s:
+        await asyncio.sleep(min(PROGRESS_EVERY_S, window_s - elapsed))
+        if proc.poll() is not None:
+            raise FleetError(f"the collector exited during the window (code {proc.returncode})")
+        now, cpu = time.monotonic(), cpu_seconds(proc.pid)
+        recent = await vm.total(f"sum(count_over_time({selector}[10s]))", time.time() - 3)
+        progress(
+            f"fleet: {now - started:5.0f}/{window_s:g} s, {recent / 10:,.0f} readings/s landed, "
+            f"collector {(cpu - last_cpu) / (now - last_t):.2f} cores, "
+            f"peak RSS {peak_rss_mb(proc.pid):.0f} MiB"
+        )
+        last_cpu, last_t = cpu, now
+
+
+def print_profile(path: Path, write: Progress, top: int = 30) -> None:
+    """Write the ``top`` functions by own time, and by time including callees, of a dump."""
+    stats = pstats.Stats(str(path))
+    entries = list(stats.stats.items())  # type: ignore[attr-defined]
+    total = sum(v[2] for _k, v in entries) or 1.0
+    for title, column in (("own time", 2), ("time with callees", 3)):
+        write(f"profile of the collector: top {top} by {title} (of {total:.1f} s)")
+        for (file, line, func), row in sorted(entries, key=lambda kv: -kv[1][column])[:top]:
+            where = f"{func} ({Path(file).name}:{line})"
+            write(f"  {row[column] / total:6.1%} {row[column]:7.2f} s {row[1]:>10} {where}")
+
+
+def _collector_argv(cfg_path: Path, profile: Path | None) -> list[str]:
+    argv = [str(Path(sys.executable).with_name("sentio")), "run", "-c", str(cfg_path)]
+    if profile is not None:  # the profiler's overhead is in this run's figures too
+        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *argv]
+    return argv
+
+
+async def run(
+    work: Path, *, devices: int, duration_s: float, warmup_s: float = 10.0,
+    interval_s: float = 1.0, profile: Path | None = None, progress: Progress = lambda _m: None,
+) -> FleetReport:  # fmt: skip
+    """Run the fleet for ``warmup_s`` plus ``duration_s`` and measure the collector."""
+    run_id = uuid.uuid4().hex[:8]
+    units = split(devices)
+    vm_port, sink_port = free_ports(2)
+    stack_cfg = SentioConfig.model_validate(
+        {"stack": {"data_dir": str(work / "stack"), "start_timeout_s": 120,
+                   "victoriametrics": {"port": vm_port}}}
+    )  # fmt: skip
+    selector = f'{{instance=~"fleet-{run_id}-.*",connector="modbus"}}'
+    seq_selector = f'{SEQ}{{instance=~"fleet-{run_id}-.*",connector="modbus"}}'
+    sim_argv = [sys.executable, "-m", "sentio.bench.fleet_sim",
+                "--connections", str(len(units)), "--units", str(max(units))]  # fmt: skip
+    sink = Sink()
+    async with (
+        victoriametrics(stack_cfg, progress),
+        sink.serving(sink_port),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session,
+    ):
+        vm = Backend(session, stack_cfg.query_url())
+        with _process(sim_argv, work / "fleet-sim.log") as sim:
+            ports = [int(p) for p in (await _first_line(sim, work / "fleet-sim.log")).split()]
+            cfg = collector_config(work, vm_port, sink_port, ports, units, run_id, interval_s)
+            cfg_path = work / "fleet.yaml"
+            cfg_path.write_text(yaml.safe_dump(cfg))
+            progress(f"fleet: {devices} devices on {len(units)} connection(s), polled every "
+                     f"{interval_s:g} s; warming up {warmup_s:g} s")  # fmt: skip
+            log = work / "collector.log"
+            with _process(_collector_argv(cfg_path, profile), log) as proc:
+                begun = time.time()
+                await _first_readings(vm, selector, proc, log)
+                await asyncio.sleep(warmup_s)  # startup is not measured
+                cpu0, t0 = cpu_seconds(proc.pid), time.time()
+                await _watch(vm, proc, selector, duration_s, progress)
+                cpu1, t1 = cpu_seconds(proc.pid), time.time()
+                rss = peak_rss_mb(proc.pid)
+                progress("fleet: window over; stopping the collector and counting")
+            if proc.returncode != 0:
+                tail = _text(log)[-3000:]
+                raise FleetError(f"the collector exited with {proc.returncode}:\n{tail}")
+        reads = json.loads(_text(work / "fleet-sim.log").strip().splitlines()[-1])
+        served = served_by_device(reads, ports)
+        end = time.time()
+        whole = f"{math.ceil(end - begun) + 60}s"
+        total_q = f"sum(count_over_time({selector}[{whole}]))"
+        await _settled_total(vm, total_q, end)
+        landed = await vm.by_device(f"sum by (device) (count_over_time({selector}[{whole}]))", end)
+        highest = await vm.by_device(
+            f"max by (device) (max_over_time({seq_selector}[{whole}]))", end
+        )
+        window = await vm.total(f"sum(count_over_time({selector}[{(t1 - t0) * 1000:.0f}ms]))", t1)
+        raw = await vm.export(seq_selector, t0 - interval_s, t1 + 5 * interval_s)
+    lags = poll_lags(
+        ((s["values"], [ms / 1000 for ms in s["timestamps"]]) for s in raw), interval_s, (t0, t1)
+    )
+    dropped, duplicates = shortfall(landed, highest, served)
+    polls = sum(highest.values())
+    if profile is not None:
+        print_profile(profile, progress)
+    return FleetReport(
+        devices=devices,
+        connections=len(units),
+        poll_interval_s=interval_s,
+        window_s=round(t1 - t0, 1),
+        readings_per_s=round(window / (t1 - t0)),
+        expected_readings_per_s=round(devices * REGISTERS / interval_s),
+        poll_lag_p50_s=round(percentile(lags, 0.5), 4),
+        poll_lag_p99_s=round(percentile(lags, 0.99), 4),
+        poll_lag_max_s=round(max(lags, default=math.nan), 4),
+        collector_rss_mb=round(rss, 1),
+        collector_cores=round((cpu1 - cpu0) / (t1 - t0), 3),
+        cpu_s_per_100k=round((cpu1 - cpu0) / window * 1e5, 3) if window else math.inf,
+        readings=sum(landed.values()),
+        dropped=dropped,
+        duplicates=duplicates,
+        devices_landed=len(landed),
+        spans_per_poll=round(sink.spans / polls, 3) if polls else 0.0,
+    )
