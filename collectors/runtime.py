@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import logging
 import random
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,13 +40,14 @@ from sentio.connectors.contract import (
     Event,
     Quality,
     Reading,
+    ReadingBatch,
     Severity,
     now_ns,
 )
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
-from sentio.otlp import ExportError, MetricsPusher, Point, encode_gauges
+from sentio.otlp import ExportError, GaugeEncoder, MetricsPusher
 from sentio.redact import redact
 from sentio.telemetry import Telemetry
 
@@ -102,7 +104,6 @@ class Collector:
             Instance(inst, build(inst, f"connectors[{i}]"))
             for i, inst in enumerate(config.connectors)
         ]
-        self.queue: collections.deque[Point] = collections.deque()
         self.queue_limit = config.collector.queue_limit
         cfg = config.collector
         self.spool = Spool(
@@ -122,6 +123,12 @@ class Collector:
         self.replay_wanted = asyncio.Event()
         self.backend_down = False
         self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
+        # Readings are encoded as they are accepted; a full batch becomes a request body here.
+        self.encoder = GaugeEncoder(self.resource, "sentio.collector")
+        self.requests: collections.deque[tuple[bytes, int]] = collections.deque()
+        self.queued = 0  # readings accepted and not yet handed to the backend or the spool
+        self.batch_size = min(cfg.max_batch, cfg.queue_limit)
+        self.span_templates: dict[int, tuple[object, str]] = {}
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
         meter = telemetry.meter_provider.get_meter("sentio.collector")
         self.poll_duration = meter.create_histogram(
@@ -147,7 +154,7 @@ class Collector:
         )
         meter.create_observable_gauge(
             "sentio.collector.queue.depth",
-            [lambda _o: [Observation(len(self.queue))]],
+            [lambda _o: [Observation(self.queued)]],
             unit="{reading}",
             description="Readings waiting to be exported.",
         )
@@ -223,7 +230,7 @@ class Collector:
         inst.last_sent[key] = (reading.value, now)
         return True
 
-    def _point_attributes(self, inst: Instance, reading: Reading) -> dict[str, Any]:
+    def _point_attributes(self, inst: Instance, reading: Reading | ReadingBatch) -> dict[str, Any]:
         """Return the attributes of a reading's sample, one shared dict per device and set."""
         attrs = reading.attributes
         hit = inst.by_identity.get(id(attrs))
@@ -257,39 +264,72 @@ class Collector:
         value = reading.value
         if isinstance(value, str):
             return False
-        self.accepted += 1
-        self.accepted_by_device[reading.device] += 1
         if inst.resend:
             inst.latest[reading.device, reading.metric] = (reading, time.monotonic())
-        self.queue.append(
-            Point(
-                reading.metric,
-                float(value),
-                reading.timestamp_ns,
-                self._point_attributes(inst, reading),
-                reading.unit,
-            )
-        )
-        if len(self.queue) > self.queue_limit:
-            overflow = len(self.queue) - self.queue_limit
-            for _ in range(overflow):
-                self.queue.popleft()
-            self.dropped += overflow
-            self.dropped_counter.add(overflow)
+        self.encoder.add(
+            reading.metric, reading.unit, float(value), reading.timestamp_ns,
+            self._point_attributes(inst, reading),
+        )  # fmt: skip
+        self.accepted_by_device[reading.device] += 1
+        self._queued(1)
         return True
+
+    def _enqueue_batch(self, inst: Instance, batch: ReadingBatch) -> int:
+        """Queue a batch's samples; return how many (a string value has none)."""
+        if (
+            inst.resend
+            or inst.config.report.mode != "every_poll"
+            or len(batch.metrics) != len(batch.values)
+        ):
+            # the report strategy and the heartbeat work per reading; a malformed batch raises
+            return sum(self._accept(inst, r) and self._enqueue(inst, r) for r in batch.readings())
+        try:
+            self.encoder.add_many(
+                batch.metrics, batch.values, batch.timestamp_ns,  # type: ignore[arg-type]
+                self._point_attributes(inst, batch),
+            )  # fmt: skip
+        except struct.error:  # a value is not a number (a string): one at a time, skipping it
+            return sum(self._enqueue(inst, r) for r in batch.readings())
+        count = len(batch.values)
+        self.accepted_by_device[batch.device] += count
+        self._queued(count)
+        return count
+
+    def _queued(self, count: int) -> None:
+        """Count newly encoded samples; seal a full batch; drop the oldest beyond the limit."""
+        self.accepted += count
+        self.queued += count
+        if self.encoder.count >= self.batch_size:
+            self._seal()
+        while self.queued > self.queue_limit and self.requests:
+            _body, dropped = self.requests.popleft()
+            self.queued -= dropped
+            self.dropped += dropped
+            self.dropped_counter.add(dropped)
+
+    def _seal(self) -> None:
+        """Turn what the encoder holds into a request body waiting for export."""
+        count = self.encoder.count
+        if count:
+            self.requests.append((self.encoder.take(), count))
 
     def _event(self, inst: Instance, event: Event) -> None:
         attrs = {**event.attributes, "device": event.device, "instance": inst.config.name}
         device_log.log(LOG_LEVELS.get(event.severity, logging.INFO), event.body, extra=attrs)
 
     def _sample(
-        self, inst: Instance, sample: Reading | Event, seen: set[str], failed: dict[str, str]
-    ) -> bool:
-        """Route one sample: a reading to the queue, an event to the log; return if enqueued.
+        self, inst: Instance, sample: Reading | ReadingBatch | Event, seen: set[str],
+        failed: dict[str, str],
+    ) -> int:  # fmt: skip
+        """Route one sample: readings to the queue, an event to the log; return how many queued.
 
         An ERROR event is a health signal, not a log line: it marks its device failed for this
         poll, and the device's state change is logged once (``_device_state``).
         """
+        if isinstance(sample, ReadingBatch):
+            count = self._enqueue_batch(inst, sample)  # a malformed batch raises: not seen
+            seen.add(sample.device)
+            return count
         if isinstance(sample, Reading):
             seen.add(sample.device)
             return self._accept(inst, sample) and self._enqueue(inst, sample)
@@ -299,7 +339,7 @@ class Collector:
             self._event(inst, sample)
         if sample.gone:
             self._forget(inst, sample.device)
-        return False
+        return 0
 
     def _forget(self, inst: Instance, device: str) -> None:
         """Drop a device that no longer exists: its heartbeat and its health."""
@@ -364,11 +404,11 @@ class Collector:
                 count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 async for sample in samples:
-                    if isinstance(sample, Reading):
+                    if isinstance(sample, Reading | ReadingBatch):
                         values = recorded.get(sample.device)
                         if values is None:
                             values = recorded[sample.device] = []
-                        values.append(f"{sample.metric}={sample.value}")
+                        values.append(self._span_values(sample))
                     count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
@@ -389,6 +429,22 @@ class Collector:
         if answered:
             inst.traceback_logged = False
         return answered
+
+    def _span_values(self, sample: Reading | ReadingBatch) -> str:
+        """Return a sample's values as the poll span records them: ``metric=value ...``."""
+        if isinstance(sample, Reading):
+            return f"{sample.metric}={sample.value}"
+        metrics = sample.metrics
+        hit = self.span_templates.get(id(metrics))
+        if hit is None or hit[0] is not metrics or len(metrics) != len(sample.values):
+            if len(self.span_templates) >= ATTRIBUTE_SETS_CACHED:
+                self.span_templates.clear()
+            template = " ".join(f"{name.replace('%', '%%')}=%s" for name, _unit in metrics)
+            hit = self.span_templates[id(metrics)] = (metrics, template)
+        try:
+            return hit[1] % tuple(sample.values)
+        except TypeError:  # values and metrics differ in number: the batch itself raises later
+            return ""
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -432,8 +488,9 @@ class Collector:
                 async for sample in inst.connector.read():
                     seen: set[str] = set()
                     errors: dict[str, str] = {}
-                    if self._sample(inst, sample, seen, errors):
-                        self.readings.add(1, {"instance": name})
+                    count = self._sample(inst, sample, seen, errors)
+                    if count:
+                        self.readings.add(count, {"instance": name})
                     for device in seen:
                         self._device_state(inst, device, True)
                     for device, reason in errors.items():
@@ -519,26 +576,28 @@ class Collector:
             self._backend(False)
 
     async def _export(self, pusher: MetricsPusher) -> None:
-        """Move queued readings out in batches; what the backend does not take goes to disk."""
+        """Send queued requests in order; what the backend does not take goes to disk."""
         cfg = self.config.collector
         while True:
-            if self.queue:
-                batch = [self.queue.popleft() for _ in range(min(cfg.max_batch, len(self.queue)))]
-                body = encode_gauges(self.resource, batch, "sentio.collector")
+            if not self.requests:
+                self._seal()
+            if self.requests:
+                body, count = self.requests.popleft()
+                self.queued -= count
                 if self.backend_down or len(self.spool):
-                    await self._to_spool(body, len(batch))  # behind what waits already
+                    await self._to_spool(body, count)  # behind what waits already
                     continue
                 try:
                     await pusher.push(body)
-                    self.sent += len(batch)
+                    self.sent += count
                 except ExportError as exc:
                     if exc.retryable:
                         self._backend(True, exc)
-                        await self._to_spool(body, len(batch))
+                        await self._to_spool(body, count)
                     else:
                         self.refused += 1
-                        self.refused_readings += len(batch)
-                        log.error("dropped %d readings the backend refused: %s", len(batch), exc)
+                        self.refused_readings += count
+                        log.error("dropped %d readings the backend refused: %s", count, exc)
                 continue
             if self.stopping.is_set():
                 return

@@ -310,7 +310,10 @@ class CollectorConfig(Strict):
     flush_interval_s: float = Field(1.0, gt=0)
     max_batch: int = Field(5000, ge=1, description="Readings per OTLP request.")
     queue_limit: int = Field(
-        200_000, ge=1, description="Readings held while a backend is away; oldest dropped."
+        200_000,
+        ge=1,
+        description="Readings held in memory while a backend is away (the spool takes what it "
+        "refuses); beyond it the oldest requests are dropped whole.",
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -68,7 +68,14 @@ def _key_values(attributes: Mapping[str, AttributeValue]) -> list[KeyValue]:
     return [KeyValue(key=k, value=_any_value(v)) for k, v in sorted(attributes.items())]
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -85,6 +92,12 @@ def _tag(number: int, length: int) -> bytes:
 def _field(number: int, payload: bytes) -> bytes:
     """Return a length-delimited protobuf field."""
     return _tag(number, len(payload)) + payload
+
+
+def _data_point_prefix(attributes: Mapping[str, AttributeValue]) -> bytes:
+    """Return a data point's field key, length and attributes: all of it but time and value."""
+    attrs: bytes = NumberDataPoint(attributes=_key_values(attributes)).SerializeToString()
+    return _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
 
 
 def encode_gauges(
@@ -112,11 +125,7 @@ def encode_gauges(
             key = tuple(sorted(point.attributes.items()))
             cached = prefixes.get(key)
             if cached is None:
-                attrs = NumberDataPoint(
-                    attributes=_key_values(point.attributes)
-                ).SerializeToString()
-                cached = _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
-                prefixes[key] = cached
+                cached = prefixes[key] = _data_point_prefix(point.attributes)
             prefix = cached
             seen[id(point.attributes)] = (point.attributes, prefix)
         entry = metrics.get((point.name, point.unit))
@@ -143,6 +152,109 @@ def encode_gauges(
         resource=Resource(attributes=_key_values(resource))
     ).SerializeToString() + _field(2, scope_metrics)
     return _field(1, resource_metrics)
+
+
+_HEAD = struct.Struct("<BQB")  # time_unix_nano (fixed64), then the as_double field's key
+_DOUBLES: dict[int, struct.Struct] = {}
+LAYOUTS_CACHED = 10_000
+
+
+class GaugeEncoder:
+    """Encode gauge samples as they arrive; ``take`` frames them into one request.
+
+    Each metric (name and unit) keeps a buffer of encoded data points, so a sample costs one
+    append and nothing is encoded twice. A batch's layout (its metrics and attributes) is looked
+    up by identity, so a connector that reuses them pays for their encoding once.
+    """
+
+    def __init__(self, resource: Mapping[str, AttributeValue], scope: str) -> None:
+        self.count = 0
+        self._resource = ResourceMetrics(
+            resource=Resource(attributes=_key_values(resource))
+        ).SerializeToString()
+        self._scope = ScopeMetrics(
+            scope=InstrumentationScope(name=scope, version=__version__)
+        ).SerializeToString()
+        self._buffers: dict[tuple[str, str], bytearray] = {}
+        self._headers: dict[tuple[str, str], bytes] = {}
+        self._order: list[tuple[bytes, bytearray]] = []  # unit-less metrics first
+        self._prefixes: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
+        self._layouts: dict[tuple[int, int], tuple[object, object, list[bytearray], bytes]] = {}
+
+    def _buffer(self, name: str, unit: str) -> bytearray:
+        buffer = self._buffers.get((name, unit))
+        if buffer is None:
+            buffer = self._buffers[name, unit] = bytearray()
+            self._headers[name, unit] = Metric(name=name, unit=unit).SerializeToString()
+            # VictoriaMetrics (v1.140) keeps the previous metric's unit for a metric without
+            # one (proto3 omits an empty string), so unit-less metrics go first.
+            self._order = [
+                (self._headers[key], self._buffers[key])
+                for key in sorted(self._buffers, key=lambda k: k[1] != "")
+            ]
+        return buffer
+
+    def _prefix(self, attributes: Mapping[str, AttributeValue]) -> bytes:
+        key = tuple(sorted(attributes.items()))
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            if len(self._prefixes) >= LAYOUTS_CACHED:
+                self._prefixes.clear()
+            prefix = self._prefixes[key] = _data_point_prefix(attributes)
+        return prefix
+
+    def add(
+        self, name: str, unit: str, value: float, timestamp_ns: int,
+        attributes: Mapping[str, AttributeValue],
+    ) -> None:  # fmt: skip
+        """Encode one sample."""
+        self._buffer(name, unit).extend(
+            self._prefix(attributes) + _POINT.pack(_TIME_TAG, timestamp_ns, _VALUE_TAG, value)
+        )
+        self.count += 1
+
+    def add_many(
+        self, metrics: tuple[tuple[str, str], ...], values: Sequence[float], timestamp_ns: int,
+        attributes: Mapping[str, AttributeValue],
+    ) -> None:  # fmt: skip
+        """Encode one value per metric, all at one time with one attribute set.
+
+        Raise ``struct.error`` (encoding nothing) if a value is not a number.
+        """
+        count = len(metrics)
+        doubles = _DOUBLES.get(count)
+        if doubles is None:
+            doubles = _DOUBLES[count] = struct.Struct(f"<{count}d")
+        packed = doubles.pack(*values)
+        layout = self._layouts.get((id(metrics), id(attributes)))
+        if layout is None or layout[0] is not metrics or layout[1] is not attributes:
+            if len(self._layouts) >= LAYOUTS_CACHED:
+                self._layouts.clear()
+            buffers = [self._buffer(name, unit) for name, unit in metrics]
+            # keeping both objects in the entry keeps their ids from being reused meanwhile
+            layout = (metrics, attributes, buffers, self._prefix(attributes))
+            self._layouts[id(metrics), id(attributes)] = layout
+        head = layout[3] + _HEAD.pack(_TIME_TAG, timestamp_ns, _VALUE_TAG)
+        offset = 0
+        for buffer in layout[2]:
+            buffer += head
+            buffer += packed[offset : offset + 8]
+            offset += 8
+        self.count += count
+
+    def take(self) -> bytes:
+        """Return an ExportMetricsServiceRequest of every sample added since the last take."""
+        parts = [self._scope]
+        for header, buffer in self._order:
+            if not buffer:
+                continue
+            gauge_field = _tag(5, len(buffer))
+            parts += [_tag(2, len(header) + len(gauge_field) + len(buffer)), header, gauge_field]
+            parts.append(bytes(buffer))
+            buffer.clear()
+        self.count = 0
+        scope_metrics = b"".join(parts)
+        return _field(1, self._resource + _field(2, scope_metrics))
 
 
 def ssl_context(exporter: ExporterConfig) -> ssl.SSLContext | None:

@@ -17,7 +17,7 @@ from sentio.connectors.contract import (
     Connector,
     DeviceSchedule,
     Event,
-    Reading,
+    ReadingBatch,
     Sample,
     Severity,
     now_ns,
@@ -73,7 +73,12 @@ class ModbusConnector(Connector[ModbusConfig]):
             name: [RequestDecoder(r.address, r.fields) for r in plan]
             for name, plan in self._plans.items()
         }
+        self._metrics = {
+            name: [tuple((f.name, f.unit) for f in r.fields) for r in plan]
+            for name, plan in self._plans.items()
+        }
         self._devices = {d.name: d for d in config.devices}
+        self._attributes = {d.name: {"unit_id": d.unit_id} for d in config.devices}
 
     @property
     def connected(self) -> bool:
@@ -103,7 +108,7 @@ class ModbusConnector(Connector[ModbusConfig]):
     async def poll(self, device: str) -> AsyncIterator[Sample]:
         """Poll one device once, yielding its readings, or an ERROR event when it fails."""
         config = self._devices[device]
-        attributes = {"unit_id": config.unit_id}
+        attributes = self._attributes[device]
         try:
             bus = self._attached()
         except ModbusError as exc:
@@ -111,7 +116,10 @@ class ModbusConnector(Connector[ModbusConfig]):
             return
         bus.polls += 1
         try:
-            for request, decoder in zip(self._plans[device], self._decoders[device], strict=True):
+            steps = zip(
+                self._plans[device], self._decoders[device], self._metrics[device], strict=True
+            )
+            for request, decoder, metrics in steps:
                 try:
                     words, bits = await self._request(bus, config, request)
                 except ModbusResponseError as exc:
@@ -120,10 +128,8 @@ class ModbusConnector(Connector[ModbusConfig]):
                 except ModbusError as exc:
                     yield self._error_event(config, exc, request)
                     break
-                timestamp = now_ns()
                 values = decoder.decode(words, bits)
-                for field, value in zip(request.fields, values, strict=True):
-                    yield Reading(config.name, field.name, value, field.unit, timestamp, attributes)
+                yield ReadingBatch(config.name, metrics, values, now_ns(), attributes)
         finally:
             bus.polls -= 1
             if config.close_after_poll:

@@ -71,8 +71,10 @@ def decode_field(
 class RequestDecoder:
     """Decode every field of one read request at once: the hot path of a poll.
 
-    The response is packed into bytes once; each big-endian number is then one
-    ``unpack_from`` at its offset. Other orders, strings and bits take ``decode_field``.
+    When every field is a big-endian number and none overlaps the next, the whole response is
+    one ``unpack_from`` with pad bytes over the gaps. Otherwise the response is packed into bytes
+    once and each big-endian number is one ``unpack_from`` at its offset; other orders, strings
+    and bits take ``decode_field``.
     """
 
     def __init__(self, address: int, fields: Sequence[FieldConfig]) -> None:
@@ -83,10 +85,27 @@ class RequestDecoder:
             self.steps.append(
                 (field, offset, struct.Struct(">" + _STRUCT[field.type]) if fast else None)
             )
+        self.scales = [(f.scale, f.offset) for f in fields]
+        self.whole = self._whole()
+
+    def _whole(self) -> struct.Struct | None:
+        """Return one struct for the whole response, or None when the fields do not allow it."""
+        fmt, at = ">", 0
+        for field, offset, packed in self.steps:
+            if packed is None or offset < at:
+                return None
+            fmt += "x" * (2 * (offset - at)) + _STRUCT[field.type]
+            at = offset + field.width
+        return struct.Struct(fmt)
 
     def decode(self, words: Sequence[int], bits: Sequence[bool]) -> list[float | bool | str]:
         """Return the values of the request's fields, in order."""
         raw = struct.pack(f">{len(words)}H", *words) if words else b""
+        if self.whole is not None and len(raw) >= self.whole.size:
+            return [
+                v * scale + offset
+                for v, (scale, offset) in zip(self.whole.unpack_from(raw), self.scales, strict=True)
+            ]
         out: list[float | bool | str] = []
         for field, offset, packed in self.steps:
             if packed is not None:

@@ -61,24 +61,33 @@ def ingest(
     units: Annotated[int, typer.Option(help="Simulated meters (Modbus unit ids).", min=1)] = 16,
     connections: Annotated[int, typer.Option(help="TCP connections to share them.", min=1)] = 4,
     warmup_s: Annotated[float, typer.Option(help="Seconds run before measuring.", min=0)] = 5.0,
-    window_s: Annotated[float, typer.Option(help="Seconds measured.", min=1)] = 30.0,
+    window_s: Annotated[float, typer.Option(help="Seconds measured per run.", min=1)] = 20.0,
+    interval_ms: Annotated[
+        float, typer.Option(help="Poll interval of both readers, per meter.", min=1)
+    ] = 10.0,
+    repeat: Annotated[
+        int, typer.Option(help="Runs of each reader, alternating Sentio and Telegraf.", min=1)
+    ] = 3,
     baseline: Annotated[
         bool, typer.Option(help="Also run Telegraf against the same meters (built on first use).")
     ] = True,
     profile: Annotated[
-        Path | None, typer.Option(help="Run the collector under cProfile; dump stats here.")
+        Path | None,
+        typer.Option(help="Profile one more collector run (not counted) with cProfile; dump here."),
     ] = None,
     workdir: Annotated[
         Path | None, typer.Option(help="Keep the readers' configs and logs here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Drive the collector at full speed into VictoriaMetrics, with Telegraf as the baseline."""
+    """Read simulated meters into VictoriaMetrics, alternating with Telegraf as the baseline."""
+    from sentio.bench.ingest import Timing
     from sentio.bench.ingest import run as run_ingest
 
     report = run_ingest(
-        load(config), units=units, connections=connections, warmup_s=warmup_s,
-        window_s=window_s, baseline=baseline, profile=profile, workdir=workdir,
+        load(config), units=units, connections=connections,
+        timing=Timing(interval_ms / 1000, warmup_s, window_s), repetitions=repeat,
+        baseline=baseline, profile=profile, workdir=workdir,
         progress=lambda m: err.print(m, markup=False),
     )  # fmt: skip
     _print(asdict(report), as_json)

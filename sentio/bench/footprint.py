@@ -52,8 +52,9 @@ def run(
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
         report = ingest.run(
-            config, units=units, connections=4, warmup_s=5.0, window_s=window_s,
-            baseline=False, profile=None, progress=progress,
+            config, units=units, connections=4,
+            timing=ingest.Timing(interval_s=0.001, warmup_s=5.0, window_s=window_s),
+            repetitions=1, baseline=False, profile=None, progress=progress,
         )  # fmt: skip
         elapsed = time.monotonic() - started
         usage: dict[str, Usage] = {}

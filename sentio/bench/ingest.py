@@ -1,8 +1,9 @@
-"""Ingest throughput: the collector at full speed against simulated meters, Telegraf as baseline.
+"""Ingest throughput: the collector against simulated meters, Telegraf as the baseline.
 
 Both read the same dense Modbus meters (``sentio.bench.meter``, in its own process) over the
-same number of TCP connections, as fast as each can, into the same VictoriaMetrics over
-OTLP/HTTP. Readings are counted where they land: samples whose timestamps fall in the
+same number of TCP connections, at the same poll interval, into the same VictoriaMetrics over
+OTLP/HTTP, in alternating runs (Sentio, Telegraf, Sentio, ...) so that drift in the machine
+touches both alike. Readings are counted where they land: samples whose timestamps fall in the
 measured window, by PromQL. CPU is the reader's own (user + system, from /proc), so the
 simulator's and the backend's CPU count for neither.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
@@ -66,20 +69,30 @@ class Phase:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """The figures ``sentio bench ingest`` prints."""
+    """The figures ``sentio bench ingest`` prints: medians over the runs, then every run."""
 
     readings_per_s: float
     readings_per_cpu_s: float
     cpu_s_per_100k: float
+    cpu_s_per_100k_min: float
+    cpu_s_per_100k_max: float
     peak_rss_mb: float
     telegraf_readings_per_s: float | None
     telegraf_cpu_s_per_100k: float | None
+    telegraf_cpu_s_per_100k_min: float | None
+    telegraf_cpu_s_per_100k_max: float | None
     telegraf_peak_rss_mb: float | None
+    ratio: float | None
+    ratio_min: float | None
+    ratio_max: float | None
     cpu_ratio_vs_telegraf: float | None
+    repetitions: int
+    poll_interval_ms: float
     window_s: float
     units: int
     connections: int
     readings_per_request: int
+    runs: list[dict[str, Any]]
 
 
 def _split(units: int, connections: int) -> list[list[int]]:
@@ -101,9 +114,10 @@ def _fields() -> list[dict[str, object]]:
 
 
 def collector_config(
-    base: SentioConfig, port: int, connections: list[list[int]], run_id: str
-) -> dict[str, object]:
-    """Return a Sentio config polling every meter back to back, one instance per connection."""
+    base: SentioConfig, port: int, connections: list[list[int]], run_id: str,
+    interval_s: float = 0.001,
+) -> dict[str, object]:  # fmt: skip
+    """Return a Sentio config polling every meter each ``interval_s``, one instance a connection."""
     data = base.model_dump(mode="json")
     data["service"]["name"] = "sentio-bench-ingest"
     data["collector"] = {**data["collector"], "flush_interval_s": 0.2, "max_batch": 5000}
@@ -111,7 +125,7 @@ def collector_config(
         {
             "name": f"bench-{run_id}-{index}",
             "type": "modbus",
-            "poll_interval_s": 0.001,
+            "poll_interval_s": interval_s,
             "config": {
                 "connection": {"host": "127.0.0.1", "port": port, "timeout_s": 2},
                 "devices": [
@@ -190,25 +204,27 @@ def _measure(
 
 def _sentio(
     config: SentioConfig, port: int, connections: list[list[int]], work: Path,
-    warmup_s: float, window_s: float, profile: Path | None, progress: Progress,
+    timing: Timing, profile: Path | None, progress: Progress,
 ) -> Phase:  # fmt: skip
     run_id = uuid.uuid4().hex[:8]
     cfg_path = work / "sentio-bench.yaml"
-    cfg_path.write_text(yaml.safe_dump(collector_config(config, port, connections, run_id)))
+    data = collector_config(config, port, connections, run_id, timing.interval_s)
+    cfg_path.write_text(yaml.safe_dump(data))
     argv = [str(Path(sys.executable).with_name("sentio")), "run", "-c", str(cfg_path)]
     if profile is not None:  # the profiler's overhead is in this run's figures too
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *argv]
-    progress(f"Sentio collector: {len(connections)} connection(s), measuring {window_s:g} s")
+    what = "profiling (not counted)" if profile else f"measuring {timing.window_s:g} s"
+    progress(f"Sentio collector: {len(connections)} connection(s), {what}")
     with _process(argv, work / "sentio.log") as proc:
         return _measure(
             proc, config.query_url(), f'{{instance=~"bench-{run_id}-.*",connector="modbus"}}',
-            warmup_s, window_s, work / "sentio.log",
+            timing.warmup_s, timing.window_s, work / "sentio.log",
         )  # fmt: skip
 
 
 def _telegraf(
-    config: SentioConfig, port: int, connections: list[list[int]], work: Path,
-    warmup_s: float, window_s: float, progress: Progress,
+    config: SentioConfig, port: int, connections: list[list[int]], work: Path, timing: Timing,
+    progress: Progress,
 ) -> Phase:  # fmt: skip
     version = load_versions().get("TELEGRAF_VERSION")
     if not version:
@@ -216,12 +232,16 @@ def _telegraf(
     binary = ensure_telegraf(version, config.stack.bin_dir or default_bin_dir(), progress)
     instance = f"telegraf-{uuid.uuid4().hex[:8]}"
     conf = work / "telegraf.conf"
-    conf.write_text(render_config(port, connections, config.endpoint("metrics"), instance))
-    progress(f"Telegraf {version}: {len(connections)} connection(s), measuring {window_s:g} s")
+    conf.write_text(
+        render_config(port, connections, config.endpoint("metrics"), instance, timing.interval_s)
+    )
+    progress(
+        f"Telegraf {version}: {len(connections)} connection(s), measuring {timing.window_s:g} s"
+    )
     with _process([str(binary), "--config", str(conf)], work / "telegraf.log") as proc:
         return _measure(
-            proc, config.query_url(), f'{{instance="{instance}"}}', warmup_s, window_s,
-            work / "telegraf.log",
+            proc, config.query_url(), f'{{instance="{instance}"}}', timing.warmup_s,
+            timing.window_s, work / "telegraf.log",
         )  # fmt: skip
 
 
@@ -235,15 +255,84 @@ def print_profile(path: Path, write: Progress, top: int = 25) -> None:
         write(f"  {own / total:6.1%} {own:7.2f} s {calls:>10} {func} ({Path(file).name}:{line})")
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How each reader runs: its poll interval, warm-up and measured window."""
+
+    interval_s: float
+    warmup_s: float
+    window_s: float
+
+
+def _run_record(reader: str, repetition: int, phase: Phase) -> dict[str, Any]:
+    return {
+        "reader": reader,
+        "repetition": repetition,
+        "readings": phase.readings,
+        "seconds": round(phase.seconds, 3),
+        "cpu_s": round(phase.cpu_s, 3),
+        "readings_per_s": round(phase.readings_per_s),
+        "cpu_s_per_100k": round(phase.cpu_s_per_100k, 4),
+        "peak_rss_mb": round(phase.peak_rss_mb, 1),
+    }
+
+
+def summarize(
+    sentio: list[Phase], telegraf: list[Phase], timing: Timing, units: int, connections: int
+) -> IngestReport:
+    """Return medians and spreads; each ratio pairs a Sentio run with the Telegraf run after it."""
+    cpu = [p.cpu_s_per_100k for p in sentio]
+    t_cpu = [p.cpu_s_per_100k for p in telegraf]
+    ratios = [s / t for s, t in zip(cpu, t_cpu, strict=False)]
+    median_cpu = statistics.median(cpu)
+    runs: list[dict[str, Any]] = []
+    for i, phase in enumerate(sentio):
+        runs.append(_run_record("sentio", i + 1, phase))
+        if i < len(telegraf):
+            runs.append(_run_record("telegraf", i + 1, telegraf[i]))
+
+    def rounded(values: list[float], digits: int, pick: Any) -> float | None:
+        return round(pick(values), digits) if values else None
+
+    ratio = rounded(ratios, 3, statistics.median)
+    return IngestReport(
+        readings_per_s=round(statistics.median(p.readings_per_s for p in sentio)),
+        readings_per_cpu_s=round(1e5 / median_cpu) if median_cpu else 0,
+        cpu_s_per_100k=round(median_cpu, 4),
+        cpu_s_per_100k_min=round(min(cpu), 4),
+        cpu_s_per_100k_max=round(max(cpu), 4),
+        peak_rss_mb=round(max(p.peak_rss_mb for p in sentio), 1),
+        telegraf_readings_per_s=rounded([p.readings_per_s for p in telegraf], 0, statistics.median),
+        telegraf_cpu_s_per_100k=rounded(t_cpu, 4, statistics.median),
+        telegraf_cpu_s_per_100k_min=rounded(t_cpu, 4, min),
+        telegraf_cpu_s_per_100k_max=rounded(t_cpu, 4, max),
+        telegraf_peak_rss_mb=rounded([p.peak_rss_mb for p in telegraf], 1, max),
+        ratio=ratio,
+        ratio_min=rounded(ratios, 3, min),
+        ratio_max=rounded(ratios, 3, max),
+        cpu_ratio_vs_telegraf=ratio,
+        repetitions=len(sentio),
+        poll_interval_ms=timing.interval_s * 1000,
+        window_s=timing.window_s,
+        units=units,
+        connections=connections,
+        readings_per_request=READINGS,
+        runs=runs,
+    )
+
+
 def run(
-    config: SentioConfig, *, units: int, connections: int, warmup_s: float, window_s: float,
+    config: SentioConfig, *, units: int, connections: int, timing: Timing, repetitions: int,
     baseline: bool, profile: Path | None, progress: Progress, workdir: Path | None = None,
 ) -> IngestReport:  # fmt: skip
-    """Run the benchmark, starting and stopping the stack if it is not running.
+    """Run the readers in turn ``repetitions`` times, starting the stack if it is not running.
 
-    The readers' configs and logs go to ``workdir`` when given (kept), else a temporary one.
+    With ``profile``, one more collector run under cProfile follows; it is not counted. The
+    readers' configs and logs go to ``workdir`` when given (kept), else a temporary one.
     """
     groups = _split(units, connections)
+    sentio: list[Phase] = []
+    telegraf: list[Phase] = []
     with stack_running(config, progress), contextlib.ExitStack() as stack:
         if workdir is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -255,29 +344,23 @@ def run(
             work / "meter.log",
         ) as meter:
             port = _meter_port(meter, work / "meter.log")
-            sentio = _sentio(config, port, groups, work, warmup_s, window_s, profile, progress)
-            telegraf = None
-            if baseline:
+            for i in range(repetitions):
+                progress(f"repetition {i + 1} of {repetitions}")
+                if i:
+                    time.sleep(PAUSE_BETWEEN_S)
+                sentio.append(_sentio(config, port, groups, work, timing, None, progress))
+                if baseline:
+                    time.sleep(PAUSE_BETWEEN_S)
+                    telegraf.append(_telegraf(config, port, groups, work, timing, progress))
+            if profile is not None:
                 time.sleep(PAUSE_BETWEEN_S)
-                telegraf = _telegraf(config, port, groups, work, warmup_s, window_s, progress)
+                _sentio(config, port, groups, work, timing, profile, progress)
     if profile is not None:
         print_profile(profile, progress)
-    return IngestReport(
-        readings_per_s=round(sentio.readings_per_s),
-        readings_per_cpu_s=round(sentio.readings / sentio.cpu_s) if sentio.cpu_s else 0,
-        cpu_s_per_100k=round(sentio.cpu_s_per_100k, 3),
-        peak_rss_mb=round(sentio.peak_rss_mb, 1),
-        telegraf_readings_per_s=round(telegraf.readings_per_s) if telegraf else None,
-        telegraf_cpu_s_per_100k=round(telegraf.cpu_s_per_100k, 3) if telegraf else None,
-        telegraf_peak_rss_mb=round(telegraf.peak_rss_mb, 1) if telegraf else None,
-        cpu_ratio_vs_telegraf=(
-            round(sentio.cpu_s_per_100k / telegraf.cpu_s_per_100k, 2) if telegraf else None
-        ),
-        window_s=window_s,
-        units=units,
-        connections=connections,
-        readings_per_request=READINGS,
-    )
+    report = summarize(sentio, telegraf, timing, units, connections)
+    for record in report.runs:
+        progress(" ".join(f"{k}={v}" for k, v in record.items()))
+    return report
 
 
 def _meter_port(proc: subprocess.Popen[bytes], log: Path) -> int:

@@ -66,14 +66,15 @@ def _fields() -> str:
 
 
 def render_config(
-    port: int, connections: Sequence[Sequence[int]], metrics_url: str, instance: str
-) -> str:
-    """Return a Telegraf config reading every unit as fast as it can and sending OTLP/HTTP."""
+    port: int, connections: Sequence[Sequence[int]], metrics_url: str, instance: str,
+    interval_s: float = 0.01,
+) -> str:  # fmt: skip
+    """Return a Telegraf config reading every unit each ``interval_s`` and sending OTLP/HTTP."""
     lines = [
         "[global_tags]",
         f'  instance = "{instance}"',
         "[agent]",
-        '  interval = "10ms"',  # shorter than one gather: each gather starts when the last ends
+        f'  interval = "{interval_s * 1000:g}ms"',
         "  round_interval = false",
         '  collection_jitter = "0s"',
         '  flush_interval = "200ms"',

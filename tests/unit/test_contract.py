@@ -20,6 +20,7 @@ from sentio.connectors.contract import (
     Event,
     Quality,
     Reading,
+    ReadingBatch,
     Sample,
     Severity,
 )
@@ -30,6 +31,7 @@ from sentio.connectors.opcua.errors import OpcuaSecurityError
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
 from sentio.telemetry import Telemetry
+from tests.unit.collectors.queued import queued
 
 CONTRACT = Path(__file__).resolve().parents[2] / "connectors" / "contract.py"
 
@@ -72,7 +74,7 @@ async def test_the_runtime_runs_a_connector_written_against_the_contract_alone(
 ) -> None:
     collector, inst = _collector(tmp_path, Counter(CounterConfig()))
     assert await collector._poll_once(inst)
-    count, ratio = collector.queue
+    count, ratio = sorted(queued(collector), key=lambda q: q.name)
     assert (count.name, count.value, count.unit) == ("count", 2.0, "1")
     assert count.attributes == {
         "room": "attic", "device": "dev-1", "connector": "counter", "instance": "counters",
@@ -116,3 +118,73 @@ def test_contract_imports_nothing_from_the_runtime_or_otel() -> None:
         for alias in node.names
     }
     assert not {m for m in modules if m and m.split(".")[0] in {"sentio", "opentelemetry"}}
+
+
+LAYOUT = (("voltage", "V"), ("label", ""), ("on", "{bool}"))
+
+
+class Batches(Connector[CounterConfig]):
+    """A plugin yielding a batch per poll: a number, a string (no sample) and a boolean."""
+
+    config_model = CounterConfig
+
+    def __init__(self, config: CounterConfig, values: list[object]) -> None:
+        super().__init__(config)
+        self.values = values
+
+    async def connect(self) -> None:
+        pass
+
+    async def read(self) -> AsyncIterator[Sample]:
+        yield ReadingBatch(self.config.device, LAYOUT, self.values, 5, {"room": "attic"})  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_batch_means_what_its_readings_mean() -> None:
+    batch = ReadingBatch("d", LAYOUT, [230.0, "x", True], 7, {"k": 1})
+    assert batch.readings() == [
+        Reading("d", "voltage", 230.0, "V", 7, {"k": 1}),
+        Reading("d", "label", "x", "", 7, {"k": 1}),
+        Reading("d", "on", True, "{bool}", 7, {"k": 1}),
+    ]
+    with pytest.raises(ConnectorProtocolError, match="d: a batch of 3 metrics carries 2 values"):
+        ReadingBatch("d", LAYOUT, [1.0, 2.0]).readings()
+
+
+async def test_the_runtime_queues_a_batch_and_skips_its_strings(tmp_path: Path) -> None:
+    for values in ([230.0, 7.0, True], [230.0, "label", True]):
+        collector, inst = _collector(tmp_path, Batches(CounterConfig(), values))  # type: ignore[arg-type]
+        assert await collector._poll_once(inst)
+        got = sorted((q.name, q.unit, q.value, q.timestamp_ns) for q in queued(collector))
+        want = [("on", "{bool}", 1.0, 5), ("voltage", "V", 230.0, 5)]
+        if not isinstance(values[1], str):
+            want.insert(0, ("label", "", 7.0, 5))
+        assert got == want
+        assert collector.accepted == len(want) == collector.accepted_by_device["dev-1"]
+        assert queued(collector)[0].attributes["room"] == "attic"
+
+
+async def test_a_malformed_batch_marks_its_device_down_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector, inst = _collector(tmp_path, Batches(CounterConfig(), [1.0]))
+    assert not await collector._poll_once(inst)
+    assert not inst.devices["counters"].up
+    assert "a batch of 3 metrics carries 1 values" in caplog.text
+    assert collector.accepted == 0
+
+
+async def test_a_batch_under_on_change_reporting_sends_only_changes(tmp_path: Path) -> None:
+    connector = Batches(CounterConfig(), [230.0, 1.0, True])
+    collector, inst = _collector(tmp_path, connector)
+    inst.config = ConnectorInstanceConfig(
+        name="counters", type="counter", report={"mode": "on_change", "heartbeat_s": 3600}
+    )
+    assert await collector._poll_once(inst)
+    connector.values = [231.0, 1.0, True]
+    assert await collector._poll_once(inst)
+    assert sorted((q.name, q.value) for q in queued(collector)) == [
+        ("label", 1.0), ("on", 1.0), ("voltage", 230.0), ("voltage", 231.0),
+    ]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from sentio.connectors.contract import Event, Reading, Sample, Severity
+from sentio.connectors.contract import Event, Reading, ReadingBatch, Sample, Severity
 from sentio.connectors.modbus import ModbusConfig, ModbusConnectionError, ModbusConnector
 from sentio.simulators.pump import (
     OVERHEAT_CEL,
@@ -72,7 +72,12 @@ def make_config(port: int, devices: list[dict[str, Any]], timeout_s: float = 1.0
 
 
 async def poll(connector: ModbusConnector) -> list[Sample]:
-    return [s async for s in connector.read()]
+    """Return one poll's samples, each batch as its readings."""
+    return [r async for s in connector.read() for r in flat(s)]
+
+
+def flat(sample: Sample) -> list[Sample]:
+    return list(sample.readings()) if isinstance(sample, ReadingBatch) else [sample]
 
 
 def readings(samples: list[Sample], device: str) -> dict[str, Reading]:

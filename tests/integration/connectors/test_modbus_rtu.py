@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sentio.connectors.contract import Event, Reading, Sample, Severity
+from sentio.connectors.contract import Event, Reading, ReadingBatch, Sample, Severity
 from sentio.connectors.modbus import ModbusConfig, ModbusConnectionError, ModbusConnector
 
 from .modbus_servers import SimBus, coils, holding, inputs, rtu_tcp_server, serial_server
@@ -55,8 +55,12 @@ def serial(port: str | Path, **extra: Any) -> dict[str, Any]:
     return {"type": "serial", "port": str(port), "parity": "N", **extra}
 
 
-async def collect(connector: ModbusConnector, name: str) -> list[Sample]:
-    return [s async for s in connector.poll(name)]
+async def collect(connector: ModbusConnector, name: str | None = None) -> list[Sample]:
+    """Return one poll's samples (of one device, or of all), each batch as its readings."""
+    samples = connector.read() if name is None else connector.poll(name)
+    return [
+        r async for s in samples for r in (s.readings() if isinstance(s, ReadingBatch) else [s])
+    ]
 
 
 def values(samples: list[Sample], device: str | None = None) -> dict[str, float | bool | str]:
@@ -83,7 +87,7 @@ async def test_rtu_over_tcp_reads_every_device() -> None:
         connector = ModbusConnector(make_config(connection, [device(1), device(2)]))
         try:
             await connector.connect()
-            samples = [s async for s in connector.read()]
+            samples = await collect(connector)
         finally:
             await connector.close()
     assert errors(samples) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from sentio.connectors.contract import Connector, Event, Reading, Sample
 
+from tests.unit.collectors.queued import queued
 from tests.unit.collectors.test_runtime_faults import _add, _collector, _until
 
 
@@ -50,15 +51,15 @@ async def test_unchanged_values_are_sent_again_every_heartbeat_until_gone(tmp_pa
     assert sorted(t.get_name() for t in tasks) == ["heartbeat ha", "stream ha"]
     try:
         await _until(
-            lambda: sum(p.attributes["device"] == "sensor.b" for p in collector.queue) >= 3
+            lambda: sum(p.attributes["device"] == "sensor.b" for p in queued(collector)) >= 3
         )
         connector.remove.set()
         await _until(lambda: "sensor.b" not in inst.devices)
-        sent_b = sum(p.attributes["device"] == "sensor.b" for p in collector.queue)
+        sent_b = sum(p.attributes["device"] == "sensor.b" for p in queued(collector))
         await _until(
-            lambda: sum(p.attributes["device"] == "sensor.a" for p in collector.queue) >= 6
+            lambda: sum(p.attributes["device"] == "sensor.a" for p in queued(collector)) >= 6
         )
-        assert sum(p.attributes["device"] == "sensor.b" for p in collector.queue) == sent_b
+        assert sum(p.attributes["device"] == "sensor.b" for p in queued(collector)) == sent_b
     finally:
         collector.stopping.set()
         for task in tasks:
@@ -66,7 +67,7 @@ async def test_unchanged_values_are_sent_again_every_heartbeat_until_gone(tmp_pa
         await asyncio.gather(*tasks, return_exceptions=True)
         await collector._close(inst)
         collector._spool_thread.shutdown()
-    resent = [p for p in collector.queue if p.attributes["device"] == "sensor.a"]
+    resent = [p for p in queued(collector) if p.attributes["device"] == "sensor.a"]
     assert resent[0].timestamp_ns == 1
     assert all(p.value == 21.5 and p.unit == "Cel" for p in resent)
     stamps = [p.timestamp_ns for p in resent[1:]]

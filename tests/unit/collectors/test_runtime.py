@@ -27,6 +27,7 @@ from sentio.connectors.contract import (
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
 from sentio.telemetry import Telemetry
+from tests.unit.collectors.queued import queued
 
 DEADLINE_S = 10.0
 
@@ -164,6 +165,6 @@ async def test_a_push_stream_keeps_health_per_message_and_reconnects(tmp_path: P
         assert inst.devices["sensor-a"].up
         assert inst.devices["zigbee"].up, "the instance is up again after reconnecting"
         assert connector.closed >= 1, "a broken stream is closed before reconnecting"
-        assert [p.value for p in collector.queue] == [21.5, 19.0]
+        assert sorted(p.value for p in queued(collector)) == [19.0, 21.5]
     finally:
         await _stop(collector, tasks)

@@ -21,6 +21,7 @@ from sentio.connectors.contract import Connector, Reading, Sample
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.errors import SentioError
 from sentio.telemetry import Telemetry
+from tests.unit.collectors.queued import queued
 from tests.unit.collectors.receiver import receiver
 
 DEADLINE_S = 10.0
@@ -187,9 +188,11 @@ def test_queue_overflow_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
     inst = _add(collector, Meter(), "meter")
     for i in range(25):
         collector._enqueue(inst, Reading("meter", "m", float(i)))
-    assert [p.value for p in collector.queue] == [float(i) for i in range(15, 25)]
-    assert collector.dropped == 15
-    assert _sum(reader, "sentio.collector.queue.dropped") == 15
+    # requests are dropped whole: two of ten went, the newest five wait
+    assert collector.queued <= 10
+    assert [p.value for p in queued(collector)] == [float(i) for i in range(20, 25)]
+    assert collector.dropped == 20 and collector.accepted == 25
+    assert _sum(reader, "sentio.collector.queue.dropped") == 20
 
 
 async def test_a_non_retryable_4xx_drops_the_batch_and_counts_it(tmp_path: Path) -> None:

@@ -121,3 +121,33 @@ def test_a_request_decoder_agrees_with_decode_field_for_every_type_and_order() -
     assert len(values) == len(expected)
     for got, want in zip(values, expected, strict=True):
         assert got == want or (got != got and want != want)  # NaN decodes as NaN in both
+
+
+def test_a_request_of_big_endian_numbers_decodes_in_one_unpack_with_gaps_and_scales() -> None:
+    import random
+
+    rng = random.Random(11)
+    words = [rng.randrange(0x10000) for _ in range(40)]
+    fields = [
+        FieldConfig(name="a", table="holding", address=10, type="float32"),
+        FieldConfig(name="b", table="holding", address=13, type="int16", scale=0.1),
+        FieldConfig(name="c", table="holding", address=14, type="uint32", offset=-5),
+        FieldConfig(name="d", table="holding", address=20, type="int64", scale=2.0),
+        FieldConfig(name="e", table="holding", address=24, type="float64"),
+    ]
+    decoder = RequestDecoder(10, fields)
+    assert decoder.whole is not None
+    got = decoder.decode(words[10:], [])
+    want = [decode_field(f, words[f.address : f.address + f.width], []) for f in fields]
+    assert got == want or all(g == w or (g != g and w != w) for g, w in zip(got, want, strict=True))
+
+
+def test_overlapping_or_unordered_fields_take_the_per_field_path() -> None:
+    words = [0x4148, 0x0000, 0x0001]
+    fields = [
+        FieldConfig(name="whole", table="holding", address=0, type="float32"),
+        FieldConfig(name="high", table="holding", address=0, type="uint16"),
+    ]
+    decoder = RequestDecoder(0, fields)
+    assert decoder.whole is None
+    assert decoder.decode(words, []) == [12.5, 0x4148]

@@ -95,3 +95,18 @@ async def test_clients_use_the_framing_of_their_connection(tmp_path: Path) -> No
         2,
     )
     assert params.reconnect_delay == 0
+
+
+def test_register_responses_decode_in_one_call_and_reject_a_short_packet() -> None:
+    from pymodbus.exceptions import ModbusIOException
+    from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
+    from sentio.connectors.modbus.transport import FastHoldingRegisters, FastInputRegisters
+
+    packet = bytes([6, 0x00, 0x01, 0xFF, 0xFE, 0x12, 0x34])
+    reference = ReadHoldingRegistersResponse()
+    reference.decode(packet)
+    for response in (FastHoldingRegisters(), FastInputRegisters()):
+        response.decode(packet)
+        assert response.registers == reference.registers == [1, 0xFFFE, 0x1234]
+        with pytest.raises(ModbusIOException):
+            response.decode(bytes([6, 0x00, 0x01]))
