@@ -56,3 +56,19 @@ def test_the_telegraf_config_is_valid_toml_with_every_unit_and_field() -> None:
 def test_proc_figures_of_this_process_are_plausible() -> None:
     assert cpu_seconds(os.getpid()) > 0
     assert peak_rss_mb(os.getpid()) > 10
+
+
+def test_the_summary_pairs_each_sentio_run_with_the_telegraf_run_after_it() -> None:
+    from sentio.bench.ingest import Phase, Timing, summarize
+
+    sentio = [Phase(100_000, 10.0, cpu, rss) for cpu, rss in [(0.5, 90), (0.4, 95), (0.6, 92)]]
+    telegraf = [Phase(100_000, 10.0, cpu, 50.0) for cpu in [1.0, 0.5, 1.0]]
+    report = summarize(sentio, telegraf, Timing(0.01, 1.0, 10.0), units=16, connections=4)
+    assert report.cpu_s_per_100k == 0.5 and report.cpu_s_per_100k_min == 0.4
+    assert report.telegraf_cpu_s_per_100k == 1.0
+    assert (report.ratio_min, report.ratio, report.ratio_max) == (0.5, 0.6, 0.8)
+    assert report.readings_per_cpu_s == 200_000 and report.peak_rss_mb == 95.0
+    order = [(r["reader"], r["repetition"]) for r in report.runs]
+    assert order == [(reader, i) for i in (1, 2, 3) for reader in ("sentio", "telegraf")]
+    alone = summarize(sentio, [], Timing(0.01, 1.0, 10.0), units=16, connections=4)
+    assert alone.ratio is None and alone.telegraf_cpu_s_per_100k is None
