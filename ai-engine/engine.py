@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,7 +20,7 @@ from sentio.ai_engine.models.robust import FloatArray, RobustStream
 from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
 from sentio.ai_engine.reader import LabelSet, PromReader, Series, group
 from sentio.ai_engine.state import QueryState, load_state, save_state, state_path
-from sentio.ai_engine.writer import Finding, FindingWriter
+from sentio.ai_engine.writer import Finding, FindingWriter, OutputStream, ScoreBlock
 
 from sentio.config import AIQueryConfig
 
@@ -194,21 +194,26 @@ class QueryEngine:
         """Write the state atomically."""
         save_state(self.path, self.state)
 
-    async def _read(self, start: int, end: int) -> list[Series]:
-        series = await self.reader.read(self.query.promql, start, end, self.query.step_s)
-        by = self.query.group_by
-        return [s for s in series if in_shard(shard_key(s.labels, by), self.shard)]
+    async def _pages(self, start: int, end: int) -> AsyncIterator[list[Series]]:
+        """Yield this shard's series of the query over [start, end], a page at a time."""
+        q, by = self.query, self.query.group_by
+        async for page in self.reader.pages(q.promql, start, end, q.step_s, by):
+            kept = [s for s in page if in_shard(shard_key(s.labels, by), self.shard)]
+            if kept:
+                yield kept
 
-    def _align(self, series: list[Series], state: QueryState | None = None) -> list[int]:
+    def _align(
+        self, series: list[Series], state: QueryState, index: dict[LabelSet, int]
+    ) -> list[int]:
         """Return each series' row in the robust state, adding rows for new series."""
-        state = state or self.state
-        index = {k: i for i, k in enumerate(state.keys)}
         rows = []
         for s in series:
-            if s.key() not in index:
-                index[s.key()] = len(state.keys)
-                state.keys.append(s.key())
-            rows.append(index[s.key()])
+            key = s.key()
+            row = index.get(key)
+            if row is None:
+                row = index[key] = len(state.keys)
+                state.keys.append(key)
+            rows.append(row)
         state.robust.resize(len(state.keys))
         return rows
 
@@ -216,39 +221,49 @@ class QueryEngine:
         """Learn every series (and device) from the fit window ending at ``now``."""
         started = time.monotonic()
         q = self.query
-        series = await self._read(now - int(q.fit_window_s), now)
         state = QueryState(last_ts=self.state.last_ts, fitted_at=time.time())
-        rows = self._align(series, state)
-        expected = np.zeros((0, 0))
-        if series and q.model != DEVICE_MODEL:
-            values = matrix(series)
-            robust = RobustStream()
-            expected = robust.run(values)[1]
-            state.robust.center[rows] = robust.center
-            state.robust.scale[rows] = robust.scale
-            state.robust.count[rows] = robust.count
-        for i, s in enumerate(series if q.model != DEVICE_MODEL else []):
-            ts = s.timestamps
-            choice = q.model if q.model != "auto" else validation_choice(ts, s.values, expected[i])
-            state.choice[s.key()] = choice
-            if choice == "seasonal":
-                state.seasonal[s.key()] = SeasonalBaseline().fit(ts, s.values)
-            elif choice not in ("robust", "seasonal"):
-                detector = EnvelopeDetector() if choice == "envelope" else custom_model(choice)()
-                tail = slice(-ENVELOPE_WARMUP_ROWS, None)
-                envelope_scores(detector, ts[tail], s.values[tail], _alarm(detector))
-                state.envelope[s.key()] = detector
-        if q.group_by:
-            for gkey, members in group(series, q.group_by).items():
-                frame = matrix(members).T
-                if len(members) >= 2 and np.isfinite(frame).all(axis=1).sum() >= MIN_DEVICE_ROWS:
-                    names = [m.labels.get("__name__", str(i)) for i, m in enumerate(members)]
-                    state.devices[gkey] = DeviceModel(names).fit(frame)
+        index: dict[LabelSet, int] = {}
+        count = 0
+        async for page in self._pages(now - int(q.fit_window_s), now):
+            count += len(page)
+            self._fit_page(page, state, index)
         if state.last_ts is None:
             state.last_ts = now
         self.state = state
         self.save()
-        return CycleStats("fit", q.name, len(series), seconds=time.monotonic() - started)
+        return CycleStats("fit", q.name, count, seconds=time.monotonic() - started)
+
+    def _fit_page(
+        self, series: list[Series], state: QueryState, index: dict[LabelSet, int]
+    ) -> None:
+        q = self.query
+        rows = self._align(series, state, index)
+        if q.model != DEVICE_MODEL:
+            robust = RobustStream()
+            expected = robust.run(matrix(series))[1]
+            state.robust.center[rows] = robust.center
+            state.robust.scale[rows] = robust.scale
+            state.robust.count[rows] = robust.count
+            for i, s in enumerate(series):
+                ts = s.timestamps
+                choice = (
+                    q.model if q.model != "auto" else validation_choice(ts, s.values, expected[i])
+                )
+                state.choice[s.key()] = choice
+                if choice == "seasonal":
+                    state.seasonal[s.key()] = SeasonalBaseline().fit(ts, s.values)
+                elif choice not in UNIVARIATE:
+                    detector = (
+                        EnvelopeDetector() if choice == "envelope" else custom_model(choice)()
+                    )
+                    tail = slice(-ENVELOPE_WARMUP_ROWS, None)
+                    envelope_scores(detector, ts[tail], s.values[tail], _alarm(detector))
+                    state.envelope[s.key()] = detector
+        for gkey, members in group(series, q.group_by).items() if q.group_by else ():
+            frame = matrix(members).T
+            if len(members) >= 2 and np.isfinite(frame).all(axis=1).sum() >= MIN_DEVICE_ROWS:
+                names = [m.labels.get("__name__", str(i)) for i, m in enumerate(members)]
+                state.devices[gkey] = DeviceModel(names).fit(frame)
 
     async def infer(self, now: int) -> CycleStats:
         """Score every point since the last cycle, forecast, and write the findings."""
@@ -257,115 +272,129 @@ class QueryEngine:
         step = q.step_s
         since = self.state.last_ts if self.state.last_ts is not None else now - step
         start = since + step - since % step
-        series = await self._read(start, now) if start <= now else []
-        rows = self._align(series)
-        findings: list[Finding] = []
-        anomalies = 0
-        if series and q.model != DEVICE_MODEL:
-            values = matrix(series)
-            robust = RobustStream(
-                center=self.state.robust.center[rows],
-                scale=self.state.robust.scale[rows],
-                count=self.state.robust.count[rows],
-            )
-            r_score, r_exp, r_lo, r_hi = robust.run(values)
-            self.state.robust.center[rows] = robust.center
-            self.state.robust.scale[rows] = robust.scale
-            self.state.robust.count[rows] = robust.count
-            for i, s in enumerate(series):
-                model = self.state.choice.get(s.key(), "robust")
-                seasonal = self.state.seasonal.get(s.key())
-                detector = self.state.envelope.get(s.key())
-                if model == "seasonal" and seasonal is not None:
-                    score, exp, lo, hi = seasonal.score(s.timestamps, s.values)
-                elif detector is not None:
-                    score = envelope_scores(detector, s.timestamps, s.values, _alarm(detector))
-                    exp, lo, hi = r_exp[i], r_lo[i], r_hi[i]
-                else:
-                    model, score, exp, lo, hi = "robust", r_score[i], r_exp[i], r_lo[i], r_hi[i]
-                for j, ts in enumerate(s.timestamps):
-                    if not np.isfinite(s.values[j]) or not np.isfinite(score[j]):
-                        continue
-                    finding = Finding(
-                        s.labels, int(ts), model, q.name,
-                        score=float(score[j]), expected=float(exp[j]),
-                        lower=float(lo[j]), upper=float(hi[j]),
-                    )  # fmt: skip
-                    findings.append(finding)
-                    if score[j] > 1:
-                        anomalies += 1
-                        self._anomaly(finding, float(s.values[j]), {})
-        findings += await self._devices(series, start, now)
-        anomalies += sum(1 for f in findings if f.model == DEVICE_MODEL and (f.score or 0) > 1)
-        if q.threshold is not None:
-            findings += await self._forecasts(now)
-        written = await self.writer.write(findings) if findings else 0
+        index = {key: i for i, key in enumerate(self.state.keys)}
+        count = anomalies = 0
+        async with self.writer.stream() as out:
+            if start <= now:
+                async for page in self._pages(start, now):
+                    count += len(page)
+                    rows = self._align(page, self.state, index)
+                    if q.model != DEVICE_MODEL:
+                        anomalies += await self._score(page, rows, out)
+            if self.state.devices and count:
+                anomalies += await self._devices(start, now, out)
+            if q.threshold is not None:
+                await self._forecasts(now, out)
         self.state.last_ts = now
         self.save()
-        return CycleStats(
-            "infer", q.name, len(series), written, anomalies, time.monotonic() - started
+        return CycleStats("infer", q.name, count, out.sent, anomalies, time.monotonic() - started)
+
+    async def _score(self, page: list[Series], rows: list[int], out: OutputStream) -> int:
+        """Score a page of series with their own models, write it, and return its anomalies."""
+        state = self.state
+        values = matrix(page)
+        robust = RobustStream(
+            center=state.robust.center[rows],
+            scale=state.robust.scale[rows],
+            count=state.robust.count[rows],
         )
+        score, exp, lo, hi = robust.run(values)
+        state.robust.center[rows] = robust.center
+        state.robust.scale[rows] = robust.scale
+        state.robust.count[rows] = robust.count
+        ts = page[0].timestamps
+        models = []
+        for i, s in enumerate(page):
+            model = state.choice.get(s.key(), "robust")
+            seasonal = state.seasonal.get(s.key())
+            detector = state.envelope.get(s.key())
+            if model == "seasonal" and seasonal is not None:
+                score[i], exp[i], lo[i], hi[i] = seasonal.score(ts, s.values)
+            elif detector is not None:
+                score[i] = envelope_scores(detector, ts, s.values, _alarm(detector))
+            else:
+                model = "robust"
+            models.append(model)
+        score[~np.isfinite(values)] = np.nan
+        block = ScoreBlock([s.key() for s in page], models, self.query.name, ts, score, exp, lo, hi)
+        await out.add(block)
+        anomalous = np.nonzero(score > 1)
+        for i, j in zip(*(a.tolist() for a in anomalous), strict=True):
+            finding = Finding(
+                page[i].labels, int(ts[j]), models[i], self.query.name,
+                score=float(score[i, j]), expected=float(exp[i, j]),
+                lower=float(lo[i, j]), upper=float(hi[i, j]),
+            )  # fmt: skip
+            self._anomaly(finding, float(values[i, j]), {})
+        return len(anomalous[0])
 
-    async def _devices(self, series: list[Series], start: int, now: int) -> list[Finding]:
-        if not self.state.devices or not series:
-            return []
+    async def _devices(self, start: int, now: int, out: OutputStream) -> int:
+        """Score every device with its model, write the scores, and return the anomalies."""
         q = self.query
-        out: list[Finding] = []
+        anomalies = 0
         context = max(m.context for m in self.state.devices.values()) * q.step_s
-        history = await self._read(start - context, now)
-        for gkey, members in group(history, q.group_by).items():
-            model = self.state.devices.get(gkey)
-            if model is None:
-                continue
-            by_name = {m.labels.get("__name__", ""): m for m in members}
-            if any(name not in by_name for name in model.metrics):
-                continue
-            frame = matrix([by_name[name] for name in model.metrics]).T
-            score, explanation = model.score(frame)
-            ts = members[0].timestamps
-            labels = dict(gkey)
-            for j in np.nonzero(ts >= start)[0]:
-                if not np.isfinite(frame[j]).all():
+        async for page in self._pages(start - context, now):
+            ts = page[0].timestamps
+            cols = np.nonzero(ts >= start)[0]
+            keys: list[LabelSet] = []
+            scores: list[FloatArray] = []
+            drivers: dict[tuple[int, int], dict[str, float]] = {}
+            for gkey, members in group(page, q.group_by).items():
+                model = self.state.devices.get(gkey)
+                if model is None:
                     continue
-                anomalous = bool(score[j] > 1)
-                finding = Finding(
-                    labels, int(ts[j]), DEVICE_MODEL, q.name, score=float(score[j]),
-                    drivers=explanation[j] if anomalous else None,
+                by_name = {m.labels.get("__name__", ""): m for m in members}
+                if any(name not in by_name for name in model.metrics):
+                    continue
+                frame = matrix([by_name[name] for name in model.metrics]).T
+                score, explanation = model.score(frame)
+                row = np.where(np.isfinite(frame[cols]).all(axis=1), score[cols], np.nan)
+                for c in np.nonzero(row > 1)[0].tolist():
+                    drivers[len(keys), c] = explanation[cols[c]]
+                    finding = Finding(
+                        dict(gkey), int(ts[cols[c]]), DEVICE_MODEL, q.name, score=float(row[c])
+                    )
+                    self._anomaly(finding, None, explanation[cols[c]])
+                anomalies += int(np.sum(row > 1))
+                keys.append(gkey)
+                scores.append(row)
+            if keys:
+                block = ScoreBlock(
+                    keys, [DEVICE_MODEL] * len(keys), q.name, ts[cols], np.vstack(scores),
+                    drivers=drivers,
                 )  # fmt: skip
-                out.append(finding)
-                if anomalous:
-                    self._anomaly(finding, None, explanation[j])
-        return out
+                await out.add(block)
+        return anomalies
 
-    async def _forecasts(self, now: int) -> list[Finding]:
+    async def _forecasts(self, now: int, out: OutputStream) -> None:
         q = self.query
         assert q.threshold is not None
         threshold = Threshold(q.threshold.value, q.threshold.direction)
         horizons = RiskHorizons(q.risk_high_s, q.risk_medium_s)
-        out = []
-        for s in await self._read(now - int(q.forecast_window_s), now):
-            result = forecast(s.timestamps.astype(np.float64), s.values, threshold, horizons)
-            if result is None:
-                continue
-            level = result.level
-            ttt = result.time_to_threshold_s
-            out.append(
-                Finding(
-                    s.labels, now, "trend", q.name,
-                    time_to_threshold_s=ttt if np.isfinite(ttt) else None,
-                    risk=result.risk, risk_confidence=result.confidence,
-                )
-            )  # fmt: skip
-            if result.risk == "high":
-                self.events.warning(
-                    "predicted fault: %s crosses %s in %.0f s",
-                    q.name, threshold.value, ttt,
-                    extra=log_attributes(
-                        {**s.labels, "query": q.name, "time_to_threshold_s": ttt,
-                         "confidence": result.confidence, "level": level}
-                    ),
+        async for page in self._pages(now - int(q.forecast_window_s), now):
+            found = []
+            for s in page:
+                result = forecast(s.timestamps.astype(np.float64), s.values, threshold, horizons)
+                if result is None:
+                    continue
+                ttt = result.time_to_threshold_s
+                found.append(
+                    Finding(
+                        s.labels, now, "trend", q.name,
+                        time_to_threshold_s=ttt if np.isfinite(ttt) else None,
+                        risk=result.risk, risk_confidence=result.confidence,
+                    )
                 )  # fmt: skip
-        return out
+                if result.risk == "high":
+                    self.events.warning(
+                        "predicted fault: %s crosses %s in %.0f s",
+                        q.name, threshold.value, ttt,
+                        extra=log_attributes(
+                            {**s.labels, "query": q.name, "time_to_threshold_s": ttt,
+                             "confidence": result.confidence, "level": result.level}
+                        ),
+                    )  # fmt: skip
+            await out.add_findings(found)
 
     def _anomaly(self, finding: Finding, value: float | None, drivers: dict[str, float]) -> None:
         top = sorted(drivers.items(), key=lambda kv: -kv[1])[:3]

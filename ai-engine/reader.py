@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 import aiohttp
@@ -14,6 +18,10 @@ from sentio.ai_engine.errors import AiEngineError
 
 FloatArray = npt.NDArray[np.float64]
 LabelSet = tuple[tuple[str, str], ...]
+Item = dict[str, Any]
+RESULT = '"result":['
+SUCCESS = re.compile(r'"status"\s*:\s*"success"')
+CHUNK = 1 << 18
 
 
 class ReaderError(AiEngineError):
@@ -36,6 +44,10 @@ class Series:
 
     def key(self) -> LabelSet:
         """Return the labels as a sorted, hashable tuple."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> LabelSet:
         return tuple(sorted(self.labels.items()))
 
 
@@ -45,6 +57,7 @@ class Limits:
 
     max_points_per_series: int = 10_000
     max_series_per_query: int = 10_000
+    max_points_per_page: int = 1_000_000
 
 
 def time_chunks(start: int, end: int, step: int, max_points: int) -> list[tuple[int, int]]:
@@ -60,8 +73,72 @@ def time_chunks(start: int, end: int, step: int, max_points: int) -> list[tuple[
     return chunks
 
 
+def _labels(item: Item) -> dict[str, str]:
+    return {str(k): str(v) for k, v in cast(dict[str, Any], item["metric"]).items()}
+
+
+def _fill(grid: FloatArray, item: Item, start: int, step: int) -> None:
+    """Put a result item's samples on ``grid``, whose first cell is at ``start``."""
+    pairs = cast(list[tuple[float, str]], item["values"])
+    if pairs:
+        ts = np.fromiter((p[0] for p in pairs), np.float64, len(pairs))
+        values = np.fromiter((float(p[1]) for p in pairs), np.float64, len(pairs))
+        grid[(ts.astype(np.int64) - start) // step] = values
+
+
+def _error_detail(body: str) -> object:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body[:300]
+    return parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+
+
+async def result_items(content: aiohttp.StreamReader) -> AsyncIterator[Item]:
+    """Yield the items of a `query_range` response's ``data.result`` one by one as it streams.
+
+    Only the item being parsed and one read buffer are held, never the whole response.
+    """
+    decoder = json.JSONDecoder()
+    text = codecs.getincrementaldecoder("utf-8")()
+    buf = ""
+    while (found := buf.find(RESULT)) < 0:
+        chunk = await content.read(CHUNK)
+        if not chunk:  # not laid out as VictoriaMetrics does: parse it whole
+            body = json.loads(buf) if buf.strip() else {}
+            if not isinstance(body, dict) or body.get("status") != "success":
+                raise ReaderError(f"not a successful query_range: {_error_detail(buf)}")
+            for item in cast(list[Item], (body.get("data") or {}).get("result") or []):
+                yield item
+            return
+        buf += text.decode(chunk)
+    if not SUCCESS.search(buf, 0, found):
+        raise ReaderError(f"not a successful query_range: {buf[:300]}")
+    pos = found + len(RESULT)
+    while True:
+        while pos < len(buf) and buf[pos] in " \t\r\n,":
+            pos += 1
+        if pos < len(buf) and buf[pos] == "]":
+            return
+        # An item is attempted only once its closing brackets are in: a partial one fails to
+        # parse and is tried again with more data.
+        if pos < len(buf) and buf.find("]}", pos) >= 0:
+            try:
+                item, pos = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError:
+                pass
+            else:
+                yield cast(Item, item)
+                continue
+        chunk = await content.read(CHUNK)
+        if not chunk:
+            raise ReaderError("the query_range response ended inside its result")
+        buf = buf[pos:] + text.decode(chunk)
+        pos = 0
+
+
 class PromReader:
-    """Run `query_range` against VictoriaMetrics' Prometheus API."""
+    """Run `query_range` against VictoriaMetrics' Prometheus API, a page of series at a time."""
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, limits: Limits | None = None
@@ -70,63 +147,122 @@ class PromReader:
         self.base_url = base_url.rstrip("/")
         self.limits = limits or Limits()
 
-    async def _query_range(self, query: str, start: int, end: int, step: int) -> list[Any]:
+    async def _items(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Item]:
+        """Yield the result items of one `query_range` as its response streams in."""
         url = f"{self.base_url}/api/v1/query_range"
         params = {"query": query, "start": str(start), "end": str(end), "step": f"{step}s"}
         try:
             async with self.session.post(url, data=params) as resp:
-                body = await resp.json(content_type=None)
-                if resp.status != 200 or body.get("status") != "success":
-                    detail = body.get("error") if isinstance(body, dict) else body
-                    raise ReaderError(f"query_range {query!r} failed: HTTP {resp.status}: {detail}")
+                if resp.status != 200:
+                    raise ReaderError(
+                        f"query_range {query!r} failed: HTTP {resp.status}: "
+                        f"{_error_detail(await resp.text())}"
+                    )
+                async for item in result_items(resp.content):
+                    yield item
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ReaderError(f"query_range {query!r} at {url}: {exc}") from exc
-        result: list[Any] = body["data"]["result"]
-        return result
 
-    async def _ordered(self, query: str, start: int, end: int, step: int) -> str:
-        """Return ``query`` sorted by all its label names, so that series pages are stable."""
-        sample = await self._query_range(
-            f"limit_offset(50, 0, {query})", start, end, end - start + step
-        )
-        names = sorted({str(k) for item in sample for k in cast(dict[str, Any], item["metric"])})
+    async def _ordered(
+        self, query: str, start: int, end: int, step: int, first: Sequence[str] = ()
+    ) -> str:
+        """Return ``query`` sorted by its label names (``first`` leading), so pages are stable."""
+        sample = [
+            item
+            async for item in self._items(
+                f"limit_offset(50, 0, {query})", start, end, end - start + step
+            )
+        ]
+        seen = {str(k) for item in sample for k in cast(dict[str, Any], item["metric"])}
+        names = [*first, *sorted(seen - set(first))]
         if not names:
             return query
         return f"sort_by_label({query}, {', '.join(repr(n) for n in names)})"
 
-    async def read(self, query: str, start: int, end: int, step: int) -> list[Series]:
-        """Return every series of ``query`` over [start, end] on a ``step``-second grid."""
-        start, end = start - start % step, end - end % step
+    async def _streamed(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Series]:
+        """Yield each series of a range that fits one query, as the response arrives."""
+        length = (end - start) // step + 1
+        page = self.limits.max_series_per_query
+        offset = 0
+        while True:
+            count = 0
+            async for item in self._items(
+                f"limit_offset({page}, {offset}, {query})", start, end, step
+            ):
+                count += 1
+                metric = _labels(item)
+                grid = np.full(length, np.nan)
+                _fill(grid, item, start, step)
+                yield Series(metric, start, step, grid)
+            if count < page:
+                return
+            offset += page
+
+    async def _assembled(
+        self, query: str, start: int, end: int, step: int
+    ) -> AsyncIterator[Series]:
+        """Yield each series of a range longer than one query allows, once all of it is read."""
         length = (end - start) // step + 1
         grids: dict[LabelSet, FloatArray] = {}
         labels: dict[LabelSet, dict[str, str]] = {}
         page = self.limits.max_series_per_query
-        ordered = await self._ordered(query, start, end, step)
         for lo, hi in time_chunks(start, end, step, self.limits.max_points_per_series):
             offset = 0
             while True:
-                result = await self._query_range(
-                    f"limit_offset({page}, {offset}, {ordered})", lo, hi, step
-                )
-                for item in result:
-                    metric = {
-                        str(k): str(v) for k, v in cast(dict[str, Any], item["metric"]).items()
-                    }
+                count = 0
+                async for item in self._items(
+                    f"limit_offset({page}, {offset}, {query})", lo, hi, step
+                ):
+                    count += 1
+                    metric = _labels(item)
                     key = tuple(sorted(metric.items()))
                     grid = grids.get(key)
                     if grid is None:
                         grid = grids[key] = np.full(length, np.nan)
                         labels[key] = metric
-                    pairs = cast(list[tuple[float, str]], item["values"])
-                    if pairs:
-                        ts = np.fromiter((p[0] for p in pairs), np.float64, len(pairs))
-                        grid[(ts.astype(np.int64) - start) // step] = np.array(
-                            [p[1] for p in pairs], dtype=np.float64
-                        )
-                if len(result) < page:
+                    _fill(grid, item, start, step)
+                if count < page:
                     break
                 offset += page
-        return [Series(labels[k], start, step, grids[k]) for k in sorted(grids)]
+        for key in sorted(grids):
+            yield Series(labels[key], start, step, grids.pop(key))
+
+    async def pages(
+        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+    ) -> AsyncIterator[list[Series]]:
+        """Yield the series of ``query`` over [start, end] on a ``step``-second grid, by pages.
+
+        A page holds about ``max_points_per_page`` points, and every series of a group (the
+        values of ``group_by``) lands in the same page. A range of up to
+        ``max_points_per_series`` points is read in one query whose response is parsed as it
+        streams in, so memory is bounded by a page; a longer range is read in time chunks and
+        holds every series' grid (8 bytes a point) until it is complete.
+        """
+        start, end = start - start % step, end - end % step
+        if end < start:
+            raise ReaderError(f"query range ends ({end}) before it starts ({start})")
+        length = (end - start) // step + 1
+        limits = self.limits
+        per_page = max(1, min(limits.max_series_per_query, limits.max_points_per_page // length))
+        ordered = await self._ordered(query, start, end, step, group_by)
+        one_query = length <= limits.max_points_per_series
+        source = (self._streamed if one_query else self._assembled)(ordered, start, end, step)
+        page: list[Series] = []
+        last: LabelSet | None = None
+        async for series in source:
+            gkey = tuple((name, series.labels.get(name, "")) for name in group_by)
+            if len(page) >= per_page and gkey != last:
+                yield page
+                page = []
+            page.append(series)
+            last = gkey
+        if page:
+            yield page
+
+    async def read(self, query: str, start: int, end: int, step: int) -> list[Series]:
+        """Return every series of ``query`` over [start, end] on a ``step``-second grid."""
+        out = [s async for page in self.pages(query, start, end, step) for s in page]
+        return sorted(out, key=Series.key)
 
 
 def group(series: Sequence[Series], by: Sequence[str]) -> dict[LabelSet, list[Series]]:

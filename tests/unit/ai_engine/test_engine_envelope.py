@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from sentio.ai_engine.engine import QueryEngine
 from sentio.ai_engine.reader import Series
+from sentio.ai_engine.writer import Finding, ScoreBlock
 
 from sentio.config import AIQueryConfig
 
@@ -28,14 +30,36 @@ class FakeReader:
         labels = {"__name__": "temp", "device": "d1"}
         return [Series(labels, T0 + lo * step, step, self.values[lo : hi + 1])]
 
+    async def pages(
+        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+    ) -> AsyncIterator[list[Series]]:
+        yield await self.read(query, start, end, step)
+
 
 class FakeWriter:
-    def __init__(self) -> None:
-        self.findings: list = []
+    """Keep every output as a Finding (one per point), as the real writer would write them."""
 
-    async def write(self, findings: list) -> int:
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def stream(self) -> FakeWriter:
+        return self
+
+    async def __aenter__(self) -> FakeWriter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def sent(self) -> int:
+        return len(self.findings)
+
+    async def add(self, block: ScoreBlock) -> None:
+        self.findings += block.findings()
+
+    async def add_findings(self, findings: Iterable[Finding]) -> None:
         self.findings += findings
-        return len(findings)
 
 
 async def test_envelope_model_scores_a_spike_above_one(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 import pickle
 import stat
 import zipfile
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -58,6 +59,11 @@ class DeviceReader:
             Series({"__name__": name, "device": device}, T0 + lo * step, step, v[lo : hi + 1])
             for (device, name), v in self.values.items()
         ]
+
+    async def pages(
+        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+    ) -> AsyncIterator[list[Series]]:
+        yield await self.read(query, start, end, step)
 
 
 def query(**extra: object) -> AIQueryConfig:
