@@ -6,8 +6,9 @@ connector instance per connection. Each poll reads ``REGISTERS`` holding registe
 and yields as many readings; the collector exports them into a VictoriaMetrics of the benchmark's
 own on free loopback ports, and its spans and logs into a sink here that accepts and counts them.
 Startup (``warmup_s``) is left out; the collector's CPU (user + system, /proc) and the readings
-whose timestamps fall in the measured window give ``readings_per_s`` and ``cpu_s_per_100k``; the
-peak RSS is the collector's VmHWM at the window's end.
+whose timestamps fall in the measured window give ``readings_per_s`` and ``cpu_s_per_100k``;
+``collector_rss_mb`` is the collector's peak RSS (VmHWM, startup included) at the window's end,
+``collector_rss_end_mb`` its RSS then.
 
 How it counts, without looking inside the collector:
 
@@ -82,6 +83,7 @@ class FleetReport:
     poll_lag_p99_s: float
     poll_lag_max_s: float
     collector_rss_mb: float
+    collector_rss_end_mb: float
     collector_cores: float
     cpu_s_per_100k: float
     readings: int
@@ -227,6 +229,14 @@ class Sink:
             yield self
         finally:
             await runner.cleanup()
+
+
+def rss_mb(pid: int) -> float:
+    """Return the resident set size of ``pid`` now (VmRSS) in MiB."""
+    for line in _text(Path(f"/proc/{pid}/status")).splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise FleetError(f"process {pid} reports no VmRSS")
 
 
 def _text(path: Path) -> str:
@@ -403,7 +413,7 @@ async def run(
                 cpu0, t0 = cpu_seconds(proc.pid), time.time()
                 await _watch(vm, proc, selector, duration_s, progress)
                 cpu1, t1 = cpu_seconds(proc.pid), time.time()
-                rss = peak_rss_mb(proc.pid)
+                rss, rss_end = peak_rss_mb(proc.pid), rss_mb(proc.pid)
                 progress("fleet: window over; stopping the collector and counting")
             if proc.returncode != 0:
                 tail = _text(log)[-3000:]
@@ -438,6 +448,7 @@ async def run(
         poll_lag_p99_s=round(percentile(lags, 0.99), 4),
         poll_lag_max_s=round(max(lags, default=math.nan), 4),
         collector_rss_mb=round(rss, 1),
+        collector_rss_end_mb=round(rss_end, 1),
         collector_cores=round((cpu1 - cpu0) / (t1 - t0), 3),
         cpu_s_per_100k=round((cpu1 - cpu0) / window * 1e5, 3) if window else math.inf,
         readings=sum(landed.values()),
