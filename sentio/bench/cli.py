@@ -179,3 +179,42 @@ def faults(
             run_all(work, hang_s=hang_s, units=units, examples=examples, progress=progress)
         )
     _print(asdict(report), as_json)
+
+
+@bench_app.command("fleet")
+def fleet(
+    devices: Annotated[
+        int, typer.Option(help="Simulated Modbus devices, 100 unit ids per connection.", min=1)
+    ] = 1000,
+    duration_s: Annotated[
+        float, typer.Option(help="Seconds measured, after a warm-up.", min=1, max=36_000)
+    ] = 300.0,
+    warmup_s: Annotated[float, typer.Option(help="Seconds run before measuring.", min=0)] = 10.0,
+    poll_interval_s: Annotated[
+        float, typer.Option(help="Every device's poll interval.", min=0.1)
+    ] = 1.0,
+    profile: Annotated[
+        Path | None, typer.Option(help="Run the collector under cProfile; dump stats here.")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the configs, logs and VictoriaMetrics data here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Poll a fleet of small Modbus devices every second; the collector's lag, memory and CPU."""
+    import asyncio
+    import tempfile
+
+    from sentio.bench.fleet import run as run_fleet
+
+    progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="sentio-fleet-") as tmp:
+        work = workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        report = asyncio.run(
+            run_fleet(
+                work, devices=devices, duration_s=duration_s, warmup_s=warmup_s,
+                interval_s=poll_interval_s, profile=profile, progress=progress,
+            )
+        )  # fmt: skip
+    _print(asdict(report), as_json)
