@@ -399,12 +399,13 @@ class Collector:
             "poll", attributes={**labels, "connector": inst.config.type}
         ) as span:
             recorded: dict[str, list[str]] = {}
+            recording = span.is_recording()  # a span the sampler dropped records nothing
             try:
                 await self._connect(inst)
                 count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 async for sample in samples:
-                    if isinstance(sample, Reading | ReadingBatch):
+                    if recording and isinstance(sample, Reading | ReadingBatch):
                         values = recorded.get(sample.device)
                         if values is None:
                             values = recorded[sample.device] = []
