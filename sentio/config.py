@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from sentio.errors import ConfigError
+from sentio.yaml_events import LOADER, load_yaml
 
 SUBST = re.compile(r"\$\{(?P<expr>[^}]*)\}")
 Loc = tuple[str | int, ...]
@@ -479,11 +480,23 @@ def _walk(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, yaml.Node]]:
             yield from _walk(item, (*loc, index))
 
 
-def _line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
+class _Lines:
+    """The line of each key of a YAML text, found only when a message needs one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: dict[Loc, int] | None = None
+
+    def of(self, loc: Loc) -> int | None:
+        """Return the line of ``loc``, or of the nearest key above it that has one."""
+        if self._lines is None:
+            root = yaml.compose(self.text, Loader=LOADER)
+            found = _walk(root, ()) if root else iter(())
+            self._lines = {key: node.start_mark.line + 1 for key, node in found}
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self._lines:
+                return self._lines[loc[:end]]
+        return None
 
 
 def substitute(text: str, loc: Loc, file: str, line: int | None) -> str:
@@ -511,26 +524,31 @@ def substitute(text: str, loc: Loc, file: str, line: int | None) -> str:
     return SUBST.sub(one, text)
 
 
-def _substituted(
-    data: Any, loc: Loc, lines: dict[Loc, int], file: str
-) -> tuple[Any, list[ConfigIssue]]:
+def _substituted(data: Any, loc: Loc, lines: _Lines, file: str) -> tuple[Any, list[ConfigIssue]]:
+    """Return ``data`` with every `${...}` replaced, and the problems found.
+
+    A container with nothing to replace is returned as it is, not copied: devices that share one
+    field list through a YAML alias keep sharing it.
+    """
     issues: list[ConfigIssue] = []
     if isinstance(data, dict):
         out: dict[Any, Any] = {}
         for key, value in data.items():
             out[key], sub = _substituted(value, (*loc, str(key)), lines, file)
             issues += sub
-        return out, issues
+        same = all(out[key] is value for key, value in data.items())
+        return (data if same else out), issues
     if isinstance(data, list):
         items = []
         for index, value in enumerate(data):
             item, sub = _substituted(value, (*loc, index), lines, file)
             items.append(item)
             issues += sub
-        return items, issues
+        same = all(a is b for a, b in zip(items, data, strict=True))
+        return (data if same else items), issues
     if isinstance(data, str) and "${" in data:
         try:
-            return substitute(data, loc, file, _line_of(lines, loc)), issues
+            return substitute(data, loc, file, lines.of(loc)), issues
         except ConfigFileError as exc:
             return data, exc.issues
     return data, issues
@@ -539,13 +557,12 @@ def _substituted(
 def parse(text: str, file: str = "<string>") -> SentioConfig:
     """Parse, substitute and validate config text; raise ConfigFileError with every problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigFileError([ConfigIssue(file, line, "", f"invalid YAML: {exc}")]) from exc
-    lines = {loc: node.start_mark.line + 1 for loc, node in _walk(root, ())} if root else {}
+    lines = _Lines(text)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -556,7 +573,7 @@ def parse(text: str, file: str = "<string>") -> SentioConfig:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            issues.append(ConfigIssue(file, _line_of(lines, loc), _dotted(loc), err["msg"]))
+            issues.append(ConfigIssue(file, lines.of(loc), _dotted(loc), err["msg"]))
     if issues:
         raise ConfigFileError(issues)
     return config

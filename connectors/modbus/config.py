@@ -10,6 +10,8 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -94,6 +96,9 @@ class FieldConfig(_Strict):
         if self.address + self.width > 65536:
             raise ValueError("the field runs past address 65535")
         return self
+
+
+_FIELD_LIST: TypeAdapter[list[FieldConfig]] = TypeAdapter(list[FieldConfig])
 
 
 class _TcpSettings(_Strict):
@@ -187,6 +192,33 @@ class ModbusConfig(_Strict):
 
     connection: Connection
     devices: list[DeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _share_fields(cls, data: Any) -> Any:
+        """Validate each distinct field list once, so devices of one kind share their fields.
+
+        A fleet of identical meters then holds one set of field models, not one per device.
+        A list that does not validate is left for the per-device pass, which names the device.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
+            return data
+        validated: dict[str, list[FieldConfig]] = {}
+        devices: list[Any] = []
+        for device in data["devices"]:
+            fields = device.get("fields") if isinstance(device, dict) else None
+            if isinstance(fields, list) and fields and isinstance(fields[0], dict):
+                key = repr(fields)
+                models = validated.get(key)
+                if models is None:
+                    try:
+                        models = validated[key] = _FIELD_LIST.validate_python(fields)
+                    except ValidationError:
+                        devices.append(device)
+                        continue
+                device = {**device, "fields": models}
+            devices.append(device)
+        return {**data, "devices": devices}
 
     @model_validator(mode="after")
     def _check(self) -> ModbusConfig:

@@ -17,6 +17,7 @@ from sentio.connectors.contract import (
     Connector,
     DeviceSchedule,
     Event,
+    Metrics,
     ReadingBatch,
     Sample,
     Severity,
@@ -42,6 +43,23 @@ def _exception_name(code: int) -> str:
         return "UNKNOWN"
 
 
+Layout = list[tuple[ReadRequest, RequestDecoder, Metrics]]
+
+
+def _layout(device: DeviceConfig) -> Layout:
+    """Return a device's read requests, each with its decoder and its batch layout."""
+    plan = plan_requests(
+        device.fields,
+        max_gap=device.max_gap,
+        max_registers=device.max_registers,
+        one_request_per_field=device.one_request_per_field,
+    )
+    return [
+        (r, RequestDecoder(r.address, r.fields), tuple((f.name, f.unit) for f in r.fields))
+        for r in plan
+    ]
+
+
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
@@ -60,25 +78,18 @@ class ModbusConnector(Connector[ModbusConfig]):
     def __init__(self, config: ModbusConfig) -> None:
         super().__init__(config)
         self._bus: Bus | None = None
-        self._plans: dict[str, list[ReadRequest]] = {
-            d.name: plan_requests(
-                d.fields,
-                max_gap=d.max_gap,
-                max_registers=d.max_registers,
-                one_request_per_field=d.one_request_per_field,
-            )
-            for d in config.devices
-        }
-        self._decoders = {
-            name: [RequestDecoder(r.address, r.fields) for r in plan]
-            for name, plan in self._plans.items()
-        }
-        self._metrics = {
-            name: [tuple((f.name, f.unit) for f in r.fields) for r in plan]
-            for name, plan in self._plans.items()
-        }
         self._devices = {d.name: d for d in config.devices}
         self._attributes = {d.name: {"unit_id": d.unit_id} for d in config.devices}
+        # Devices of one kind (the same field models, the same request limits) share one plan,
+        # its decoders and its layouts, so a fleet of identical meters holds them once.
+        kinds: dict[tuple[object, ...], Layout] = {}
+        self._layouts: dict[str, Layout] = {}
+        for d in config.devices:
+            kind = (*map(id, d.fields), d.max_gap, d.max_registers, d.one_request_per_field)
+            layout = kinds.get(kind)
+            if layout is None:
+                layout = kinds[kind] = _layout(d)
+            self._layouts[d.name] = layout
 
     @property
     def connected(self) -> bool:
@@ -87,7 +98,7 @@ class ModbusConnector(Connector[ModbusConfig]):
 
     def plan(self, device: str) -> list[ReadRequest]:
         """Return the read requests one poll of ``device`` makes."""
-        return self._plans[device]
+        return [request for request, _decoder, _metrics in self._layouts[device]]
 
     def devices(self) -> Sequence[DeviceSchedule]:
         """Return every device with its own poll interval (None: the instance's)."""
@@ -116,10 +127,7 @@ class ModbusConnector(Connector[ModbusConfig]):
             return
         bus.polls += 1
         try:
-            steps = zip(
-                self._plans[device], self._decoders[device], self._metrics[device], strict=True
-            )
-            for request, decoder, metrics in steps:
+            for request, decoder, metrics in self._layouts[device]:
                 try:
                     words, bits = await self._request(bus, config, request)
                 except ModbusResponseError as exc:

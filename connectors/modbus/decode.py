@@ -68,6 +68,17 @@ def decode_field(
     return scaled(raw, field.scale, field.offset)
 
 
+_STRUCTS: dict[str, struct.Struct] = {}
+
+
+def _struct(fmt: str) -> struct.Struct:
+    """Return the one compiled ``struct.Struct`` of ``fmt``."""
+    compiled = _STRUCTS.get(fmt)
+    if compiled is None:
+        compiled = _STRUCTS[fmt] = struct.Struct(fmt)
+    return compiled
+
+
 class RequestDecoder:
     """Decode every field of one read request at once: the hot path of a poll.
 
@@ -82,9 +93,7 @@ class RequestDecoder:
         for field in fields:
             offset = field.address - address
             fast = field.type in _STRUCT and field.byte_order == "big" and field.word_order == "big"
-            self.steps.append(
-                (field, offset, struct.Struct(">" + _STRUCT[field.type]) if fast else None)
-            )
+            self.steps.append((field, offset, _struct(">" + _STRUCT[field.type]) if fast else None))
         self.scales = [(f.scale, f.offset) for f in fields]
         self.whole = self._whole()
 
@@ -96,7 +105,7 @@ class RequestDecoder:
                 return None
             fmt += "x" * (2 * (offset - at)) + _STRUCT[field.type]
             at = offset + field.width
-        return struct.Struct(fmt)
+        return _struct(fmt)
 
     def decode(self, words: Sequence[int], bits: Sequence[bool]) -> list[float | bool | str]:
         """Return the values of the request's fields, in order."""

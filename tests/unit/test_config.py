@@ -132,3 +132,15 @@ def test_compose_config_is_valid_and_points_at_the_services() -> None:
     assert config.endpoint("traces") == "http://jaeger:4318/v1/traces"
     assert config.headers("logs") == {"VL-Stream-Fields": "service.name,host.name"}
     assert config.query_url() == "http://victoriametrics:8428"
+
+
+def test_an_alias_stays_one_object_through_substitution(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentio.config import _Lines, _substituted
+
+    monkeypatch.setenv("SENTIO_TEST_HOST", "10.0.0.7")
+    text = "a: &f [{name: x}]\nb: *f\nc: ${SENTIO_TEST_HOST}\n"
+    data = {"a": [{"name": "x"}], "c": "${SENTIO_TEST_HOST}"}
+    data["b"] = data["a"]
+    out, issues = _substituted(data, (), _Lines(text), "f.yaml")
+    assert issues == [] and out["c"] == "10.0.0.7"
+    assert out["a"] is out["b"] is data["a"], "nothing to replace: the list is not copied"

@@ -205,3 +205,36 @@ def test_sample_yaml_commented_connections_validate() -> None:
         data["connection"] = connection
         config = ModbusConfig.model_validate(data)
         assert config.connection.type == connection["type"]
+
+
+def test_devices_with_equal_fields_share_one_set_of_field_models() -> None:
+    from sentio.connectors.modbus import ModbusConnector
+
+    fields = [{"name": "v", "table": "holding", "address": 0, "type": "int16", "scale": 0.1}]
+    config = ModbusConfig.model_validate(
+        {
+            "connection": {"host": "127.0.0.1"},
+            "devices": [
+                {"name": f"m{i}", "unit_id": i + 1, "fields": [dict(f) for f in fields]}
+                for i in range(3)
+            ]
+            + [{"name": "other", "unit_id": 9, "fields": [{**fields[0], "scale": 1.0}]}],
+        }
+    )
+    first = config.devices[0].fields[0]
+    assert all(d.fields[0] is first for d in config.devices[:3])
+    assert config.devices[3].fields[0] is not first and config.devices[3].fields[0].scale == 1.0
+    connector = ModbusConnector(config)
+    assert connector.plan("m0") == connector.plan("m2") != connector.plan("other")
+
+
+def test_a_bad_field_list_shared_by_devices_is_reported_per_device() -> None:
+    bad = [{"name": "v", "table": "holding", "address": 0, "type": "int99"}]
+    with pytest.raises(ValidationError) as info:
+        ModbusConfig.model_validate(
+            {
+                "connection": {"host": "127.0.0.1"},
+                "devices": [{"name": "a", "unit_id": 1, "fields": bad}],
+            }
+        )
+    assert info.value.errors()[0]["loc"][:3] == ("devices", 0, "fields")
