@@ -58,6 +58,7 @@ class Limits:
     max_points_per_series: int = 10_000
     max_series_per_query: int = 10_000
     max_points_per_page: int = 1_000_000
+    max_series_per_page: int = 1_000
 
 
 def time_chunks(start: int, end: int, step: int, max_points: int) -> list[tuple[int, int]]:
@@ -232,18 +233,25 @@ class PromReader:
     ) -> AsyncIterator[list[Series]]:
         """Yield the series of ``query`` over [start, end] on a ``step``-second grid, by pages.
 
-        A page holds about ``max_points_per_page`` points, and every series of a group (the
-        values of ``group_by``) lands in the same page. A range of up to
-        ``max_points_per_series`` points is read in one query whose response is parsed as it
-        streams in, so memory is bounded by a page; a longer range is read in time chunks and
-        holds every series' grid (8 bytes a point) until it is complete.
+        A page holds up to ``max_series_per_page`` series and about ``max_points_per_page``
+        points, and every series of a group (the values of ``group_by``) lands in one page. A
+        range of up to ``max_points_per_series`` points is read in one query whose response is
+        parsed as it streams in, so memory is bounded by a page; a longer range is read in time
+        chunks and holds every series' grid (8 bytes a point) until it is complete.
         """
         start, end = start - start % step, end - end % step
         if end < start:
             raise ReaderError(f"query range ends ({end}) before it starts ({start})")
         length = (end - start) // step + 1
         limits = self.limits
-        per_page = max(1, min(limits.max_series_per_query, limits.max_points_per_page // length))
+        per_page = max(
+            1,
+            min(
+                limits.max_series_per_query,
+                limits.max_series_per_page,
+                limits.max_points_per_page // length,
+            ),
+        )
         ordered = await self._ordered(query, start, end, step, group_by)
         one_query = length <= limits.max_points_per_series
         source = (self._streamed if one_query else self._assembled)(ordered, start, end, step)
@@ -251,7 +259,7 @@ class PromReader:
         last: LabelSet | None = None
         async for series in source:
             gkey = tuple((name, series.labels.get(name, "")) for name in group_by)
-            if len(page) >= per_page and gkey != last:
+            if len(page) >= per_page and (not group_by or gkey != last):
                 yield page
                 page = []
             page.append(series)

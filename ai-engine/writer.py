@@ -29,7 +29,7 @@ from sentio.ai_engine.reader import LabelSet
 from sentio.otlp import MetricsPusher, Point, encode_gauges
 
 SCOPE = "sentio.ai_engine"
-REQUEST_BYTES = 4 << 20
+REQUEST_BYTES = 1 << 20
 CONCURRENT_REQUESTS = 2
 PREFIX_CACHE = 200_000
 RISK_LEVELS = {"low": 0.0, "medium": 1.0, "high": 2.0}
@@ -156,12 +156,14 @@ class OutputStream:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None:
-            await self.close()
-            return
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            if exc is None:
+                await self.close()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
 
     async def add(self, block: ScoreBlock) -> None:
         """Queue a block's samples; send whenever a request's worth is queued."""
@@ -236,12 +238,14 @@ class OutputStream:
         while len(self._tasks) >= self.concurrency:
             await self._wait_one()
         self._tasks.add(asyncio.create_task(self.writer.pusher.push(body)))
+        await asyncio.sleep(0)  # let the request start while the caller computes the next one
 
     async def _wait_one(self) -> None:
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         self._tasks -= done
-        for task in done:
-            task.result()
+        errors = [error for task in done if (error := task.exception())]
+        if errors:
+            raise errors[0]
 
 
 class FindingWriter:

@@ -46,12 +46,17 @@ def ai(
     series: Annotated[
         int, typer.Option(help="Synthetic series (1-minute, one day).", min=1)
     ] = 10_000,
+    runs: Annotated[int, typer.Option(help="Fresh queries fitted and inferred.", min=1)] = 1,
+    profile: Annotated[
+        Path | None, typer.Option(help="Profile the first run's cycles; dump stats here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Time the AI engine's fit and infer cycles against reading the same series."""
     from sentio.bench.ai import run as run_ai
 
-    report = run_ai(load(config), series, lambda m: err.print(m, markup=False))
+    progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
+    report = run_ai(load(config), series, progress, runs, profile)
     _print(asdict(report), as_json)
 
 
