@@ -74,6 +74,10 @@ def time_chunks(start: int, end: int, step: int, max_points: int) -> list[tuple[
     return chunks
 
 
+def _group(labels: dict[str, str], by: Sequence[str]) -> LabelSet:
+    return tuple((name, labels.get(name, "")) for name in by)
+
+
 def _labels(item: Item) -> dict[str, str]:
     return {str(k): str(v) for k, v in cast(dict[str, Any], item["metric"]).items()}
 
@@ -200,7 +204,7 @@ class PromReader:
             offset += page
 
     async def _assembled(
-        self, query: str, start: int, end: int, step: int
+        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
     ) -> AsyncIterator[Series]:
         """Yield each series of a range longer than one query allows, once all of it is read."""
         length = (end - start) // step + 1
@@ -225,7 +229,7 @@ class PromReader:
                 if count < page:
                     break
                 offset += page
-        for key in sorted(grids):
+        for key in sorted(grids, key=lambda k: (_group(labels[k], group_by), k)):
             yield Series(labels[key], start, step, grids.pop(key))
 
     async def pages(
@@ -254,11 +258,14 @@ class PromReader:
         )
         ordered = await self._ordered(query, start, end, step, group_by)
         one_query = length <= limits.max_points_per_series
-        source = (self._streamed if one_query else self._assembled)(ordered, start, end, step)
+        if one_query:
+            source = self._streamed(ordered, start, end, step)
+        else:
+            source = self._assembled(ordered, start, end, step, group_by)
         page: list[Series] = []
         last: LabelSet | None = None
         async for series in source:
-            gkey = tuple((name, series.labels.get(name, "")) for name in group_by)
+            gkey = _group(series.labels, group_by)
             if len(page) >= per_page and (not group_by or gkey != last):
                 yield page
                 page = []

@@ -66,11 +66,12 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
         sizes = [len(page) async for page in paged.pages(query, start, end, STEP)]
         sensors = [
             {s.labels["sensor"] for s in page}
-            async for page in paged.pages(query, start, end, STEP, ["sensor"])
+            for reader in (paged, PromReader(session, base, Limits(7, 4, max_series_per_page=4)))
+            async for page in reader.pages(query, start, end, STEP, ["sensor"])
         ]
 
     assert sizes == [4] * 6 + [1]
-    assert sensors == [{"s0"}, {"s1"}], "a group is never split across pages"
+    assert sensors == [{"s0"}, {"s1"}] * 2, "a group is never split across pages"
     assert [s.labels for s in chunked] == [s.labels for s in expected]
     for a, b in zip(chunked, expected, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
