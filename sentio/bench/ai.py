@@ -196,7 +196,8 @@ async def measure(
             done.append(await one_run(reader, writer, source, name, end, progress, profile))
             progress(f"  {asdict(done[-1])}")
             profile = None
-        scores = f'sentio_ai_anomaly_score{{query="{name}"}}'
+        # The scores end at `end`, which may be further back than an instant query looks.
+        scores = f'last_over_time(sentio_ai_anomaly_score{{query="{name}"}}[1h])'
         await poll(lambda: counted(scores, count), 120, "the last run's scores", interval_s=1)
     return report(count, done, loaded_rss, rss_mb())
 
