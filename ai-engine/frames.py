@@ -14,7 +14,6 @@ import numpy.typing as npt
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
-    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
 )
@@ -22,25 +21,17 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from sentio import __version__
 from sentio.otlp import (
-    _POINT,
     _TIME_TAG,
     _VALUE_TAG,
     AttributeValue,
     _field,
     _key_values,
     _tag,
-    _varint,
 )
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 MetricKey = tuple[str, str]  # name, unit
-
-
-def point_prefix(attributes: Mapping[str, AttributeValue]) -> bytes:
-    """Return a data point's field header and attributes: all of it but its time and value."""
-    attrs: bytes = NumberDataPoint(attributes=_key_values(attributes)).SerializeToString()
-    return _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
 
 
 class PrefixTable:

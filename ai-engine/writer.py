@@ -23,10 +23,10 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
-from sentio.ai_engine.frames import MetricKey, PrefixTable, point_prefix, request
+from sentio.ai_engine.frames import MetricKey, PrefixTable, request
 from sentio.ai_engine.reader import LabelSet
 
-from sentio.otlp import MetricsPusher, Point, encode_gauges
+from sentio.otlp import MetricsPusher, Point, data_point_prefix, encode_gauges
 
 SCOPE = "sentio.ai_engine"
 REQUEST_BYTES = 1 << 20
@@ -275,7 +275,7 @@ class FindingWriter:
             if len(self._prefixes) >= PREFIX_CACHE:
                 self._prefixes.clear()
             attrs = output_labels(Finding(dict(key), 0, model, query))
-            cached = self._prefixes[key, model, query] = point_prefix(attrs)
+            cached = self._prefixes[key, model, query] = data_point_prefix(attrs)
         return cached
 
     async def write(self, findings: Iterable[Finding], batch: int = 5000) -> int:

@@ -94,7 +94,7 @@ def _field(number: int, payload: bytes) -> bytes:
     return _tag(number, len(payload)) + payload
 
 
-def _data_point_prefix(attributes: Mapping[str, AttributeValue]) -> bytes:
+def data_point_prefix(attributes: Mapping[str, AttributeValue]) -> bytes:
     """Return a data point's field key, length and attributes: all of it but time and value."""
     attrs: bytes = NumberDataPoint(attributes=_key_values(attributes)).SerializeToString()
     return _varint(1 << 3 | 2) + _varint(len(attrs) + _POINT.size) + attrs
@@ -125,7 +125,7 @@ def encode_gauges(
             key = tuple(sorted(point.attributes.items()))
             cached = prefixes.get(key)
             if cached is None:
-                cached = prefixes[key] = _data_point_prefix(point.attributes)
+                cached = prefixes[key] = data_point_prefix(point.attributes)
             prefix = cached
             seen[id(point.attributes)] = (point.attributes, prefix)
         entry = metrics.get((point.name, point.unit))
@@ -200,7 +200,7 @@ class GaugeEncoder:
         if prefix is None:
             if len(self._prefixes) >= LAYOUTS_CACHED:
                 self._prefixes.clear()
-            prefix = self._prefixes[key] = _data_point_prefix(attributes)
+            prefix = self._prefixes[key] = data_point_prefix(attributes)
         return prefix
 
     def add(
