@@ -19,7 +19,8 @@ Exception
 │   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
 │   ├── DeployError                       (sentio.deploy) manifests cannot be generated
 │   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
-│   ├── BenchError, TelegrafError, ProcError, FaultsError     (sentio.bench) a benchmark failed
+│   ├── BenchError, TelegrafError, ProcError, FaultsError, FuzzError, FleetError
+│   │                                     (sentio.bench) a benchmark failed
 │   ├── MosquittoError, ZigbeePublishError, FaultError        (simulators) a simulator failed
 │   └── the built-in connectors' errors, each also a ConnectorError:
 │       ├── ModbusError                   (connectors.modbus.errors)

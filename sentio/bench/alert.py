@@ -25,7 +25,6 @@ from sentio.ai_engine.scheduler import Scheduler
 from sentio.collectors.runtime import Collector
 from sentio.config import SentioConfig
 from sentio.dashboards.provision import apply
-from sentio.errors import SentioError
 from sentio.simulators.faults import Drift, Fault
 from sentio.simulators.fleet import build_fleet
 from sentio.simulators.pump import POINTS, Pump, PumpServer
@@ -48,10 +47,6 @@ FAULT: Fault = Drift("vibration", 7200.0)
 HEALTHY_ROWS = 200
 # the rule's debounce: longer than a healthy pump's brief touches of 1
 ANOMALY_FOR = "8s"
-
-
-class BenchError(SentioError):
-    """Raise when the alert benchmark cannot run."""
 
 
 def rig_config(
