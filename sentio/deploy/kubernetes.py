@@ -44,12 +44,13 @@ POD_TMP = "/tmp"  # noqa: S108  (an emptyDir of the pod's own)
 # peak RSS, no CPU limits. Each line says which run it comes from:
 #   footprint: `sentio bench footprint --units 16 --window-s 30` (the collector reading 16
 #     simulated meters at full speed, 66,000 readings/s, into the native stack);
-#   ai: `sentio bench ai --series 2000` (one infer cycle 0.53 s a minute, one fit 4.3 s an hour);
+#   ai: `sentio bench ai --series 10000 --runs 3` (an infer cycle 0.81 s a minute, a fit 14.5 s
+#     an hour, 177 MiB: memory is bounded by a page of series, so it barely grows with them);
 #   scaleout: `sentio bench scaleout` (single-node VictoriaLogs taking 1.1 million records/s).
 # OpenSearch was not run here: its figures follow from its 1 GiB heap.
 MEASURED: dict[str, tuple[float, float]] = {
     "collector": (0.65, 100.0),  # footprint
-    "ai-engine": (0.01, 805.0),  # ai: 0.53 / 60 + 4.3 / 3600 cores, bursts of one core
+    "ai-engine": (0.02, 177.0),  # ai: 0.81 / 60 + 14.5 / 3600 cores, bursts of one core
     "victoriametrics": (0.17, 122.0),  # footprint
     "victorialogs": (1.83, 275.0),  # scaleout
     "jaeger": (0.07, 537.0),  # footprint, Badger's caches included
