@@ -40,6 +40,7 @@ T = TypeVar("T")
 STEP = 60
 DAY = 86_400
 INFER_WINDOW = 600
+SCORED_TIMEOUT_S = 120.0
 IMPORT_BATCH = 250
 
 
@@ -73,6 +74,7 @@ class AIBenchReport:
     infer_warm_to_read: float
     load_peak_rss_mb: float
     runs: list[dict[str, float]] = field(default_factory=list)
+    scored_series: int | None = None  # series with a score from the last run, by PromQL
 
 
 def synthetic(first: int, count: int, end: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -196,13 +198,34 @@ async def measure(
             done.append(await one_run(reader, writer, source, name, end, progress, profile))
             progress(f"  {asdict(done[-1])}")
             profile = None
-        # The scores end at `end`, which may be further back than an instant query looks.
-        scores = f'last_over_time(sentio_ai_anomaly_score{{query="{name}"}}[1h])'
-        await poll(lambda: counted(scores, count), 120, "the last run's scores", interval_s=1)
-    return report(count, done, loaded_rss, rss_mb())
+        scored = await scored_series(session, base, name, count, progress)
+    return report(count, done, loaded_rss, rss_mb(), scored)
 
 
-def report(count: int, runs: list[AIRun], loaded_rss: float, peak_rss: float) -> AIBenchReport:
+async def scored_series(
+    session: aiohttp.ClientSession, base: str, query: str, count: int, progress: Progress
+) -> int:
+    """Return how many series have a score from ``query``, waiting up to 120 s for all of them."""
+    # The scores end at the last cycle, which may be further back than an instant query looks.
+    selector = f'last_over_time(sentio_ai_anomaly_score{{query="{query}"}}[1h])'
+    found = 0
+
+    async def every() -> bool | None:
+        nonlocal found
+        got = await promql(session, base, f"count({selector})")
+        found = int(float(got[0]["value"][1])) if got else 0
+        return True if found == count else None
+
+    try:
+        await poll(every, SCORED_TIMEOUT_S, "the last run's scores", interval_s=1)
+    except StackError:
+        progress(f"only {found} of {count} series have a score after {SCORED_TIMEOUT_S:.0f} s")
+    return found
+
+
+def report(
+    count: int, runs: list[AIRun], loaded_rss: float, peak_rss: float, scored: int | None = None
+) -> AIBenchReport:
     """Summarise runs by their medians (each ratio the median of the runs' ratios)."""
 
     def median(name: str) -> float:
@@ -215,6 +238,7 @@ def report(count: int, runs: list[AIRun], loaded_rss: float, peak_rss: float) ->
         series_per_s_infer=round(count / median("infer_s"), 1), peak_rss_mb=round(peak_rss, 1),
         infer_warm_s=median("infer_warm_s"), infer_warm_to_read=median("infer_warm_to_read"),
         load_peak_rss_mb=round(loaded_rss, 1), runs=[asdict(r) for r in runs],
+        scored_series=scored,
     )  # fmt: skip
 
 
