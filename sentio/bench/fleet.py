@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from sentio.bench.faults import victoriametrics
 from sentio.bench.fleet_sim import REGISTERS, SCALE
+from sentio.bench.ingest import process
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.stack.ports import free_ports
-from sentio.stack.supervisor import stop_child
 
 Progress = Callable[[str], None]
 PER_CONNECTION = 100
@@ -243,16 +243,6 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace")
 
 
-@contextlib.contextmanager
-def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        stop_child(proc, STOP_TIMEOUT_S)
-
-
 async def _first_line(proc: subprocess.Popen[bytes], log: Path) -> str:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -398,7 +388,7 @@ async def run(
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session,
     ):
         vm = Backend(session, stack_cfg.query_url())
-        with _process(sim_argv, work / "fleet-sim.log") as sim:
+        with process(sim_argv, work / "fleet-sim.log", STOP_TIMEOUT_S) as sim:
             ports = [int(p) for p in (await _first_line(sim, work / "fleet-sim.log")).split()]
             cfg = collector_config(work, vm_port, sink_port, ports, units, run_id, interval_s)
             cfg_path = work / "fleet.yaml"
@@ -406,7 +396,7 @@ async def run(
             progress(f"fleet: {devices} devices on {len(units)} connection(s), polled every "
                      f"{interval_s:g} s; warming up {warmup_s:g} s")  # fmt: skip
             log = work / "collector.log"
-            with _process(_collector_argv(cfg_path, profile), log) as proc:
+            with process(_collector_argv(cfg_path, profile), log, STOP_TIMEOUT_S) as proc:
                 begun = time.time()
                 await _first_readings(vm, selector, proc, log)
                 await asyncio.sleep(warmup_s)  # startup is not measured

@@ -140,14 +140,16 @@ def collector_config(
 
 
 @contextlib.contextmanager
-def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    argv: list[str], log: Path, stop_timeout_s: float = STOP_TIMEOUT_S
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` with output to ``log``; terminate it (then kill) on the way out."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
-        stop_child(proc, STOP_TIMEOUT_S)
+        stop_child(proc, stop_timeout_s)
 
 
 def _count(base_url: str, selector: str, window_s: float, at: float) -> int:
@@ -215,7 +217,7 @@ def _sentio(
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *argv]
     what = "profiling (not counted)" if profile else f"measuring {timing.window_s:g} s"
     progress(f"Sentio collector: {len(connections)} connection(s), {what}")
-    with _process(argv, work / "sentio.log") as proc:
+    with process(argv, work / "sentio.log") as proc:
         return _measure(
             proc, config.query_url(), f'{{instance=~"bench-{run_id}-.*",connector="modbus"}}',
             timing.warmup_s, timing.window_s, work / "sentio.log",
@@ -238,7 +240,7 @@ def _telegraf(
     progress(
         f"Telegraf {version}: {len(connections)} connection(s), measuring {timing.window_s:g} s"
     )
-    with _process([str(binary), "--config", str(conf)], work / "telegraf.log") as proc:
+    with process([str(binary), "--config", str(conf)], work / "telegraf.log") as proc:
         return _measure(
             proc, config.query_url(), f'{{instance="{instance}"}}', timing.warmup_s,
             timing.window_s, work / "telegraf.log",
@@ -339,7 +341,7 @@ def run(
         else:
             work = workdir
             work.mkdir(parents=True, exist_ok=True)
-        with _process(
+        with process(
             [sys.executable, "-m", "sentio.bench.meter", "--units", str(units)],
             work / "meter.log",
         ) as meter:

@@ -34,10 +34,10 @@ from sentio.bench.ingest import (
     BenchError,
     _count,
     _meter_port,
-    _process,
     _settled,
     _split,
     collector_config,
+    process,
 )
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
@@ -116,7 +116,7 @@ def _collectors(
             argv = [sentio, "run", "-c", str(cfg_path)]
             if members > 1:
                 argv += ["--shard", f"{member}/{members}"]
-            proc = stack.enter_context(_process(argv, work / f"sentio-{members}-{member}.log"))
+            proc = stack.enter_context(process(argv, work / f"sentio-{members}-{member}.log"))
             pids.append(proc.pid)
         selector = f'{{instance=~"bench-{run_id}-.*",connector="modbus"}}'
         readings, seconds, cpu_s, rss = _measure_readers(
@@ -225,7 +225,7 @@ def run(
     with contextlib.ExitStack() as stack:
         work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
-        with stack_running(config, progress), _process(
+        with stack_running(config, progress), process(
             [sys.executable, "-m", "sentio.bench.meter", "--units", str(units)],
             work / "meter.log",
         ) as meter:  # fmt: skip
