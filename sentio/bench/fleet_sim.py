@@ -23,7 +23,9 @@ import time
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import SimDevice
+
+from sentio.bench.meter import holding_device
 
 REGISTERS = 20
 SCALE = 0.1
@@ -81,16 +83,7 @@ class Fleet:
             registers[offset : offset + count] = self.registers(server, unit, address, count)
             return None
 
-        return SimDevice(
-            id=unit,
-            simdata=(
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                [SimData(0, values=[0] * REGISTERS, datatype=DataType.REGISTERS)],
-                [SimData(0, values=[0] * 16, datatype=DataType.REGISTERS)],
-            ),
-            action=serve,
-        )
+        return holding_device(unit, REGISTERS, serve)
 
 
 def _bound_port(server: ModbusTcpServer) -> int:

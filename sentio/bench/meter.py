@@ -16,6 +16,7 @@ import signal
 import struct
 import sys
 import time
+from collections.abc import Callable, Coroutine
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -38,6 +39,26 @@ def block(unit: int, t: float) -> list[int]:
         value = 50.0 + i + 5.0 * math.sin(t / 20 + unit * 0.7 + i)
         words.append(round(value / INT_SCALE) & 0xFFFF)
     return words
+
+
+Action = Callable[
+    [int, int, int, int, list[int], list[int] | list[bool] | None],
+    Coroutine[None, None, ExcCodes | None],
+]
+
+
+def holding_device(unit: int, registers: int, action: Action) -> SimDevice:
+    """Return a pymodbus device of ``registers`` holding registers whose reads ``action`` serves."""
+    return SimDevice(
+        id=unit,
+        simdata=(
+            [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
+            [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
+            [SimData(0, values=[0] * registers, datatype=DataType.REGISTERS)],
+            [SimData(0, values=[0] * 16, datatype=DataType.REGISTERS)],
+        ),
+        action=action,
+    )
 
 
 class Meters:
@@ -68,16 +89,7 @@ class Meters:
             registers[0:count] = self.blocks[unit][address : address + count]
             return None
 
-        return SimDevice(
-            id=unit,
-            simdata=(
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                [SimData(0, values=[0] * REGISTERS, datatype=DataType.REGISTERS)],
-                [SimData(0, values=[0] * 16, datatype=DataType.REGISTERS)],
-            ),
-            action=serve,
-        )
+        return holding_device(unit, REGISTERS, serve)
 
 
 async def serve(host: str, port: int, units: int) -> None:
