@@ -187,13 +187,6 @@ class PromReader:
     async def _streamed(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Series]:
         """Yield each series of a range that fits one query, as the response arrives."""
         length = (end - start) // step + 1
-        async for item in self._all_items(query, start, end, step):
-            grid = np.full(length, np.nan)
-            _fill(grid, item, start, step)
-            yield Series(_labels(item), start, step, grid)
-
-    async def _all_items(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Item]:
-        """Yield every result item of a range, ``max_series_per_query`` series a request."""
         page = self.limits.max_series_per_query
         offset = 0
         while True:
@@ -202,7 +195,10 @@ class PromReader:
                 f"limit_offset({page}, {offset}, {query})", start, end, step
             ):
                 count += 1
-                yield item
+                metric = _labels(item)
+                grid = np.full(length, np.nan)
+                _fill(grid, item, start, step)
+                yield Series(metric, start, step, grid)
             if count < page:
                 return
             offset += page
@@ -214,15 +210,25 @@ class PromReader:
         length = (end - start) // step + 1
         grids: dict[LabelSet, FloatArray] = {}
         labels: dict[LabelSet, dict[str, str]] = {}
+        page = self.limits.max_series_per_query
         for lo, hi in time_chunks(start, end, step, self.limits.max_points_per_series):
-            async for item in self._all_items(query, lo, hi, step):
-                metric = _labels(item)
-                key = tuple(sorted(metric.items()))
-                grid = grids.get(key)
-                if grid is None:
-                    grid = grids[key] = np.full(length, np.nan)
-                    labels[key] = metric
-                _fill(grid, item, start, step)
+            offset = 0
+            while True:
+                count = 0
+                async for item in self._items(
+                    f"limit_offset({page}, {offset}, {query})", lo, hi, step
+                ):
+                    count += 1
+                    metric = _labels(item)
+                    key = tuple(sorted(metric.items()))
+                    grid = grids.get(key)
+                    if grid is None:
+                        grid = grids[key] = np.full(length, np.nan)
+                        labels[key] = metric
+                    _fill(grid, item, start, step)
+                if count < page:
+                    break
+                offset += page
         for key in sorted(grids, key=lambda k: (_group(labels[k], group_by), k)):
             yield Series(labels[key], start, step, grids.pop(key))
 
