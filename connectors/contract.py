@@ -6,7 +6,10 @@ this module alone. Plugins register under the entry-point group ``sentio.connect
 A connector yields samples or raises; the runtime owns every device's health (Home Assistant's
 coordinator pattern): it marks a device down when a poll of it raises or yields an ERROR
 ``Event`` naming it, logs that once, backs off, and logs the recovery once. A connector never
-reports a recovery itself. Its errors derive from ``ConnectorError``::
+reports a recovery itself, with one exception: a source that says on its own whether a device is
+reachable (Zigbee2MQTT's availability) yields an ``Event`` with ``available`` False, and the
+device stays down, whatever readings of it still arrive, until an ``Event`` with ``available``
+True. Its errors derive from ``ConnectorError``::
 
     ConnectorError                  a connector cannot read (raised by plugins)
     ├── ConnectorConnectionError    the device or broker cannot be reached, or dropped us
@@ -128,7 +131,11 @@ class ReadingBatch:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A log record about a device; ``gone`` says the device no longer exists."""
+    """A log record about a device; ``gone`` says it no longer exists, ``available`` its reach.
+
+    ``available`` None says nothing about health; False marks the device down (the body is the
+    reason) until an event with True marks it up again.
+    """
 
     device: str
     body: str
@@ -136,6 +143,7 @@ class Event:
     timestamp_ns: int = field(default_factory=now_ns)
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     gone: bool = False
+    available: bool | None = None
 
 
 Sample = Reading | ReadingBatch | Event

@@ -1,19 +1,23 @@
 """The built-in Modbus connector: polls devices over Modbus TCP, RTU over TCP or a serial line.
 
 Its errors (``errors``) never leave ``read`` or ``poll`` for a device: each becomes an ERROR
-``Event`` naming the device.
+``Event`` naming the device. A ``string`` field is no metric: it is logged (an INFO ``Event``)
+when its value changes. Values are exported as 64-bit floats, so an ``int64``/``uint64`` beyond
+2**53 (9007199254740992) loses its lowest digits.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from pymodbus.client import ModbusBaseClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 from sentio.connectors.contract import (
+    BOOL,
     Connector,
     DeviceSchedule,
     Event,
@@ -24,7 +28,7 @@ from sentio.connectors.contract import (
     now_ns,
 )
 
-from .config import BIT_TABLES, DeviceConfig, ModbusConfig
+from .config import BIT_TABLES, DeviceConfig, FieldConfig, ModbusConfig
 from .decode import RequestDecoder
 from .errors import (
     ModbusConnectionError,
@@ -43,7 +47,33 @@ def _exception_name(code: int) -> str:
         return "UNKNOWN"
 
 
-Layout = list[tuple[ReadRequest, RequestDecoder, Metrics]]
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One read request of a device, its decoder, and where its values go."""
+
+    request: ReadRequest
+    decoder: RequestDecoder
+    metrics: Metrics
+    numbers: tuple[int, ...] | None  # positions of the metrics' values; None: every value
+    texts: tuple[tuple[int, str], ...]  # positions and names of the string fields
+
+
+Layout = list[Part]
+
+
+def _unit(field: FieldConfig) -> str:
+    if not field.unit and field.type in {"bool", "bit"}:
+        return BOOL
+    return field.unit
+
+
+def _part(request: ReadRequest) -> Part:
+    fields = request.fields
+    texts = tuple((i, f.name) for i, f in enumerate(fields) if f.type == "string")
+    numbers = tuple(i for i, f in enumerate(fields) if f.type != "string")
+    metrics = tuple((fields[i].name, _unit(fields[i])) for i in numbers)
+    return Part(request, RequestDecoder(request.address, fields), metrics,
+                numbers if texts else None, texts)  # fmt: skip
 
 
 def _layout(device: DeviceConfig) -> Layout:
@@ -54,10 +84,7 @@ def _layout(device: DeviceConfig) -> Layout:
         max_registers=device.max_registers,
         one_request_per_field=device.one_request_per_field,
     )
-    return [
-        (r, RequestDecoder(r.address, r.fields), tuple((f.name, f.unit) for f in r.fields))
-        for r in plan
-    ]
+    return [_part(r) for r in plan]
 
 
 def _cancelling() -> bool:
@@ -90,6 +117,7 @@ class ModbusConnector(Connector[ModbusConfig]):
             if layout is None:
                 layout = kinds[kind] = _layout(d)
             self._layouts[d.name] = layout
+        self._texts: dict[tuple[str, str], str] = {}
 
     @property
     def connected(self) -> bool:
@@ -98,7 +126,7 @@ class ModbusConnector(Connector[ModbusConfig]):
 
     def plan(self, device: str) -> list[ReadRequest]:
         """Return the read requests one poll of ``device`` makes."""
-        return [request for request, _decoder, _metrics in self._layouts[device]]
+        return [part.request for part in self._layouts[device]]
 
     def devices(self) -> Sequence[DeviceSchedule]:
         """Return every device with its own poll interval (None: the instance's)."""
@@ -127,17 +155,25 @@ class ModbusConnector(Connector[ModbusConfig]):
             return
         bus.polls += 1
         try:
-            for request, decoder, metrics in self._layouts[device]:
+            for part in self._layouts[device]:
                 try:
-                    words, bits = await self._request(bus, config, request)
+                    words, bits = await self._request(bus, config, part.request)
                 except ModbusResponseError as exc:
-                    yield self._error_event(config, exc, request)
+                    yield self._error_event(config, exc, part.request)
                     continue
                 except ModbusError as exc:
-                    yield self._error_event(config, exc, request)
+                    yield self._error_event(config, exc, part.request)
                     break
-                values = decoder.decode(words, bits)
-                yield ReadingBatch(config.name, metrics, values, now_ns(), attributes)
+                values = part.decoder.decode(words, bits)
+                now = now_ns()
+                for i, name in part.texts:
+                    event = self._text(config, name, values[i], now)
+                    if event is not None:
+                        yield event
+                if part.numbers is not None:
+                    values = [values[i] for i in part.numbers]
+                if values:
+                    yield ReadingBatch(config.name, part.metrics, values, now, attributes)
         finally:
             bus.polls -= 1
             if config.close_after_poll:
@@ -199,6 +235,20 @@ class ModbusConnector(Connector[ModbusConfig]):
         if len(words) < request.count:
             raise ModbusResponseError(f"short response: {len(words)} registers", 0)
         return words, []
+
+    def _text(self, device: DeviceConfig, field: str, value: object, now: int) -> Event | None:
+        """Return an INFO event when a string field's value differs from the last one seen."""
+        text = str(value)
+        if self._texts.get((device.name, field)) == text:
+            return None
+        self._texts[device.name, field] = text
+        return Event(
+            device.name,
+            f"{device.name}: {field} = {text}",
+            Severity.INFO,
+            now,
+            {"unit_id": device.unit_id, "field": field, "value": text},
+        )
 
     def _timeout_text(self) -> str:
         conn = self.config.connection

@@ -47,11 +47,17 @@ class Found:
 
     names: tuple[str, ...]
     node_id: ua.NodeId
+    qualified: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
         """Return the browse names below the root joined by ``/``."""
         return "/".join(self.names)
+
+    @property
+    def browse_path(self) -> str:
+        """Return the path below the root in the connector's syntax, namespaces included."""
+        return "/".join(self.qualified or self.names)
 
 
 class Namespaces:
@@ -76,6 +82,15 @@ class Namespaces:
         if isinstance(spec.identifier, int):
             return ua.NodeId(ua.Int32(spec.identifier), ua.Int16(index), ua.NodeIdType.Numeric)
         return ua.NodeId(ua.String(spec.identifier), ua.Int16(index), ua.NodeIdType.String)
+
+    def qualified(self, name: ua.QualifiedName) -> str:
+        """Return a browse name as a path element: ``alias:name``, ``index:name`` or ``name``."""
+        index = name.NamespaceIndex or 0
+        if index == 0:
+            return name.Name or ""
+        uri = self.uris[index] if index < len(self.uris) else None
+        aliases = sorted(a for a, u in self.aliases.items() if u == uri)
+        return f"{aliases[0] if aliases else index}:{name.Name or ''}"
 
     def relative_path(self, spec: BrowsePathSpec) -> ua.RelativePath:
         """Return ``spec`` as a relative path from Root over hierarchical references."""
@@ -186,9 +201,15 @@ async def _numeric_only(client: Client, found: list[Found], timeout_s: float) ->
 
 
 async def discover(
-    client: Client, root: ua.NodeId, browse: BrowseConfig, timeout_s: float
+    client: Client,
+    root: ua.NodeId,
+    browse: BrowseConfig,
+    timeout_s: float,
+    namespaces: Namespaces | None = None,
 ) -> list[Found]:
     """Return the numeric variables below ``root`` that ``browse`` selects, sorted by path."""
+    names_of = namespaces or Namespaces([], {})
+    qualified: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}
     level: list[tuple[ua.NodeId, tuple[str, ...]]] = [(root, ())]
     seen = {root}
     found: list[Found] = []
@@ -206,8 +227,9 @@ async def discover(
                         continue
                     seen.add(child)
                     path = (*names, ref.BrowseName.Name or "")
+                    qualified[path] = (*qualified[names], names_of.qualified(ref.BrowseName))
                     if ref.NodeClass == ua.NodeClass.Variable:
-                        found.append(Found(path, child))
+                        found.append(Found(path, child, qualified[path]))
                     else:
                         deeper.append((child, path))
         level = deeper

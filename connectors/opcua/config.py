@@ -234,6 +234,15 @@ class OpcuaConfig(_Strict):
     )
     security: SecurityConfig = SecurityConfig()
     mode: Literal["poll", "subscribe"] = "poll"
+    timestamp: Literal["gather", "source", "server"] = Field(
+        default="gather",
+        description="A reading's time: when Sentio read it, the node's SourceTimestamp (its "
+        "last change), or the server's ServerTimestamp.",
+    )
+    source_timestamps: bool = Field(
+        default=False,
+        description="Also export each node's SourceTimestamp as <metric>_source_timestamp (s).",
+    )
     subscription: SubscriptionConfig = SubscriptionConfig()
     namespaces: dict[str, str] = Field(default_factory=dict)
     devices: list[DeviceConfig] = Field(min_length=1)

@@ -49,6 +49,7 @@ from sentio.connectors.contract import (
     Event,
     Sample,
     Severity,
+    now_ns,
 )
 
 from .browse import Namespaces
@@ -66,7 +67,7 @@ from .paths import NodeIdSpec
 from .resolve import Resolution, resolve
 from .security import secure
 from .subscribe import Feed, subscribe
-from .values import Target, quality_of, to_sample
+from .values import Stamping, Target, quality_of, to_samples
 
 __all__ = [
     "OpcuaBrowseError",
@@ -100,6 +101,8 @@ class OpcuaConnector(Connector[OpcuaConfig]):
         self._resolution = Resolution()
         self._feed = Feed()
         self._closed = False
+        self._stamping = Stamping(config.timestamp, config.source_timestamps)
+        self._trust_note: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -133,7 +136,7 @@ class OpcuaConnector(Connector[OpcuaConfig]):
                 client.set_password(config.password.get_secret_value())
             feed = Feed()
             try:
-                await secure(client, config)
+                self._trust_note = await secure(client, config) or self._trust_note
                 await guard(
                     client.connect(), f"opening a session with {config.endpoint}", config.timeout_s
                 )
@@ -141,9 +144,10 @@ class OpcuaConnector(Connector[OpcuaConfig]):
                     client.get_namespace_array(), "reading the namespace array", config.timeout_s
                 )
                 resolution = await resolve(client, config, uris)
+                self._note_trust(resolution)
                 if self.push:
                     client.connection_lost_callback = self._on_lost(feed)
-                    await self._subscribe(client, resolution, feed)
+                    await self._subscribe(client, resolution, feed, self._stamping)
             except BaseException:
                 await self._shutdown(client)
                 raise
@@ -151,6 +155,16 @@ class OpcuaConnector(Connector[OpcuaConfig]):
                 await self._shutdown(client)
                 return
             self._client, self._resolution, self._feed = client, resolution, feed
+
+    def _note_trust(self, resolution: Resolution) -> None:
+        """Report a certificate trusted on first use in the exported logs, once."""
+        note, self._trust_note = self._trust_note, None
+        if note is not None:
+            device = self.config.devices[0].name
+            event = Event(
+                device, note, Severity.WARN, attributes={"endpoint": self.config.endpoint}
+            )
+            resolution.notes.setdefault(device, []).insert(0, event)
 
     def _on_lost(self, feed: Feed) -> Callable[[Exception], Coroutine[Any, Any, None]]:
         endpoint = self.config.endpoint
@@ -160,7 +174,9 @@ class OpcuaConnector(Connector[OpcuaConfig]):
 
         return lost
 
-    async def _subscribe(self, client: Client, resolution: Resolution, feed: Feed) -> None:
+    async def _subscribe(
+        self, client: Client, resolution: Resolution, feed: Feed, stamping: Stamping
+    ) -> None:
         for device in self.config.devices:
             for note in resolution.notes.pop(device.name, []):
                 feed.put(note)
@@ -172,7 +188,9 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             elif targets:
                 settings = self.config.subscription_of(device)
                 timeout_s = self.config.timeout_s
-                events = await subscribe(client, device.name, targets, settings, feed, timeout_s)
+                events = await subscribe(
+                    client, device.name, targets, settings, feed, stamping, timeout_s
+                )
             for event in events:
                 feed.put(event)
 
@@ -236,12 +254,11 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             f"reading {len(batch)} nodes",
             self.config.timeout_s,
         )
+        gathered = now_ns()
         if len(values) != len(batch):
             raise OpcuaConnectionError(f"{len(values)} results for {len(batch)} nodes")
-        samples.extend(
-            to_sample(device_name, target, data)
-            for (device_name, target), data in zip(batch, values, strict=True)
-        )
+        for (device_name, target), data in zip(batch, values, strict=True):
+            samples.extend(to_samples(device_name, target, data, self._stamping, gathered))
         return samples
 
     async def close(self) -> None:

@@ -69,7 +69,9 @@ class _Resolver:
             return targets
         root = self.node_id(browse.root_spec)
         taken = {t.metric for t in targets}
-        discovered = await discover(self.client, root, browse, self.config.timeout_s)
+        discovered = await discover(
+            self.client, root, browse, self.config.timeout_s, self.namespaces
+        )
         if not discovered:
             notes.append(
                 Event(
@@ -81,7 +83,7 @@ class _Resolver:
             )
         for found in discovered:
             name = metric_name(found.names)
-            path = f"{browse.root}/{found.path}"
+            path = f"{browse.root}/{found.browse_path}"
             if name in taken:
                 notes.append(
                     Event(

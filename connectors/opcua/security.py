@@ -105,21 +105,23 @@ def trusted_file(cert_dir: Path, endpoint: str) -> Path:
     return cert_dir / "trusted" / f"{slug}.der"
 
 
-def trust_on_first_use(cert_dir: Path, endpoint: str, server: bytes) -> None:
-    """Keep the first certificate ``endpoint`` presents; refuse any other one after it."""
+def trust_on_first_use(cert_dir: Path, endpoint: str, server: bytes) -> str | None:
+    """Keep the first certificate ``endpoint`` presents; refuse any other one after it.
+
+    Return the warning to report when this call trusted a certificate for the first time.
+    """
     path = trusted_file(cert_dir, endpoint)
     try:
         known = path.read_bytes()
     except FileNotFoundError:
         _private_dir(path.parent)
         _write(path, server, 0o600)
-        log.warning(
-            "trusting the certificate of %s on first use (sha256 %s), kept in %s",
-            endpoint, _fingerprint(server), path,
-        )  # fmt: skip
-        return
+        return (
+            f"trusting the certificate of {endpoint} on first use "
+            f"(sha256 {_fingerprint(server)}), kept in {path}"
+        )
     if known == server:
-        return
+        return None
     offered = path.with_name(f"{path.name}.offered")
     _write(offered, server, 0o600)
     raise OpcuaSecurityError(
@@ -233,8 +235,11 @@ def _describe(endpoint: ua.EndpointDescription) -> str:
     return f"{endpoint.SecurityPolicyUri.rpartition('#')[2]}/{endpoint.SecurityMode.name}"
 
 
-async def secure(client: Client, config: OpcuaConfig) -> None:
-    """Check the server offers our policy and mode, then give ``client`` our certificate."""
+async def secure(client: Client, config: OpcuaConfig) -> str | None:
+    """Check the server offers our policy and mode, then give ``client`` our certificate.
+
+    Return a warning to report (a certificate trusted on first use), or None.
+    """
     security = config.security
     mode = _MODES[security.message_mode]
     found = None if security.policy == "None" else await asyncio.to_thread(material, security)
@@ -257,13 +262,16 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
             f"security.mode {security.message_mode}; it offers {offered}"
         )
     if found is None:
-        return
+        return None
     if not matching[0].ServerCertificate:
         raise OpcuaSecurityError(f"{config.endpoint} sent no certificate for a secure endpoint")
     server = first_certificate(matching[0].ServerCertificate)
+    warning = None
     if found.server_certificate is None:
         try:
-            await asyncio.to_thread(trust_on_first_use, security.cert_dir, config.endpoint, server)
+            warning = await asyncio.to_thread(
+                trust_on_first_use, security.cert_dir, config.endpoint, server
+            )
         except OSError as exc:
             raise OpcuaSecurityError(
                 f"security.cert_dir {security.cert_dir}: cannot keep the server's certificate: "
@@ -284,3 +292,4 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
         "setting up security",
         config.timeout_s,
     )
+    return warning

@@ -10,11 +10,11 @@ from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.attribute_ids import AttributeIds
-from sentio.connectors.contract import Event, Sample, Severity
+from sentio.connectors.contract import Event, Sample, Severity, now_ns
 
 from .config import DeadbandConfig, SubscriptionConfig
 from .errors import OpcuaConnectionError, OpcuaError, guard
-from .values import Target, to_sample
+from .values import Stamping, Target, to_samples
 
 FEED_LIMIT = 10_000
 Item = Sample | OpcuaError | None
@@ -44,16 +44,21 @@ class Feed:
 class _Handler:
     """Turn one device's data change notifications into samples on the feed."""
 
-    def __init__(self, device: str, targets: dict[int, Target], feed: Feed) -> None:
+    def __init__(
+        self, device: str, targets: dict[int, Target], feed: Feed, stamping: Stamping
+    ) -> None:
         self.device = device
         self.targets = targets
         self.feed = feed
+        self.stamping = stamping
 
     def datachange_notification(self, node: Node, val: Any, data: DataChangeNotif) -> None:
         """Queue the sample of one changed value."""
         target = self.targets.get(data.monitored_item.ClientHandle)
         if target is not None:
-            self.feed.put(to_sample(self.device, target, data.monitored_item.Value))
+            value = data.monitored_item.Value
+            for sample in to_samples(self.device, target, value, self.stamping, now_ns()):
+                self.feed.put(sample)
 
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         """Queue an error when the server ends the subscription."""
@@ -96,10 +101,11 @@ async def subscribe(
     targets: list[Target],
     settings: SubscriptionConfig,
     feed: Feed,
+    stamping: Stamping,
     timeout_s: float,
 ) -> list[Event]:
     """Subscribe to the values of ``targets``; return an ERROR event per node the server refused."""
-    handler = _Handler(device, dict(enumerate(targets, start=1)), feed)
+    handler = _Handler(device, dict(enumerate(targets, start=1)), feed, stamping)
     subscription = await guard(
         client.create_subscription(settings.publishing_interval_s * 1000, handler),
         f"creating the subscription of {device}",

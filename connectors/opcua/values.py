@@ -6,11 +6,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from asyncua import ua
 from sentio.connectors.contract import Event, Quality, Reading, Sample, Severity, now_ns
 
 from .config import DeadbandConfig
+
+Stamp = Literal["gather", "source", "server"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,8 +57,35 @@ def numeric(value: object) -> float | bool | None:
     return None
 
 
-def to_sample(device: str, target: Target, data: ua.DataValue) -> Sample:
-    """Make a reading of ``data`` (NaN when bad), or an ERROR event when it is not a number."""
+def type_name(value: ua.Variant | None) -> str:
+    """Return the OPC-UA type of a value as a person reads it: ``String``, ``Double[]``."""
+    if value is None:
+        return "no value"
+    array = isinstance(value.Value, list) or bool(value.Dimensions)
+    return f"{value.VariantType.name}{'[]' if array else ''}"
+
+
+@dataclass(slots=True)
+class Stamping:
+    """How readings are stamped, and the nodes already reported as not numbers."""
+
+    timestamp: Stamp = "gather"
+    source_timestamps: bool = False
+    not_numeric: set[tuple[str, str]] = field(default_factory=set)
+
+    def time_of(self, data: ua.DataValue, gathered_ns: int) -> int:
+        """Return the timestamp a reading of ``data`` carries."""
+        if self.timestamp == "source" and data.SourceTimestamp is not None:
+            return timestamp_ns(data.SourceTimestamp)
+        if self.timestamp == "server" and data.ServerTimestamp is not None:
+            return timestamp_ns(data.ServerTimestamp)
+        return gathered_ns
+
+
+def to_samples(
+    device: str, target: Target, data: ua.DataValue, stamping: Stamping, gathered_ns: int
+) -> list[Sample]:
+    """Make the readings of ``data`` (NaN when bad); a value that is no number is warned of once."""
     status = data.StatusCode or ua.StatusCode()
     quality = quality_of(status)
     raw = data.Value.Value if data.Value is not None else None
@@ -65,22 +95,30 @@ def to_sample(device: str, target: Target, data: ua.DataValue) -> Sample:
         attributes["status"] = status.name
     if value is None:
         if quality is not Quality.BAD:
-            return Event(
-                device=device,
-                body=(
-                    f"{device}: node {target.metric} ({target.address}) has a "
-                    f"{type(raw).__name__} value, not a number"
-                ),
-                severity=Severity.ERROR,
-                attributes={**attributes, "error": "not_numeric", "metric": target.metric},
-            )
+            key = (device, target.metric)
+            if key in stamping.not_numeric:
+                return []
+            stamping.not_numeric.add(key)
+            kind = type_name(data.Value)
+            return [
+                Event(
+                    device=device,
+                    body=(
+                        f"{device}: node {target.address} ({target.metric}) holds a {kind}, "
+                        "not a number; skipped"
+                    ),
+                    severity=Severity.WARN,
+                    attributes={**attributes, "metric": target.metric, "type": kind},
+                )
+            ]
         value = math.nan
-    return Reading(
-        device=device,
-        metric=target.metric,
-        value=value,
-        unit=target.unit,
-        timestamp_ns=timestamp_ns(data.SourceTimestamp),
-        attributes=attributes,
-        quality=quality,
-    )
+    stamp = stamping.time_of(data, gathered_ns)
+    samples: list[Sample] = [
+        Reading(device, target.metric, value, target.unit, stamp, attributes, quality)
+    ]
+    if stamping.source_timestamps and data.SourceTimestamp is not None:
+        source_s = timestamp_ns(data.SourceTimestamp) / 1e9
+        samples.append(
+            Reading(device, f"{target.metric}_source_timestamp", source_s, "s", stamp, attributes)
+        )
+    return samples

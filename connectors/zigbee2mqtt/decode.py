@@ -1,4 +1,12 @@
-"""Turn Zigbee2MQTT's messages into readings and events; keeps device metadata and availability."""
+"""Turn Zigbee2MQTT's messages into readings and events; keeps device metadata and availability.
+
+A state field is read as the device's ``exposes`` (from ``bridge/devices``) describe it: a
+number gets the exposes' unit (in UCUM), a binary becomes 1/0 through its ``value_on`` and
+``value_off`` (``"ON"``/``"OFF"``, ``"LOCK"``/``"UNLOCK"``), and an enum a state-set: one series
+per listed value, labelled ``state``, 1 for the current value and 0 for the others. Other
+strings are logged when they change. Without exposes, JSON booleans are 1/0 and numbers take
+the built-in units.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from collections.abc import Mapping
 from sentio.connectors.contract import (
     BOOL,
     NO_UNIT,
+    STATE,
     AttributeValue,
     Event,
     Reading,
@@ -19,6 +28,7 @@ from sentio.connectors.contract import (
 from sentio.connectors.mqtt.decode import preview
 
 from .config import Zigbee2MqttConfig
+from .exposes import FieldSpec, fields
 
 BRIDGE = "bridge"
 DEFAULT_UNITS: Mapping[str, str] = {
@@ -34,7 +44,7 @@ DEFAULT_UNITS: Mapping[str, str] = {
     "linkquality": "{lqi}",
     "voltage": "mV",
     "power": "W",
-    "energy": "kWh",
+    "energy": "kW.h",
     "current": "A",
     "illuminance": "lx",
     "illuminance_lux": "lx",
@@ -45,6 +55,8 @@ DEFAULT_UNITS: Mapping[str, str] = {
     "position": "%",
 }
 METADATA_KEYS = ("ieee_address", "model", "vendor", "power_source")
+# the time of the message itself, which the reading's timestamp already says
+SKIPPED = frozenset({"last_seen"})
 LOG_LEVELS: Mapping[str, Severity] = {
     "debug": Severity.DEBUG,
     "info": Severity.INFO,
@@ -86,7 +98,10 @@ class Zigbee2MqttDecoder:
         self.config = config
         self.units = {**DEFAULT_UNITS, **config.units}
         self.devices: dict[str, dict[str, AttributeValue]] = {}
+        self.fields: dict[str, dict[str, FieldSpec]] = {}
         self.available: dict[str, bool] = {}
+        self.bridge_online = True
+        self._texts: dict[tuple[str, str], str] = {}
         self._prefix = config.base_topic + "/"
 
     @property
@@ -101,8 +116,13 @@ class Zigbee2MqttDecoder:
             return False
         return not any(fnmatch.fnmatchcase(name, g) for g in config.exclude)
 
-    def unit(self, field: str) -> str:
-        """Return the UCUM unit of a state field."""
+    def unit(self, field: str, device: str = "") -> str:
+        """Return the UCUM unit of a field: configured, else the device's exposes, else built in."""
+        if field in self.config.units:
+            return self.config.units[field]
+        spec = self.fields.get(device, {}).get(field)
+        if spec is not None and spec.unit:
+            return spec.unit
         return self.units.get(field, NO_UNIT)
 
     def decode(self, topic: str, payload: bytes, now: int) -> list[Sample]:
@@ -116,6 +136,8 @@ class Zigbee2MqttDecoder:
             return self._bridge_event(topic, payload, now)
         if rest == "bridge/logging":
             return self._bridge_log(topic, payload, now)
+        if rest == "bridge/state":
+            return self._bridge_state(topic, payload, now)
         if rest.startswith("bridge/") or not rest:
             return []
         parts = rest.split("/")
@@ -139,11 +161,19 @@ class Zigbee2MqttDecoder:
         document = self._json(payload)
         if not isinstance(document, list):
             return [self._warn(BRIDGE, topic, f"expected a JSON list: {preview(payload)}", now)]
-        self.devices = {
-            entry["friendly_name"]: device_metadata(entry)
+        entries = [
+            entry
             for entry in document
-            if isinstance(entry, dict) and isinstance(entry.get("friendly_name"), str)
-        }
+            if isinstance(entry, dict)
+            and isinstance(entry.get("friendly_name"), str)
+            and entry.get("type") != "Coordinator"
+        ]
+        self.devices = {entry["friendly_name"]: device_metadata(entry) for entry in entries}
+        self.fields = {}
+        for entry in entries:
+            definition = entry.get("definition")
+            if isinstance(definition, dict):
+                self.fields[entry["friendly_name"]] = fields(definition.get("exposes"))
         return []
 
     def _bridge_event(self, topic: str, payload: bytes, now: int) -> list[Sample]:
@@ -172,29 +202,47 @@ class Zigbee2MqttDecoder:
         severity = LOG_LEVELS.get(level, Severity.INFO)
         return [Event(BRIDGE, document["message"], severity, now, {"topic": topic})]
 
-    def _availability(self, name: str, topic: str, payload: bytes, now: int) -> list[Sample]:
+    def _online(self, topic: str, payload: bytes) -> bool | None:
         document = self._json(payload)
         state = document.get("state") if isinstance(document, dict) else None
         if state is None:
             state = payload.decode("utf-8", errors="replace").strip()
         if state not in ("online", "offline"):  # a tuple: the JSON value may be unhashable
+            return None
+        return state == "online"
+
+    def _availability(self, name: str, topic: str, payload: bytes, now: int) -> list[Sample]:
+        online = self._online(topic, payload)
+        if online is None:
             return [self._warn(name, topic, f"unknown availability {preview(payload)}", now)]
-        online = state == "online"
         attributes = self.devices.get(name, {})
         samples: list[Sample] = [
             Reading(name, "available", 1.0 if online else 0.0, BOOL, now, attributes)
         ]
         if self.available.get(name) != online:
             self.available[name] = online
-            samples.append(
-                Event(
-                    name,
-                    f"{name} is {state}",
-                    Severity.INFO if online else Severity.WARN,
-                    now,
-                    {**attributes, "available": online},
-                )
-            )
+            if self.bridge_online:
+                samples.append(self._reach(name, online, f"{name} is {_word(online)}", now))
+        return samples
+
+    def _reach(self, name: str, online: bool, body: str, now: int) -> Event:
+        severity = Severity.INFO if online else Severity.WARN
+        attributes = {**self.devices.get(name, {}), "available": online}
+        return Event(name, body, severity, now, attributes, available=online)
+
+    def _bridge_state(self, topic: str, payload: bytes, now: int) -> list[Sample]:
+        online = self._online(topic, payload)
+        if online is None:
+            return [self._warn(BRIDGE, topic, f"unknown bridge state {preview(payload)}", now)]
+        samples: list[Sample] = [Reading(BRIDGE, "available", 1.0 if online else 0.0, BOOL, now)]
+        if online == self.bridge_online:
+            return samples
+        self.bridge_online = online
+        body = f"the bridge is {_word(online)}"
+        samples.append(self._reach(BRIDGE, online, body, now))
+        for name in self.devices:
+            if self.wanted(name) and self.available.get(name, True):
+                samples.append(self._reach(name, online, f"{name}: {body}", now))
         return samples
 
     def _state(self, name: str, topic: str, payload: bytes, now: int) -> list[Sample]:
@@ -202,15 +250,32 @@ class Zigbee2MqttDecoder:
         if not isinstance(document, dict):
             return [self._warn(name, topic, f"expected a JSON object: {preview(payload)}", now)]
         attributes = self.devices.get(name, {})
+        specs = self.fields.get(name, {})
         samples: list[Sample] = []
         for field, value in flatten(document):
-            if isinstance(value, bool):
+            if field in SKIPPED:
+                continue
+            spec = specs.get(field)
+            if (
+                spec is not None
+                and spec.kind == "binary"
+                and value in (spec.value_on, spec.value_off)
+            ):
+                on = 1.0 if value == spec.value_on else 0.0
+                samples.append(Reading(name, field, on, BOOL, now, attributes))
+            elif spec is not None and spec.kind == "enum" and value in spec.values:
+                samples.extend(
+                    Reading(name, field, 1.0 if v == value else 0.0, STATE, now,
+                            {**attributes, "state": v})
+                    for v in spec.values
+                )  # fmt: skip
+            elif isinstance(value, bool):
                 samples.append(Reading(name, field, 1.0 if value else 0.0, BOOL, now, attributes))
             elif isinstance(value, int | float) and math.isfinite(value):
-                samples.append(
-                    Reading(name, field, float(value), self.unit(field), now, attributes)
-                )
-            elif isinstance(value, str):
+                unit = self.unit(field, name)
+                samples.append(Reading(name, field, float(value), unit, now, attributes))
+            elif isinstance(value, str) and self._texts.get((name, field)) != value:
+                self._texts[name, field] = value
                 samples.append(
                     Event(
                         name,
@@ -221,3 +286,7 @@ class Zigbee2MqttDecoder:
                     )
                 )
         return samples
+
+
+def _word(online: bool) -> str:
+    return "online" if online else "offline"

@@ -127,12 +127,19 @@ async def test_readings_match_the_simulator(server: PumpServer, connector: Modbu
         assert pump2[point.metric].value == pytest.approx(expected, abs=1e-9)
         assert pump2[point.metric].attributes == {"unit_id": 2}
     assert pump1["running"].value is True
+    assert pump1["running"].unit == "{bool}"
     assert pump1["overheat"].value is False
-    assert pump1["serial"].value == "PUMP-0001"
+    # a string field is no metric: it is logged when it changes
+    assert "serial" not in pump1
+    [serial] = [s for s in samples if isinstance(s, Event) and s.device == "pump-1"]
+    assert serial.severity is Severity.INFO
+    assert serial.attributes["value"] == "PUMP-0001"
+    assert not [s for s in await poll(connector) if isinstance(s, Event)]
     assert pump1["run_time"].value == 10.0
     assert pump1["run_time"].unit == "s"
     assert pump1["fault_flag"].value is False
-    assert len(pump1) == len(POINTS) + len(EXTRA_FIELDS)
+    assert pump1["fault_flag"].unit == "{bool}"
+    assert len(pump1) == len(POINTS) + len(EXTRA_FIELDS) - 1
     assert len(connector.plan("pump-1")) == 4
 
 
@@ -220,7 +227,7 @@ async def test_dead_device_gives_an_error_then_recovers(
     (event,) = errors(samples)
     assert event.device == "pump-2"
     assert "GATEWAY_NO_RESPONSE" in event.body
-    assert len(readings(samples, "pump-1")) == len(POINTS) + len(EXTRA_FIELDS)
+    assert len(readings(samples, "pump-1")) == len(POINTS) + len(EXTRA_FIELDS) - 1
     server.pumps[2].clear_faults()
     samples = await poll(connector)
     assert errors(samples) == []

@@ -110,7 +110,14 @@ async def test_discovery_finds_numeric_variables_by_glob(
     assert [t.metric for t in connector.targets("line-1")] == sorted(by_device["line-1"])
     temperature = next(t for t in connector.targets("line-1") if t.metric == "pump1_temperature")
     assert temperature.unit == "Cel"
-    assert temperature.attributes == {"browse_path": "Objects/t:Line1/Pump1/Temperature"}
+    assert temperature.attributes == {"browse_path": "Objects/t:Line1/t:Pump1/t:Temperature"}
+    # a discovered browse_path is a valid path by the connector's own syntax
+    node = {"name": "t", "path": temperature.attributes["browse_path"]}
+    again = make_connector(
+        opcua_server.endpoint, [{"name": "again", "nodes": [node]}], namespaces={"t": URI}
+    )
+    [reading] = [s for s in await poll(again) if isinstance(s, Reading)]
+    assert reading.value == 40.0
 
 
 async def test_discovery_collisions_and_limits(
@@ -133,7 +140,7 @@ async def test_discovery_collisions_and_limits(
     values = {r.metric: r.value for r in samples if isinstance(r, Reading) and r.device == "line-1"}
     assert values == {"pump1_speed": 1300.0, "pump2_speed": 1300.0}
     [warning] = [s for s in samples if isinstance(s, Event) and s.severity is Severity.WARN]
-    assert "Pump1/Speed would be metric pump1_speed, which is taken" in warning.body
+    assert "t:Pump1/t:Speed would be metric pump1_speed, which is taken" in warning.body
     failures = {e.device: e for e in errors(samples)}
     assert set(failures) == {"too-many", "no-root"}
     assert "more than max_nodes 2" in failures["too-many"].body

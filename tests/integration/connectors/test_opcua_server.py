@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from asyncua import ua
-from sentio.connectors.contract import DeviceSchedule, Event, Quality, Sample
+from sentio.connectors.contract import DeviceSchedule, Event, Quality, Sample, Severity
 from sentio.connectors.opcua import OpcuaConnector
 
 from .opcua_server import (
@@ -56,7 +57,14 @@ async def test_readings_equal_server_values(
         // (timedelta(microseconds=1))
         * 1000
     )
-    assert got["temperature"].timestamp_ns == expected
+    # timestamp gather, the default: the time of the poll, not the value's last change
+    assert abs(got["temperature"].timestamp_ns - time.time_ns()) < 5e9
+    sourced = make_connector(opcua_server.endpoint, [boiler(node_ids)], timestamp="source")
+    assert readings(await poll(sourced))["temperature"].timestamp_ns == expected
+    kept = make_connector(opcua_server.endpoint, [boiler(node_ids)], source_timestamps=True)
+    stamps = readings(await poll(kept))
+    assert stamps["temperature_source_timestamp"].value == expected / 1e9
+    assert stamps["temperature_source_timestamp"].unit == "s"
 
     await opcua_server.node("temperature").write_value(23.0)
     assert readings(await poll(connector))["temperature"].value == 23.0
@@ -137,16 +145,22 @@ async def test_bad_and_uncertain_statuses_map_to_quality(
     assert got["count"].quality is Quality.GOOD
 
 
-async def test_non_numeric_value_gives_an_event(
+async def test_non_numeric_value_is_warned_of_once_and_skipped(
     opcua_server: OpcuaServer, make_connector: Callable[..., OpcuaConnector]
 ) -> None:
     connector = make_connector(
         opcua_server.endpoint, [boiler({"label": nsu("label"), "count": nsu("count")})]
     )
     samples = await poll(connector)
-    [event] = errors(samples)
-    assert event.attributes["error"] == "not_numeric"
+    assert not errors(samples)
+    [event] = [s for s in samples if isinstance(s, Event)]
+    assert event.severity is Severity.WARN
+    assert event.attributes["type"] == "String"
+    assert nsu("label") in event.body
     assert readings(samples)["count"].value == VALUES["count"]
+    again = await poll(connector)
+    assert [s for s in again if isinstance(s, Event)] == []
+    assert readings(again)["count"].value == VALUES["count"]
 
 
 async def test_unreachable_server_gives_an_event_and_never_raises(

@@ -93,7 +93,7 @@ def test_default_units() -> None:
         "linkquality": "{lqi}",
         "voltage": "mV",
         "power": "W",
-        "energy": "kWh",
+        "energy": "kW.h",
         "illuminance_lux": "lx",
         "unknown": "",
     }
@@ -162,7 +162,6 @@ def test_set_get_bridge_and_foreign_topics_are_ignored() -> None:
         "zigbee2mqtt/lamp/set",
         "zigbee2mqtt/lamp/get",
         "zigbee2mqtt/a/b/set/state",
-        "zigbee2mqtt/bridge/state",
         "zigbee2mqtt/bridge/info",
         "other/lamp",
         "zigbee2mqtt",
@@ -234,3 +233,91 @@ def test_malformed_state_and_devices_warn() -> None:
 
 def test_flatten() -> None:
     assert flatten({"a": 1, "b": {"c": {"d": 2}}, "e": "x"}) == [("a", 1), ("b_c_d", 2), ("e", "x")]
+
+
+PLUG_EXPOSES = [
+    {"type": "switch", "features": [
+        {"type": "binary", "name": "state", "property": "state", "access": 7,
+         "value_on": "ON", "value_off": "OFF"}]},
+    {"type": "enum", "name": "power_on_behavior", "property": "power_on_behavior", "access": 7,
+     "values": ["off", "on", "previous"]},
+    {"type": "enum", "name": "identify", "property": "identify", "access": 2,
+     "values": ["identify"]},
+    {"type": "binary", "name": "child_lock", "property": "child_lock", "access": 3,
+     "value_on": "LOCK", "value_off": "UNLOCK"},
+    {"type": "numeric", "name": "voltage", "property": "voltage", "access": 5, "unit": "V"},
+    {"type": "numeric", "name": "energy", "property": "energy", "access": 5, "unit": "kWh"},
+    {"type": "composite", "name": "color_xy", "property": "color", "access": 7, "features": [
+        {"type": "numeric", "name": "x", "property": "x", "access": 7}]},
+    {"type": "text", "name": "note", "property": "note", "access": 1},
+]  # fmt: skip
+
+
+def plug_decoder(**settings: Any) -> Zigbee2MqttDecoder:
+    d = decoder(**settings)
+    definition = {"model": "E2206", "vendor": "IKEA", "exposes": PLUG_EXPOSES}
+    entry = {"friendly_name": "plug", "ieee_address": "0x02", "definition": definition}
+    assert d.decode("zigbee2mqtt/bridge/devices", json.dumps([entry]).encode(), NOW) == []
+    return d
+
+
+def test_exposes_give_binaries_enums_and_units() -> None:
+    d = plug_decoder()
+    payload = json.dumps({
+        "state": "ON", "child_lock": "UNLOCK", "power_on_behavior": "previous",
+        "voltage": 231, "energy": 1.5, "color": {"x": 0.3}, "note": "hi", "identify": "x",
+        "last_seen": "2026-12-02T22:00:00Z",
+    }).encode()  # fmt: skip
+    meta = {"ieee_address": "0x02", "model": "E2206", "vendor": "IKEA"}
+    assert plain(d.decode("zigbee2mqtt/plug", payload, NOW)) == [
+        ("reading", "plug", "state", 1.0, "{bool}", meta),
+        ("reading", "plug", "child_lock", 0.0, "{bool}", meta),
+        ("reading", "plug", "power_on_behavior", 0.0, "{state}", {**meta, "state": "off"}),
+        ("reading", "plug", "power_on_behavior", 0.0, "{state}", {**meta, "state": "on"}),
+        ("reading", "plug", "power_on_behavior", 1.0, "{state}", {**meta, "state": "previous"}),
+        ("reading", "plug", "voltage", 231.0, "V", meta),
+        ("reading", "plug", "energy", 1.5, "kW.h", meta),
+        ("reading", "plug", "color_x", 0.3, "", meta),
+        ("event", "plug", Severity.INFO, "plug: note = hi",
+         {**meta, "field": "note", "value": "hi"}),
+        ("event", "plug", Severity.INFO, "plug: identify = x",
+         {**meta, "field": "identify", "value": "x"}),
+    ]  # fmt: skip
+    # the same strings again are not logged again; a changed one is
+    again = [s for s in d.decode("zigbee2mqtt/plug", payload, NOW) if not isinstance(s, Reading)]
+    assert again == []
+    changed = d.decode("zigbee2mqtt/plug", b'{"note": "bye"}', NOW)
+    assert [s.body for s in changed if not isinstance(s, Reading)] == ["plug: note = bye"]
+
+
+def test_configured_units_win_over_exposes() -> None:
+    d = plug_decoder(units={"voltage": "kV"})
+    assert d.unit("voltage", "plug") == "kV"
+    assert d.unit("energy", "plug") == "kW.h"
+    assert d.unit("voltage", "other") == "kV"
+    assert decoder().unit("voltage", "plug") == "mV"
+
+
+def test_availability_and_bridge_state_carry_health() -> None:
+    d = plug_decoder()
+    offline = d.decode("zigbee2mqtt/plug/availability", b'{"state":"offline"}', NOW)
+    assert [(s.device, s.available) for s in offline if not isinstance(s, Reading)] == [
+        ("plug", False)
+    ]
+    online = d.decode("zigbee2mqtt/plug/availability", b'{"state":"online"}', NOW)
+    assert [(s.device, s.available) for s in online if not isinstance(s, Reading)] == [
+        ("plug", True)
+    ]
+    down = d.decode("zigbee2mqtt/bridge/state", b'{"state":"offline"}', NOW)
+    assert plain(down)[0] == ("reading", "bridge", "available", 0.0, "{bool}", {})
+    assert [(s.device, s.available) for s in down if not isinstance(s, Reading)] == [
+        ("bridge", False),
+        ("plug", False),
+    ]
+    assert [s for s in d.decode("zigbee2mqtt/bridge/state", b"offline", NOW)
+            if not isinstance(s, Reading)] == []  # fmt: skip
+    up = d.decode("zigbee2mqtt/bridge/state", b"online", NOW)
+    assert [(s.device, s.available) for s in up if not isinstance(s, Reading)] == [
+        ("bridge", True),
+        ("plug", True),
+    ]
