@@ -7,8 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SENTIO_IMAGE := $(shell sed -n 's/^SENTIO_IMAGE=//p' versions.env)
+SENTIO_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: all install venv system-deps backends homeassistant deploy-tools lint test test-unit demo clean
+.PHONY: all install venv system-deps backends homeassistant deploy-tools lint test test-unit demo clean \
+	image image-push
 
 all: test
 
@@ -49,6 +52,13 @@ test-unit: venv
 
 demo: venv system-deps backends
 	$(BIN)/sentio demo -c config/sentio.yaml
+
+# Sentio's image, as docker compose and the Kubernetes manifests run it (name: versions.env).
+image:
+	docker build -f docker/sentio.Dockerfile -t $(SENTIO_IMAGE):$(SENTIO_VERSION) .
+
+image-push: image
+	docker push $(SENTIO_IMAGE):$(SENTIO_VERSION)
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache

@@ -43,10 +43,12 @@ class Secret:
     text: str | None
 
 
-def _secret_file(config: SentioConfig, name: str, path: Path | None, env: str | None) -> Secret:
+def _secret_file(
+    config: SentioConfig, name: str, path: Path | None, env: str | None, check: bool = True
+) -> Secret:
     """Return where Alertmanager reads a secret URL: the configured file, or one written 0600."""
     if path is not None:
-        if not path.is_file():
+        if check and not path.is_file():
             raise ConfigError(f"alerting: {name}: the file {path} does not exist")
         return Secret(path, None)
     value = os.environ.get(env or "", "").strip()
@@ -55,21 +57,26 @@ def _secret_file(config: SentioConfig, name: str, path: Path | None, env: str | 
     return Secret(config.stack.stack_config_dir() / "secrets" / name, value + "\n")
 
 
-def slack_secret(config: SentioConfig) -> Secret | None:
+def slack_secret(config: SentioConfig, check: bool = True) -> Secret | None:
     """Return the Slack webhook URL's file, or None when Slack is not configured."""
     slack = config.alerting.slack
     if slack.webhook_url_file is None and not os.environ.get(slack.webhook_url_env, "").strip():
         return None
-    return _secret_file(config, "slack_webhook_url", slack.webhook_url_file, slack.webhook_url_env)
+    return _secret_file(
+        config, "slack_webhook_url", slack.webhook_url_file, slack.webhook_url_env, check
+    )
 
 
-def render(config: SentioConfig) -> tuple[str, list[Secret]]:
-    """Return the Alertmanager config text and the secret files it refers to."""
+def render(config: SentioConfig, check_files: bool = True) -> tuple[str, list[Secret]]:
+    """Return the Alertmanager config text and the secret files it refers to.
+
+    ``check_files=False`` trusts that the files named in the config exist where it runs.
+    """
     a = config.alerting
     receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
     secrets: list[Secret] = []
     routes: list[dict[str, Any]] = []
-    slack = slack_secret(config)
+    slack = slack_secret(config, check_files)
     default = NULL_RECEIVER
     if slack is not None:
         secrets.append(slack)
@@ -86,7 +93,7 @@ def render(config: SentioConfig) -> tuple[str, list[Secret]]:
     for hook in a.webhooks:
         target: dict[str, Any] = {"send_resolved": a.send_resolved}
         if hook.url_file is not None:
-            secret = _secret_file(config, f"webhook_{hook.name}", hook.url_file, None)
+            secret = _secret_file(config, f"webhook_{hook.name}", hook.url_file, None, check_files)
             secrets.append(secret)
             target["url_file"] = str(secret.path)
         elif hook.url:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sentio.config import load
 from sentio.deploy.kubernetes import differences, render, write
 from sentio.errors import SentioError
 from sentio.stack.versions import load_versions
@@ -25,10 +26,17 @@ def kubernetes_cmd(
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 if the folder is stale.")
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Render the rules from this sentio.yaml's `alerting:` section."
+        ),
+    ] = None,
 ) -> None:
-    """Write the Kubernetes manifests from versions.env (or check that they are current)."""
+    """Write the manifests' generated files (image tags, sizes, rules) or check they are current."""
     try:
-        files = render(load_versions())
+        alerting = load(config).alerting if config is not None else None
+        files = render(load_versions(), alerting)
     except SentioError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
