@@ -1,8 +1,10 @@
 # Sentio: `make demo` runs the stack with a demo workload; `make test` runs every test.
 # Both install what is missing: Python deps in .venv, Mosquitto and Chromium from Debian's
 # packages, and the backends (built once into ~/.cache/sentio from the Go module proxy);
-# `make test` also a real Home Assistant for the connector's tests (a cached virtualenv, once)
-# and the Kubernetes manifests' render and validation tools.
+# `make test` also a real Home Assistant for the connector's tests (a cached virtualenv, once),
+# the independent protocol implementations of the interop tests (node-opcua and
+# zigbee-herdsman-converters, pinned, cached) and the Kubernetes manifests' render and
+# validation tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,8 +12,8 @@ STAMP := $(VENV)/.installed
 SENTIO_IMAGE := $(shell sed -n 's/^SENTIO_IMAGE=//p' versions.env)
 SENTIO_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: all install venv system-deps backends homeassistant deploy-tools lint test test-unit demo clean \
-	image image-push
+.PHONY: all install venv system-deps backends homeassistant interop deploy-tools lint test test-unit demo \
+	clean image image-push
 
 all: test
 
@@ -33,11 +35,15 @@ backends: venv
 homeassistant:
 	@bash scripts/install-homeassistant
 
+# node-opcua (an OPC-UA server) and the exposes of real Zigbee device definitions, cached.
+interop: system-deps
+	@bash scripts/install-interop
+
 # kustomize and the Kubernetes schemas (kubernetes-validate) for the manifests' tests, cached.
 deploy-tools: venv
 	@bash scripts/install-deploy-tools
 
-install: venv system-deps backends homeassistant deploy-tools
+install: venv system-deps backends homeassistant interop deploy-tools
 
 lint: venv
 	$(BIN)/ruff check sentio connectors collectors simulators dashboards ai-engine tests

@@ -38,11 +38,13 @@ which recreates the subscriptions), and ends when ``close`` is called.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from asyncua import ua
 from asyncua.client.client import Client
+from asyncua.common.utils import NotEnoughData
 from sentio.connectors.contract import (
     Connector,
     DeviceSchedule,
@@ -65,7 +67,7 @@ from .errors import (
 )
 from .paths import NodeIdSpec
 from .resolve import Resolution, resolve
-from .security import secure
+from .security import secure, untrusted
 from .subscribe import Feed, subscribe
 from .values import Stamping, Target, quality_of, to_samples
 
@@ -80,6 +82,23 @@ __all__ = [
     "quality_of",
     "resolve_node_id",
 ]
+
+
+def _dropped(cause: BaseException | None) -> bool:
+    return isinstance(cause, AssertionError | NotEnoughData | ConnectionError | EOFError)
+
+
+class _QuietChannel(logging.Filter):
+    """Drop asyncua's traceback of a channel the server closed: the connector reports it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], NotEnoughData):
+            return False
+        return not str(record.msg).startswith("close_secure_channel was called but connection")
+
+
+logging.getLogger("asyncua.client.ua_client.UASocketProtocol").addFilter(_QuietChannel())
+logging.getLogger("asyncua.client.ua_client.UaClient").addFilter(_QuietChannel())
 
 
 def resolve_node_id(spec: NodeIdSpec, namespaces: list[str]) -> ua.NodeId:
@@ -137,9 +156,7 @@ class OpcuaConnector(Connector[OpcuaConfig]):
             feed = Feed()
             try:
                 self._trust_note = await secure(client, config) or self._trust_note
-                await guard(
-                    client.connect(), f"opening a session with {config.endpoint}", config.timeout_s
-                )
+                await self._open(client)
                 uris = await guard(
                     client.get_namespace_array(), "reading the namespace array", config.timeout_s
                 )
@@ -155,6 +172,23 @@ class OpcuaConnector(Connector[OpcuaConfig]):
                 await self._shutdown(client)
                 return
             self._client, self._resolution, self._feed = client, resolution, feed
+
+    async def _open(self, client: Client) -> None:
+        """Open the secure channel and the session, naming an untrusted client certificate."""
+        config = self.config
+        try:
+            await guard(
+                client.connect(), f"opening a session with {config.endpoint}", config.timeout_s
+            )
+        except OpcuaSecurityError:
+            raise
+        except OpcuaConnectionError as exc:
+            # the server answered for its endpoints a moment ago, so a channel it drops at once
+            # under a security policy is a refused client certificate (asyncua then trips on
+            # the empty answer: AssertionError, NotEnoughData)
+            if config.security.policy == "None" or not _dropped(exc.__cause__):
+                raise
+            raise untrusted(config.security, config.endpoint, f"{exc.__cause__!r}") from exc
 
     def _note_trust(self, resolution: Resolution) -> None:
         """Report a certificate trusted on first use in the exported logs, once."""

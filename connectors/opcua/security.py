@@ -63,6 +63,24 @@ def cert_files(cert_dir: Path, application_uri: str) -> tuple[Path, Path]:
     return cert_dir / f"{slug}.der", cert_dir / f"{slug}.key.pem"
 
 
+def client_certificate_file(security: SecurityConfig) -> Path:
+    """Return the file of the certificate the client presents: configured, else generated."""
+    if security.certificate is not None:
+        return security.certificate
+    uri = security.application_uri or DEFAULT_APPLICATION_URI
+    return cert_files(security.cert_dir, uri)[0]
+
+
+def untrusted(security: SecurityConfig, endpoint: str, cause: object) -> OpcuaSecurityError:
+    """Return the error of a server that closed the secure channel we asked it to open."""
+    return OpcuaSecurityError(
+        f"{endpoint} closed the secure channel while Sentio opened it ({cause}): most likely it "
+        f"has not trusted Sentio's client certificate yet; trust "
+        f"{client_certificate_file(security)} on the server (many servers keep an unknown "
+        "client certificate in their PKI's rejected folder until it is moved to trusted)"
+    )
+
+
 def _der(data: bytes) -> bytes:
     if data.lstrip().startswith(b"-----BEGIN"):
         return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
