@@ -267,7 +267,10 @@ class ReportConfig(Strict):
     """When a reading is sent: every poll, or on change with a heartbeat."""
 
     mode: Literal["every_poll", "on_change"] = "every_poll"
-    heartbeat_s: float = Field(300.0, gt=0, description="On change: resend unchanged this often.")
+    # PromQL looks back 5 minutes for an instant query's last sample: resend well inside that
+    heartbeat_s: float = Field(
+        240.0, gt=0, description="On change: resend unchanged this often (inside 300 s)."
+    )
 
 
 class ConnectorInstanceConfig(Strict):

@@ -114,6 +114,8 @@ class OpcuaConnector(Connector[OpcuaConfig]):
     def __init__(self, config: OpcuaConfig) -> None:
         super().__init__(config)
         self.push = config.mode == "subscribe"
+        # a subscription reports changes only: the runtime's heartbeat keeps constant values
+        self.changes_only = self.push
         self._devices = {d.name: d for d in config.devices}
         self._client: Client | None = None
         self._lock = asyncio.Lock()

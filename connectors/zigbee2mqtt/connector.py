@@ -16,6 +16,9 @@ class Zigbee2MqttConnector(Connector[Zigbee2MqttConfig]):
 
     config_model = Zigbee2MqttConfig
     push = True
+    # devices report on change (and at their reporting intervals, often an hour): the runtime's
+    # heartbeat keeps a constant value in PromQL's lookback
+    changes_only = True
 
     def __init__(self, config: Zigbee2MqttConfig) -> None:
         super().__init__(config)

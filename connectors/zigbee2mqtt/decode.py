@@ -168,13 +168,18 @@ class Zigbee2MqttDecoder:
             and isinstance(entry.get("friendly_name"), str)
             and entry.get("type") != "Coordinator"
         ]
+        before = set(self.devices)
         self.devices = {entry["friendly_name"]: device_metadata(entry) for entry in entries}
         self.fields = {}
         for entry in entries:
             definition = entry.get("definition")
             if isinstance(definition, dict):
                 self.fields[entry["friendly_name"]] = fields(definition.get("exposes"))
-        return []
+        return [
+            Event(name, f"{name} is no longer in bridge/devices", Severity.INFO, now, gone=True)
+            for name in sorted(before - set(self.devices))
+            if self.wanted(name)
+        ]
 
     def _bridge_event(self, topic: str, payload: bytes, now: int) -> list[Sample]:
         document = self._json(payload)

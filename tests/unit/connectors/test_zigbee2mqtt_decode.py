@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
-from sentio.connectors.contract import Reading, Sample, Severity
+from sentio.connectors.contract import Event, Reading, Sample, Severity
 from sentio.connectors.zigbee2mqtt import (
     DEFAULT_UNITS,
     Zigbee2MqttConfig,
@@ -321,3 +321,10 @@ def test_availability_and_bridge_state_carry_health() -> None:
         ("bridge", True),
         ("plug", True),
     ]
+
+
+def test_a_device_left_out_of_bridge_devices_is_gone() -> None:
+    d = plug_decoder()
+    [gone] = d.decode("zigbee2mqtt/bridge/devices", b"[]", NOW)
+    assert isinstance(gone, Event) and gone.gone and gone.device == "plug"
+    assert d.decode("zigbee2mqtt/bridge/devices", b"[]", NOW) == []
