@@ -20,6 +20,8 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the distribution was called `sentio` before it became `sentio-iot`
+	$(BIN)/python -m pip uninstall --quiet --yes sentio 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 

@@ -29,11 +29,16 @@ err = Console(stderr=True, soft_wrap=True)
 @connectors_app.command("list")
 def list_cmd() -> None:
     """Show the installed connectors (entry-point group `sentio.connectors`) with versions."""
-    table = Table("connector", "provided by", "version", "object")
-    for plugin in installed():
-        table.add_row(plugin.name, plugin.distribution, plugin.version, plugin.target)
+    plugins = installed()
+    table = Table("connector", "provided by", "version", "object", "loads")
+    for plugin in plugins:
+        loads = "yes" if plugin.problem is None else "no"
+        table.add_row(plugin.name, plugin.distribution, plugin.version, plugin.target, loads)
     out.print(table)
-    if not installed():
+    for plugin in plugins:
+        if plugin.problem is not None:
+            err.print(f"{plugin.name}: cannot load: {plugin.problem}", markup=False)
+    if not plugins:
         err.print(f"no connectors registered under {ENTRY_POINT_GROUP!r}")
 
 

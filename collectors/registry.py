@@ -11,6 +11,7 @@ from sentio.connectors.contract import ENTRY_POINT_GROUP, Connector
 
 from sentio.config import ConnectorInstanceConfig
 from sentio.errors import ConfigError
+from sentio.extras import missing_message
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Installed:
     target: str
     distribution: str
     version: str
+    problem: str | None = None  # why it cannot load here, when it cannot
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -33,9 +35,23 @@ def installed() -> list[Installed]:
     for name, ep in sorted(_entry_points().items()):
         dist = ep.dist
         out.append(
-            Installed(name, ep.value, dist.name if dist else "?", dist.version if dist else "?")
-        )
+            Installed(
+                name, ep.value, dist.name if dist else "?", dist.version if dist else "?",
+                _load_problem(ep),
+            )
+        )  # fmt: skip
     return out
+
+
+def _load_problem(ep: EntryPoint) -> str | None:
+    """Return why ``ep`` cannot be loaded here (a missing extra, a broken plugin), or None."""
+    try:
+        ep.load()
+    except ModuleNotFoundError as exc:
+        return missing_message(exc) or f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a broken third-party plugin is reported, not raised
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def build(instance: ConnectorInstanceConfig, where: str) -> Connector[Any]:
@@ -50,6 +66,11 @@ def build(instance: ConnectorInstanceConfig, where: str) -> Connector[Any]:
         )
     try:
         cls = ep.load()
+    except ModuleNotFoundError as exc:
+        reason = missing_message(exc) or str(exc)
+        raise ConfigError(
+            f"{where}.type: connector {instance.type!r} cannot load: {reason}"
+        ) from exc
     except Exception as exc:  # a broken plugin must not be mistaken for a missing one
         raise ConfigError(
             f"{where}.type: connector {instance.type!r} fails to load: {exc}"

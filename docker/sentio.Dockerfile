@@ -14,7 +14,7 @@ RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 FROM python:3.11-slim-bookworm
 COPY --from=wheel /wheels /wheels
-RUN pip install --no-cache-dir "$(ls /wheels/sentio-*.whl)[all]" && rm -rf /wheels \
+RUN pip install --no-cache-dir "$(ls /wheels/sentio_iot-*.whl)[all]" && rm -rf /wheels \
     && useradd --create-home sentio
 USER sentio
 ENTRYPOINT ["sentio"]

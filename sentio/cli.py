@@ -20,6 +20,7 @@ from sentio.config import ConfigFileError, json_schema, load
 from sentio.dashboards.cli import alerts_app, provision_app
 from sentio.deploy.cli import deploy_app
 from sentio.errors import SentioError
+from sentio.extras import missing_message
 from sentio.redact import redact
 from sentio.simulators.cli import simulate
 from sentio.stack.cli import stack_app
@@ -28,8 +29,8 @@ from sentio.stack.cli import stack_app
 class _Commands(TyperGroup):
     """The one error handler of every command: a Sentio error is a message and exit 1.
 
-    A bad config prints each problem as ``file:line: key.path: reason``; no traceback, and no
-    password of a URL, ever reaches the terminal.
+    A bad config prints each problem as ``file:line: key.path: reason``; a module of an extra
+    that is not installed names the extra to install; no password of a URL reaches the terminal.
     """
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context is private
@@ -41,6 +42,12 @@ class _Commands(TyperGroup):
             raise typer.Exit(1) from None
         except SentioError as exc:
             err.print(f"error: {redact(str(exc))}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:
+            message = missing_message(exc)
+            if message is None:
+                raise
+            err.print(f"error: {message}", markup=False, highlight=False)
             raise typer.Exit(1) from None
 
 

@@ -114,6 +114,7 @@ async def check_backend(
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, body = 0, _why(exc)
     if status == 200:
+        version = ""  # a backend that is healthy but will not say its version is still healthy
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
             version = await running_version(session, config, backend)
         return [Check(backend.name, Level.OK, f"healthy at {url}, {version or 'version unknown'}")]

@@ -3,7 +3,7 @@
 Each target names the documented errors it may raise; anything else escaping is a crash.
 The test suite runs every target (``tests/unit/test_fuzz.py``) and ``sentio bench faults``
 reports the examples run and the targets that crashed. hypothesis is a development
-dependency (``pip install 'sentio[dev]'``).
+dependency (``pip install 'sentio-iot[dev]'``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _st() -> Any:
     try:
         from hypothesis import strategies
     except ImportError as exc:
-        raise FuzzError("fuzzing needs hypothesis: pip install 'sentio[dev]'") from exc
+        raise FuzzError("fuzzing needs hypothesis: pip install 'sentio-iot[dev]'") from exc
     return strategies
 
 
@@ -334,7 +334,7 @@ def run(target: Target, examples: int = EXAMPLES) -> int:
     try:
         from hypothesis import HealthCheck, given, settings
     except ImportError as exc:
-        raise FuzzError("fuzzing needs hypothesis: pip install 'sentio[dev]'") from exc
+        raise FuzzError("fuzzing needs hypothesis: pip install 'sentio-iot[dev]'") from exc
     ran = 0
 
     @settings(

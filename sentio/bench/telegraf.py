@@ -7,7 +7,6 @@ first build to a few minutes; the binary is cached next to the backends.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -15,6 +14,9 @@ from pathlib import Path
 
 from sentio.bench.meter import FLOATS, INT_SCALE, INTS, READINGS
 from sentio.errors import SentioError
+from sentio.stack.golang import ensure_go
+from sentio.stack.install import cache_root
+from sentio.stack.versions import load_versions
 
 MODULE = "github.com/influxdata/telegraf/cmd/telegraf"
 BUILD_TAGS = "custom,inputs.modbus,outputs.opentelemetry"
@@ -35,9 +37,7 @@ def ensure_telegraf(version: str, bin_dir: Path, progress: Progress) -> Path:
     target = bin_dir / "telegraf" / version / "telegraf"
     if target.exists():
         return target
-    go = shutil.which("go")
-    if go is None:
-        raise TelegrafError("Go is needed to build Telegraf for the baseline; install Go 1.24+")
+    go = str(ensure_go(load_versions()["GO_VERSION"], cache_root(), progress))
     progress(f"building Telegraf {version} ({BUILD_TAGS}) into {target.parent}; once only")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

@@ -130,7 +130,7 @@ def status_cmd(
                 s.name,
                 f"pid {s.pid}" if s.pid else "not running",
                 "[green]healthy[/]" if s.healthy else f"[red]{s.detail}[/]",
-                s.version,
+                s.version or f"(pinned {s.pinned})",
                 s.url,
             )
         out.print(table)

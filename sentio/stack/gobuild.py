@@ -57,13 +57,20 @@ def go_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_go(args: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> str:
-    """Run one go command, appending its output to ``log``; raise with its tail on failure."""
+    """Run the first `go` on ``env``'s PATH, logging to ``log``; raise with its tail on failure."""
+    go = shutil.which("go", path=env.get("PATH"))
+    if go is None:
+        raise BackendBuildError("no `go` on PATH (`sentio stack install` installs the pinned one)")
     with log.open("a", encoding="utf-8") as out:
         out.write(f"\n$ go {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(
-            ["go", *args], cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
-        )
+        try:
+            proc = subprocess.run(
+                [go, *args], cwd=cwd, env=dict(env), capture_output=True, text=True,
+                check=False,
+            )  # fmt: skip
+        except OSError as exc:
+            raise BackendBuildError(f"cannot run Go ({go}): {exc.strerror}") from exc
         out.write(proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -163,10 +170,14 @@ def patched_copy(program: GoProgram, source: Path, work: Path) -> Path:
     return copy
 
 
-def build(program: GoProgram, dest: Path, work_root: Path, progress: Progress) -> Path:
-    """Build ``program`` into ``dest`` (a directory) and return the binary's path."""
+def build(
+    program: GoProgram, dest: Path, work_root: Path, progress: Progress, go: Path | None = None
+) -> Path:
+    """Build ``program`` into ``dest`` (a directory) with ``go`` (PATH's when None)."""
     env = go_env()
     env.update(program.extra_env)
+    if go is not None:
+        env["PATH"] = os.pathsep.join([str(go.parent), env.get("PATH", os.defpath)])
     work = work_root / f"{program.name}-{program.version}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"

@@ -13,6 +13,8 @@ from pathlib import Path
 from sentio.errors import BackendBuildError
 from sentio.stack.backends import Backend, Tool
 from sentio.stack.gobuild import build
+from sentio.stack.golang import ensure_go
+from sentio.stack.versions import load_versions
 
 Progress = Callable[[str], None]
 Installable = Backend | Tool
@@ -88,7 +90,8 @@ def install_one(backend: Installable, bin_dir: Path | None, progress: Progress) 
         else:
             if not cached:
                 progress(f"{backend.name} {backend.program.version}: building")
-                build(backend.program, path.parent, cache_root() / "build", progress)
+                go = ensure_go(load_versions()["GO_VERSION"], cache_root(), progress)
+                build(backend.program, path.parent, cache_root() / "build", progress, go)
             reported = verify(backend, path)
             stamp.write_text(reported + "\n", encoding="utf-8")
     seconds = time.monotonic() - started

@@ -46,8 +46,9 @@ class BackendStatus:
     healthy: bool
     pid: int | None
     url: str
-    version: str
+    version: str  # the running build's (the pinned one); empty when it does not run
     detail: str
+    pinned: str = ""
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -272,8 +273,9 @@ class Stack:
                         healthy=ok,
                         pid=pid,
                         url=backend.health_url(self.config),
-                        version=backend.program.version,
+                        version=backend.program.version if pid is not None else "",
                         detail=detail,
+                        pinned=backend.program.version,
                     )
                 )
         return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
@@ -72,3 +74,31 @@ def test_a_broken_config_is_named_with_file_line_and_key(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert f"{bad}:3: stack.victorialogs.port:" in result.output
     assert "Traceback" not in result.output
+
+
+class _HalfBroken(BaseHTTPRequestHandler):
+    """Healthy, but its status API answers garbage: a half-broken Alertmanager."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"OK" if self.path.startswith("/-/") else b"<html>not json")
+
+    def log_message(self, *_args: object) -> None:
+        """Keep the test's output quiet."""
+
+
+def test_a_backend_whose_version_probe_fails_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    config = stack_config(tmp_path / "data")
+    server = ThreadingHTTPServer(("127.0.0.1", config.stack.alertmanager.port), _HalfBroken)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        result = CliRunner().invoke(app, ["doctor", "-c", str(_write(config, tmp_path / "s.yaml"))])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    line = _lines(result.output)["alertmanager"]
+    assert line.startswith("ok") and "version unknown" in line, line

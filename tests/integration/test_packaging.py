@@ -25,20 +25,48 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
          tmp_path, env)  # fmt: skip
-    [wheel] = wheels.glob("sentio-*.whl")
+    [wheel] = wheels.glob("sentio_iot-*.whl")
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
-    _run([str(venv / "bin/pip"), "install", "-q", f"{wheel}[all]"], tmp_path, env)
     work = tmp_path / "elsewhere"
     work.mkdir()
     sentio = str(venv / "bin/sentio")
+    # without extras: a command that needs one says which, in one line, and exits 1
+    _run([str(venv / "bin/pip"), "install", "-q", str(wheel)], tmp_path, env)
+    for args, extra in (
+        (["simulate", "--help"], None),
+        (["simulate", "--port", "0"], "modbus"),
+        (["provision", "grafana", "--files", str(tmp_path / "grafana")], "grafana"),
+    ):
+        proc = subprocess.run(
+            [sentio, *args], cwd=work, env=env, capture_output=True, text=True, timeout=120
+        )
+        if extra is None:
+            assert proc.returncode == 0, proc.stderr
+            continue
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert f"pip install 'sentio-iot[{extra}]'" in proc.stderr, proc.stderr
+    plain = subprocess.run(
+        [sentio, "connectors", "list"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert plain.returncode == 0, plain.stderr
+    for name, extra in (("modbus", "modbus"), ("opcua", "opcua"), ("mqtt", "mqtt")):
+        assert f"{name}: cannot load: " in plain.stderr, plain.stderr
+        assert f"sentio-iot[{extra}]" in plain.stderr, plain.stderr
+    assert "homeassistant: cannot load" not in plain.stderr
+    _run([str(venv / "bin/pip"), "install", "-q", f"{wheel}[all]"], tmp_path, env)
 
     assert "Build the pinned backends" in _run([sentio, "stack", "install", "--help"], work, env)
     validated = _run([sentio, "config", "validate", str(REPO / "config/sentio.yaml")], work, env)
     assert "ok" in validated.lower()
-    listed = _run([sentio, "connectors", "list"], work, env)
+    listed = subprocess.run(
+        [sentio, "connectors", "list"], cwd=work, env=env, capture_output=True, text=True
+    )
     for name in ("modbus", "opcua", "mqtt", "zigbee2mqtt", "homeassistant"):
-        assert name in listed
+        assert name in listed.stdout
+    assert "cannot load" not in listed.stderr, listed.stderr
     # versions and the backends' configs come from the package, not from a checkout
     code = (
         "from sentio.stack.versions import config_dir, load_versions;"

@@ -145,3 +145,4 @@ async def test_down_stops_processes_and_status_reports_it(tmp_path: Path) -> Non
         os.kill(pid, 0)
     state = (await stack.status())[0]
     assert not state.running and not state.healthy
+    assert state.version == "" and state.pinned == load_versions()["VICTORIAMETRICS_VERSION"]
