@@ -153,15 +153,41 @@ async def _reload_all(config: SentioConfig, names: Iterable[str]) -> dict[str, s
     return dict(zip(names, answers, strict=True))
 
 
-def _stage(output: Output) -> Path:
+def _owner(config: SentioConfig) -> tuple[int, int] | None:
+    """Return the uid and gid Alertmanager runs as, when it is another user than this one."""
+    run_as = config.stack.alertmanager.run_as
+    if run_as is None:
+        return None
+    uid, _, gid = run_as.partition(":")
+    return int(uid), int(gid)
+
+
+def write_secret(config: SentioConfig, path: Path, text: str) -> None:
+    """Write a secret file 0600 in a 0700 folder, owned by Alertmanager's user if it is another."""
+    output = Output(path, text, mode=SECRET_MODE)
+    _stage(output, _owner(config)).replace(path)
+
+
+def _stage(output: Output, owner: tuple[int, int] | None = None) -> Path:
     output.path.parent.mkdir(parents=True, exist_ok=True)
-    if output.mode == SECRET_MODE:
+    secret = output.mode == SECRET_MODE
+    if secret:
         output.path.parent.chmod(0o700)
     staged = output.path.with_name(f".{output.path.name}.new")
     # a check reads the staged file where it will live, so relative references resolve alike
     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, output.mode)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(output.text)
+    if secret and owner is not None:
+        try:
+            os.chown(output.path.parent, *owner)
+            os.chown(staged, *owner)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise ProvisionError(
+                f"{output.path}: cannot give it to Alertmanager's user {owner[0]}:{owner[1]} "
+                f"(stack.alertmanager.run_as): {exc.strerror}; run `sentio provision` as root"
+            ) from exc
     return staged
 
 
@@ -184,7 +210,8 @@ def apply(
             for path in old:
                 path.unlink(missing_ok=True)
         return Result([o.path for o in changed], unchanged, [])
-    staged = {o.path: _stage(o) for o in changed}
+    owner = _owner(config)
+    staged = {o.path: _stage(o, owner) for o in changed}
     backups: dict[Path, str | None] = {}
     try:
         for output in changed:

@@ -141,6 +141,13 @@ class AlertmanagerConfig(Strict):
     external_url: str | None = Field(
         None, description="`--web.external-url` for links in notifications; from host and port."
     )
+    run_as: str | None = Field(
+        None,
+        pattern=r"^\d+:\d+$",
+        description="`uid:gid` Alertmanager runs as when that is another user (in docker compose "
+        "the image's nobody, 65534:65534): `sentio provision`, run as root, gives it the secret "
+        "files it reads, readable by it alone.",
+    )
 
 
 class StackConfig(Strict):

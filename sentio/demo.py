@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -121,23 +122,27 @@ def provision_demo(config: SentioConfig, plant: Plant) -> str:
     prints them here.
     """
     from sentio.dashboards.alertmanager import slack_secret
-    from sentio.dashboards.provision import apply
+    from sentio.dashboards.provision import apply, write_secret
     from sentio.simulators.slack import SlackReceiver
 
     if slack_secret(config) is not None:
         apply(config, lambda _m: None)
         return "Slack            alerts go to the configured incoming webhook"
-    receiver = SlackReceiver(on_message=_print_slack)
+    receiver = SlackReceiver(host=config.stack.host, on_message=_print_slack)
     plant.run(receiver.start())
     plant.on_stop(receiver.stop)
+    url = receiver.url
+    if config.stack.host in {"0.0.0.0", "::"}:  # noqa: S104
+        # in a container beside Alertmanager's: the name it reaches this one by (compose's
+        # `hostname:`)
+        url = url.replace(f"//{config.stack.host}:", f"//{socket.gethostname()}:", 1)
     hook = config.stack.stack_config_dir() / "secrets" / "demo-slack-webhook-url"
-    hook.parent.mkdir(parents=True, exist_ok=True)
-    hook.write_text(receiver.url + "\n", encoding="utf-8")
+    write_secret(config, hook, url + "\n")
     slack = config.alerting.slack.model_copy(update={"webhook_url_file": hook})
     alerting = config.alerting.model_copy(update={"slack": slack})
     apply(config.model_copy(update={"alerting": alerting}), lambda _m: None)
     return (
-        f"Slack            no webhook configured: Alertmanager's messages go to {receiver.url}"
+        f"Slack            no webhook configured: Alertmanager's messages go to {url}"
         " and are printed here"
     )
 
