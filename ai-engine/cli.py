@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import signal
 import tempfile
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import aiohttp
 import typer
 from rich.console import Console
 
+from sentio import shards
 from sentio.config import SentioConfig, load
 from sentio.errors import SentioError
 from sentio.telemetry import setup
@@ -25,10 +25,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 def parse_shard(text: str) -> tuple[int, int]:
     """Parse `i/n` (0 <= i < n)."""
-    match = re.fullmatch(r"(\d+)/(\d+)", text)
-    if not match or not 0 <= int(match[1]) < int(match[2]):
+    try:
+        member, count = shards.parse_shard(text)
+    except shards.ShardError:
+        member = count = 0
+    if not 0 <= member < count:
         raise typer.BadParameter(f"expected i/n with 0 <= i < n, got {text!r}")
-    return int(match[1]), int(match[2])
+    return member, count
 
 
 async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from sentio.ai_engine.reader import LabelSet, PromReader, Series, group
 from sentio.ai_engine.state import QueryState, load_state, save_state, state_path
 from sentio.ai_engine.writer import Finding, FindingWriter, OutputStream, ScoreBlock
 
+from sentio import shards
 from sentio.config import AIQueryConfig
 
 MIN_DEVICE_ROWS = 50
@@ -64,14 +64,9 @@ def log_attributes(values: dict[str, object]) -> dict[str, object]:
 
 
 def in_shard(key: LabelSet, shard: tuple[int, int]) -> bool:
-    """Return whether ``key`` (a series' or a device's labels) is in shard ``index`` of ``count``.
-
-    A 64-bit BLAKE2b, not CRC-32: CRC is linear, so keys that differ in one label value shift
-    every channel's CRC alike and whole patterns of series landed together.
-    """
+    """Return whether ``key`` is in shard ``index`` of ``count``."""
     index, count = shard
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count == index
+    return shards.in_shard(repr(key), index, count)
 
 
 def shard_key(labels: dict[str, str], group_by: list[str]) -> LabelSet:

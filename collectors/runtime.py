@@ -9,47 +9,48 @@ samples or raise; a device is down after a poll that raised or yielded an ERROR 
 and up after one that read it. Each change is logged once ("device X is down: reason", "device
 X recovered"); a down device's further failures are counted, not logged.
 
-While the metrics backend refuses or hangs, new batches go straight to the on-disk spool, which
-a task of its own replays in order with backoff, so the export path never waits on a replay.
+Each concern has its module: ``health`` (up/down), ``report`` (report strategy, heartbeat),
+``attributes`` (data-point attribute caches), ``encoding`` (the bounded request queue),
+``spans`` (poll span values), ``export`` (export and spool replay), ``supervision`` (restarts
+and the stop), ``backoff`` (the one backoff); this module wires them to the connectors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import dataclasses
 import functools
 import logging
-import random
-import struct
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
+from sentio.collectors import health, report
+from sentio.collectors.encoding import RequestQueue
+from sentio.collectors.export import Exporter
+from sentio.collectors.instance import Instance
 from sentio.collectors.registry import build
+from sentio.collectors.spans import SpanValues
 from sentio.collectors.spool import Spool
+from sentio.collectors.supervision import Supervisor
 from sentio.connectors.contract import (
-    Connector,
     ConnectorError,
     Event,
-    Quality,
     Reading,
     ReadingBatch,
     Severity,
     now_ns,
 )
 
-from sentio.config import ConnectorInstanceConfig, SentioConfig
+from sentio.config import SentioConfig
 from sentio.errors import SentioError
-from sentio.otlp import ExportError, GaugeEncoder, MetricsPusher
+from sentio.otlp import MetricsPusher
 from sentio.redact import redact
 from sentio.telemetry import Telemetry
+
+__all__ = ["Collector", "Instance"]
 
 LOG_LEVELS = {
     Severity.DEBUG: logging.DEBUG,
@@ -58,41 +59,8 @@ LOG_LEVELS = {
     Severity.ERROR: logging.ERROR,
     Severity.FATAL: logging.CRITICAL,
 }
-ATTRIBUTE_SETS_CACHED = 10_000
-T = TypeVar("T")
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
-
-
-@dataclass
-class DeviceHealth:
-    """What the collector knows about one device's state."""
-
-    up: bool = False
-    last_success: float = 0.0
-    failures: int = 0  # failed polls in a row
-
-
-@dataclass
-class Instance:
-    """One running connector and its devices' health."""
-
-    config: ConnectorInstanceConfig
-    connector: Connector[Any]
-    connected: bool = False
-    devices: dict[str, DeviceHealth] = field(default_factory=dict)
-    last_sent: dict[tuple[str, str], tuple[float | bool | str, float]] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    traceback_logged: bool = False
-    latest: dict[tuple[str, str], tuple[Reading, float]] = field(default_factory=dict)
-    resend: bool = False
-    by_content: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    by_identity: dict[int, tuple[object, str, Quality, dict[str, Any]]] = field(
-        default_factory=dict
-    )
-
-    def __post_init__(self) -> None:
-        self.resend = self.connector.changes_only
 
 
 class Collector:
@@ -104,32 +72,25 @@ class Collector:
             Instance(inst, build(inst, f"connectors[{i}]"))
             for i, inst in enumerate(config.connectors)
         ]
-        self.queue_limit = config.collector.queue_limit
         cfg = config.collector
-        self.spool = Spool(
+        self.supervisor = Supervisor(cfg.backoff_initial_s, cfg.backoff_max_s)
+        self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
+        # Readings are encoded as they are accepted; a full batch becomes a request body here.
+        self.queue = RequestQueue(
+            self.resource, min(cfg.max_batch, cfg.queue_limit), cfg.queue_limit,
+            lambda dropped: self.dropped_counter.add(dropped),
+        )  # fmt: skip
+        spool = Spool(
             cfg.spool_dir or config.stack.data_dir / "spool", cfg.spool_max_bytes,
             fsync=cfg.spool_fsync,
         )  # fmt: skip
-        self._spool_thread = ThreadPoolExecutor(1, thread_name_prefix="sentio-spool")
-        self.dropped = 0
-        self.refused = 0
-        self.refused_readings = 0
-        self.accepted = 0
-        self.accepted_by_device: collections.Counter[str] = collections.Counter()
-        self.sent = 0
-        self.spooled = 0
-        self.restarts = 0
-        self.stopping = asyncio.Event()
-        self.replay_wanted = asyncio.Event()
-        self.backend_down = False
-        self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
-        # Readings are encoded as they are accepted; a full batch becomes a request body here.
-        self.encoder = GaugeEncoder(self.resource, "sentio.collector")
-        self.requests: collections.deque[tuple[bytes, int]] = collections.deque()
-        self.queued = 0  # readings accepted and not yet handed to the backend or the spool
-        self.batch_size = min(cfg.max_batch, cfg.queue_limit)
-        self.span_templates: dict[int, tuple[object, str]] = {}
+        self.exporter = Exporter(self.queue, spool, self.supervisor, cfg.flush_interval_s)
+        self.span_values = SpanValues()
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
+        self._instruments(telemetry)
+
+    def _instruments(self, telemetry: Telemetry) -> None:
+        """Create the collector's own instruments: polls, readings, errors, health, queue, spool."""
         meter = telemetry.meter_provider.get_meter("sentio.collector")
         self.poll_duration = meter.create_histogram(
             "sentio.collector.poll.duration", unit="s", description="Time one poll took."
@@ -183,6 +144,26 @@ class Collector:
             description="Spooled requests dropped at the size bound.",
         )
 
+    # What callers and the summary line read, each kept by the part that owns it.
+    stopping = property(lambda self: self.supervisor.stopping, doc="Set to stop the collector.")
+    restarts = property(lambda self: self.supervisor.restarts, doc="Supervised task restarts.")
+    spool = property(lambda self: self.exporter.spool, doc="The on-disk spool.")
+    sent = property(lambda self: self.exporter.sent, doc="Readings the backend took.")
+    spooled = property(lambda self: self.exporter.spooled, doc="Readings written to the spool.")
+    refused = property(lambda self: self.exporter.refused, doc="Requests the backend refused.")
+    refused_readings = property(
+        lambda self: self.exporter.refused_readings, doc="Readings in refused requests."
+    )
+    backend_down = property(lambda self: self.exporter.backend_down, doc="Backend not taking.")
+    _spool_thread = property(lambda self: self.exporter.spool_thread)
+    accepted = property(lambda self: self.queue.accepted, doc="Readings accepted.")
+    accepted_by_device = property(
+        lambda self: self.queue.accepted_by_device, doc="Readings accepted, per device."
+    )
+    dropped = property(lambda self: self.queue.dropped, doc="Readings dropped, queue full.")
+    queued = property(lambda self: self.queue.queued, doc="Readings waiting for export.")
+    requests = property(lambda self: self.queue.requests, doc="Sealed request bodies waiting.")
+
     def _up(self, _options: CallbackOptions) -> list[Observation]:
         return [
             Observation(int(h.up), {"instance": i.config.name, "device": d})
@@ -199,119 +180,16 @@ class Collector:
         ]
 
     def _device_state(self, inst: Instance, device: str, ok: bool, reason: str = "") -> None:
-        attrs = {"instance": inst.config.name, "device": device}
-        health = inst.devices.get(device)
-        if health is None:
-            health = inst.devices[device] = DeviceHealth(up=ok)
-            if not ok:
-                device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
-        elif ok != health.up:
-            if ok:
-                device_log.info("device %s recovered", device, extra=attrs)
-            else:
-                device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
-        health.up = ok
-        if ok:
-            health.last_success = time.time()
-            health.failures = 0
-        else:
-            health.failures += 1
+        health.set_state(inst.devices, inst.config.name, device, ok, reason)
 
     def _accept(self, inst: Instance, reading: Reading) -> bool:
-        """Apply the report strategy: every poll, or on change with a heartbeat."""
-        report = inst.config.report
-        if report.mode == "every_poll":
-            return True
-        key = (reading.device, reading.metric)
-        now = reading.timestamp_ns / 1e9
-        previous = inst.last_sent.get(key)
-        if previous and previous[0] == reading.value and now - previous[1] < report.heartbeat_s:
-            return False
-        inst.last_sent[key] = (reading.value, now)
-        return True
-
-    def _point_attributes(self, inst: Instance, reading: Reading | ReadingBatch) -> dict[str, Any]:
-        """Return the attributes of a reading's sample, one shared dict per device and set."""
-        attrs = reading.attributes
-        hit = inst.by_identity.get(id(attrs))
-        if (
-            hit is not None
-            and hit[0] is attrs
-            and hit[1] == reading.device
-            and hit[2] is reading.quality
-        ):
-            return hit[3]
-        if len(inst.by_identity) >= ATTRIBUTE_SETS_CACHED:
-            inst.by_identity.clear()
-            inst.by_content.clear()
-        key = (reading.device, reading.quality, tuple(attrs.items()))
-        merged = inst.by_content.get(key)
-        if merged is None:
-            merged = inst.by_content[key] = {
-                **attrs,
-                "device": reading.device,
-                "connector": inst.config.type,
-                "instance": inst.config.name,
-            }
-            if reading.quality is not Quality.GOOD:
-                merged["quality"] = reading.quality.value
-        # keeping ``attrs`` in the entry keeps its id from being reused by another dict
-        inst.by_identity[id(attrs)] = (attrs, reading.device, reading.quality, merged)
-        return merged
+        return report.accept(inst, reading)
 
     def _enqueue(self, inst: Instance, reading: Reading) -> bool:
-        """Queue a reading as a sample; return False for a string value, which has none."""
-        value = reading.value
-        if isinstance(value, str):
-            return False
-        if inst.resend:
-            inst.latest[reading.device, reading.metric] = (reading, time.monotonic())
-        self.encoder.add(
-            reading.metric, reading.unit, float(value), reading.timestamp_ns,
-            self._point_attributes(inst, reading),
-        )  # fmt: skip
-        self.accepted_by_device[reading.device] += 1
-        self._queued(1)
-        return True
-
-    def _enqueue_batch(self, inst: Instance, batch: ReadingBatch) -> int:
-        """Queue a batch's samples; return how many (a string value has none)."""
-        if (
-            inst.resend
-            or inst.config.report.mode != "every_poll"
-            or len(batch.metrics) != len(batch.values)
-        ):
-            # the report strategy and the heartbeat work per reading; a malformed batch raises
-            return sum(self._accept(inst, r) and self._enqueue(inst, r) for r in batch.readings())
-        try:
-            self.encoder.add_many(
-                batch.metrics, batch.values, batch.timestamp_ns,  # type: ignore[arg-type]
-                self._point_attributes(inst, batch),
-            )  # fmt: skip
-        except struct.error:  # a value is not a number (a string): one at a time, skipping it
-            return sum(self._enqueue(inst, r) for r in batch.readings())
-        count = len(batch.values)
-        self.accepted_by_device[batch.device] += count
-        self._queued(count)
-        return count
-
-    def _queued(self, count: int) -> None:
-        """Count newly encoded samples; seal a full batch; drop the oldest beyond the limit."""
-        self.accepted += count
-        self.queued += count
-        if self.encoder.count >= self.batch_size:
-            self._seal()
-        while self.queued > self.queue_limit and self.requests:
-            _body, dropped = self.requests.popleft()
-            self.queued -= dropped
-            self.dropped += dropped
-            self.dropped_counter.add(dropped)
+        return self.queue.enqueue(inst, reading)
 
     def _seal(self) -> None:
-        """Turn what the encoder holds into a request body waiting for export."""
-        count = self.encoder.count
-        if count:
-            self.requests.append((self.encoder.take(), count))
+        self.queue.seal()
 
     def _event(self, inst: Instance, event: Event) -> None:
         attrs = {**event.attributes, "device": event.device, "instance": inst.config.name}
@@ -327,25 +205,19 @@ class Collector:
         poll, and the device's state change is logged once (``_device_state``).
         """
         if isinstance(sample, ReadingBatch):
-            count = self._enqueue_batch(inst, sample)  # a malformed batch raises: not seen
+            count = self.queue.enqueue_batch(inst, sample)  # a malformed batch raises: not seen
             seen.add(sample.device)
             return count
         if isinstance(sample, Reading):
             seen.add(sample.device)
-            return self._accept(inst, sample) and self._enqueue(inst, sample)
+            return report.accept(inst, sample) and self.queue.enqueue(inst, sample)
         if sample.severity >= Severity.ERROR:
             failed.setdefault(sample.device, sample.body)
         else:
             self._event(inst, sample)
         if sample.gone:
-            self._forget(inst, sample.device)
+            report.forget(inst, sample.device)
         return 0
-
-    def _forget(self, inst: Instance, device: str) -> None:
-        """Drop a device that no longer exists: its heartbeat and its health."""
-        inst.devices.pop(device, None)
-        for key in [k for k in inst.latest if k[0] == device]:
-            del inst.latest[key]
 
     async def _heartbeat(self, inst: Instance) -> None:
         """Send the last value of each metric again when unchanged for ``heartbeat_s``."""
@@ -354,10 +226,9 @@ class Collector:
             await self._wait(min(every / 10, 1.0))
             if not inst.connected:
                 continue
-            now = time.monotonic()
-            stale = [r for r, sent in inst.latest.values() if now - sent >= every]
+            stale = report.stale(inst)
             for reading in stale:
-                self._enqueue(inst, dataclasses.replace(reading, timestamp_ns=now_ns()))
+                self.queue.enqueue(inst, dataclasses.replace(reading, timestamp_ns=now_ns()))
             if stale:
                 self.readings.add(len(stale), {"instance": inst.config.name})
 
@@ -409,7 +280,7 @@ class Collector:
                         values = recorded.get(sample.device)
                         if values is None:
                             values = recorded[sample.device] = []
-                        values.append(self._span_values(sample))
+                        values.append(self.span_values.format(sample))
                     count += self._sample(inst, sample, seen, failed)
                 self.readings.add(count, {"instance": name})
             except Exception as exc:  # a plugin's bug must not end its supervision
@@ -431,41 +302,22 @@ class Collector:
             inst.traceback_logged = False
         return answered
 
-    def _span_values(self, sample: Reading | ReadingBatch) -> str:
-        """Return a sample's values as the poll span records them: ``metric=value ...``."""
-        if isinstance(sample, Reading):
-            return f"{sample.metric}={sample.value}"
-        metrics = sample.metrics
-        hit = self.span_templates.get(id(metrics))
-        if hit is None or hit[0] is not metrics or len(metrics) != len(sample.values):
-            if len(self.span_templates) >= ATTRIBUTE_SETS_CACHED:
-                self.span_templates.clear()
-            template = " ".join(f"{name.replace('%', '%%')}=%s" for name, _unit in metrics)
-            hit = self.span_templates[id(metrics)] = (metrics, template)
-        try:
-            return hit[1] % tuple(sample.values)
-        except TypeError:  # values and metrics differ in number: the batch itself raises later
-            return ""
-
     async def _wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        await self.supervisor.wait(seconds)
 
     async def _supervise(
         self, inst: Instance, device: str | None = None, interval_s: float | None = None
     ) -> None:
         """Poll one device (or the whole connector) on its interval, backing off on failure."""
-        cfg = self.config.collector
         interval = inst.config.poll_interval_s if interval_s is None else interval_s
-        delay = cfg.backoff_initial_s
+        backoff = self.supervisor.backoff()
         while not self.stopping.is_set():
             started = time.monotonic()
             if await self._poll_once(inst, device):
-                delay = cfg.backoff_initial_s
+                backoff.reset()
                 wait = interval - (time.monotonic() - started)
             else:
-                wait = delay * random.uniform(0.5, 1.0)
-                delay = min(delay * 2, cfg.backoff_max_s)
+                wait = backoff.next()
             if wait > 0:
                 await self._wait(wait)
             else:
@@ -477,9 +329,8 @@ class Collector:
         Health is kept per message: a reading marks its device up, an ERROR event marks it
         down, and a lost connection marks the instance itself down until it is back.
         """
-        cfg = self.config.collector
         name = inst.config.name
-        delay = cfg.backoff_initial_s
+        backoff = self.supervisor.backoff()
         while not self.stopping.is_set():
             try:
                 with self.tracer.start_as_current_span(
@@ -497,7 +348,7 @@ class Collector:
                     for device, reason in errors.items():
                         self._device_state(inst, device, False, reason)
                         self.errors.add(1, {"instance": name})
-                    delay = cfg.backoff_initial_s
+                    backoff.reset()
                 if self.stopping.is_set():
                     return
                 raise SentioError(f"{name}: the connector's stream ended")
@@ -506,8 +357,7 @@ class Collector:
                 self._device_state(inst, name, False, reason)
                 self.errors.add(1, {"instance": name})
             await self._close(inst)
-            await self._wait(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, cfg.backoff_max_s)
+            await self._wait(backoff.next())
 
     def _tasks(self, inst: Instance) -> list[asyncio.Task[None]]:
         """Start the tasks one instance needs: a stream, one per device, or one for all."""
@@ -528,83 +378,6 @@ class Collector:
             for d in schedules
         ]
 
-    def _backend(self, down: bool, detail: object = "") -> None:
-        if down and not self.backend_down:
-            log.error(
-                "metrics backend not accepting, spooling readings to disk: %s", redact(str(detail))
-            )
-        elif not down and self.backend_down:
-            log.info("metrics backend accepts readings again; replaying the spool")
-        self.backend_down = down
-
-    async def _on_spool(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a spool operation on the spool's own thread: disk I/O stays off the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._spool_thread, call, *args)
-
-    async def _to_spool(self, body: bytes, readings: int) -> None:
-        await self._on_spool(self.spool.append, body)
-        self.spooled += readings
-        self.replay_wanted.set()
-
-    async def _replay(self, pusher: MetricsPusher) -> None:
-        """Send spooled requests oldest first, on a timer of its own with backoff on failure.
-
-        The export path never waits for this: while the backend is down or the spool holds
-        anything, new batches go straight to the spool behind what waits there.
-        """
-        cfg = self.config.collector
-        delay = cfg.backoff_initial_s
-        while not self.stopping.is_set():
-            body = await self._on_spool(self.spool.peek)
-            if body is None:
-                self.backend_down = False if not len(self.spool) else self.backend_down
-                self.replay_wanted.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.replay_wanted.wait(), timeout=delay)
-                continue
-            try:
-                await pusher.push(body)
-            except ExportError as exc:
-                if exc.retryable:
-                    self._backend(True, exc)
-                    await self._wait(delay * random.uniform(0.5, 1.0))
-                    delay = min(delay * 2, cfg.backoff_max_s)
-                    continue
-                log.error("dropped a spooled request the backend refused: %s", exc)
-                self.refused += 1
-            await self._on_spool(self.spool.ack)
-            delay = cfg.backoff_initial_s
-            self._backend(False)
-
-    async def _export(self, pusher: MetricsPusher) -> None:
-        """Send queued requests in order; what the backend does not take goes to disk."""
-        cfg = self.config.collector
-        while True:
-            if not self.requests:
-                self._seal()
-            if self.requests:
-                body, count = self.requests.popleft()
-                self.queued -= count
-                if self.backend_down or len(self.spool):
-                    await self._to_spool(body, count)  # behind what waits already
-                    continue
-                try:
-                    await pusher.push(body)
-                    self.sent += count
-                except ExportError as exc:
-                    if exc.retryable:
-                        self._backend(True, exc)
-                        await self._to_spool(body, count)
-                    else:
-                        self.refused += 1
-                        self.refused_readings += count
-                        log.error("dropped %d readings the backend refused: %s", count, exc)
-                continue
-            if self.stopping.is_set():
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=cfg.flush_interval_s)
-
     async def _close(self, inst: Instance) -> None:
         """Close a connector; one that raises is logged and never stops the shutdown."""
         try:
@@ -614,38 +387,27 @@ class Collector:
             log.log(level, "connector %s failed to close: %s", inst.config.name, redact(repr(exc)))
 
     async def _keep_running(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        """Run ``body`` until it returns; restart it with backoff when it dies unexpectedly."""
-        cfg = self.config.collector
-        delay = cfg.backoff_initial_s
-        while True:
-            try:
-                await body()
-                return
-            except Exception:
-                self.restarts += 1
-                log.exception("%s died of an unexpected error; restarting it", name)
-            if self.stopping.is_set():
-                return
-            await self._wait(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, cfg.backoff_max_s)
+        await self.supervisor.keep_running(name, body)
 
     def _task(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-        return asyncio.create_task(self._keep_running(name, body), name=name)
+        return self.supervisor.task(name, body)
 
     async def run(self) -> None:
         """Run every connector, the exporter and the replay until ``stopping``, then flush."""
+        exporter = self.exporter
         try:
             async with aiohttp.ClientSession() as session:
-                exporter = self.config.telemetry.metrics
-                pusher = MetricsPusher(session, self.config.endpoint("metrics"), exporter)
+                pusher = MetricsPusher(
+                    session, self.config.endpoint("metrics"), self.config.telemetry.metrics
+                )
                 tasks = [task for inst in self.instances for task in self._tasks(inst)]
-                export = self._task("export", lambda: self._export(pusher))
-                replay = self._task("replay", lambda: self._replay(pusher))
+                export = self._task("export", lambda: exporter.export(pusher))
+                replay = self._task("replay", lambda: exporter.replay(pusher))
                 try:
                     await self.stopping.wait()
                 finally:
                     self.stopping.set()
-                    self.replay_wanted.set()
+                    exporter.replay_wanted.set()
                     for task in tasks:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -658,4 +420,4 @@ class Collector:
                         replay.cancel()
                         await asyncio.gather(replay, return_exceptions=True)
         finally:
-            self._spool_thread.shutdown(wait=True)
+            exporter.spool_thread.shutdown(wait=True)

@@ -20,7 +20,6 @@ Errors: ``ShardError`` (a ``ConfigError``) for a malformed ``--shard`` or member
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -31,22 +30,13 @@ from pydantic import BaseModel
 from sentio.connectors.contract import Connector, DeviceSchedule, Sample
 
 from sentio.config import SentioConfig, ShardConfig
-from sentio.errors import ConfigError
+from sentio.shards import ShardError, parse_shard, stable_hash
 
 if TYPE_CHECKING:
     from sentio.collectors.runtime import Collector
 
-SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+__all__ = ["Shard", "ShardError", "ShardedConnector", "parse_shard", "stable_hash"]
 ORDINAL = re.compile(r"-(\d+)$")
-
-
-class ShardError(ConfigError):
-    """Raise when a shard is malformed or names no member of its count."""
-
-
-def stable_hash(key: str) -> int:
-    """Return a 64-bit hash of ``key`` that is the same in every process and on every host."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
 
 
 def device_key(instance: str, device: str) -> str:
@@ -82,14 +72,6 @@ class Shard:
     def __str__(self) -> str:
         copies = f", each device on {self.replication}" if self.replication > 1 else ""
         return f"shard {self.member}/{self.count}{copies}"
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``i/n`` into (member, count)."""
-    match = SHARD.match(text)
-    if not match:
-        raise ShardError(f"--shard {text!r}: expected MEMBER/COUNT, e.g. 0/2")
-    return int(match[1]), int(match[2])
 
 
 def ordinal(name: str) -> int | None:

@@ -8,7 +8,7 @@ Exception
 ├── SentioError
 │   ├── ConfigError                       a config file is missing, unreadable or invalid
 │   │   ├── ConfigFileError               (sentio.config) every issue with file, line, key path
-│   │   └── ShardError                    (collectors.sharding) a malformed shard or member number
+│   │   └── ShardError                    (sentio.shards) a malformed shard or member number
 │   ├── StackError                        a backend cannot be installed, started or reached
 │   │   ├── BackendBuildError             building a backend from the Go module proxy failed
 │   │   └── BackendStartError             a backend did not become healthy in time

@@ -281,9 +281,9 @@ class ReportingCollector(Collector):
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
 
-    async def _to_spool(self, body: bytes, readings: int) -> None:
-        await super()._to_spool(body, readings)
-        self.report()
+    def __init__(self, config: SentioConfig, telemetry: Telemetry) -> None:
+        super().__init__(config, telemetry)
+        self.exporter.on_spooled = self.report
 
     async def _report_often(self) -> None:
         while not self.stopping.is_set():
