@@ -27,7 +27,16 @@ class Instance:
     latest: dict[tuple[str, str], tuple[Reading, float]] = field(default_factory=dict)
     resend: bool = False
     attributes: AttributeCache = field(init=False)
+    # devices the connector said are unreachable (Event.available False): down until it says
+    # they are back, whatever readings of them still arrive
+    unavailable: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.resend = self.connector.changes_only
+        on_change = self.config.report.mode == "on_change"
+        self.resend = self.connector.changes_only or (self.connector.push and on_change)
         self.attributes = AttributeCache(self.config.type, self.config.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Return the labels of the collector's own metrics about this instance."""
+        return {"instance": self.config.name, "connector": self.config.type}

@@ -29,14 +29,19 @@ def remember(inst: Instance, reading: Reading) -> None:
 
 
 def stale(inst: Instance) -> list[Reading]:
-    """Return the last readings unchanged for ``heartbeat_s``, due to be sent again."""
+    """Return the last readings unchanged for ``heartbeat_s``, due to be sent again.
+
+    A device that is down has none: its last values are not kept alive.
+    """
     every = inst.config.report.heartbeat_s
     now = time.monotonic()
-    return [r for r, sent in inst.latest.values() if now - sent >= every]
+    down = {d for d, h in inst.devices.items() if not h.up}
+    return [r for r, sent in inst.latest.values() if now - sent >= every and r.device not in down]
 
 
 def forget(inst: Instance, device: str) -> None:
     """Drop a device that no longer exists: its heartbeat and its health."""
     inst.devices.pop(device, None)
+    inst.unavailable.discard(device)
     for key in [k for k in inst.latest if k[0] == device]:
         del inst.latest[key]

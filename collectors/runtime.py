@@ -166,14 +166,14 @@ class Collector:
 
     def _up(self, _options: CallbackOptions) -> list[Observation]:
         return [
-            Observation(int(h.up), {"instance": i.config.name, "device": d})
+            Observation(int(h.up), {**i.labels, "device": d})
             for i in self.instances
             for d, h in i.devices.items()
         ]
 
     def _last_success(self, _options: CallbackOptions) -> list[Observation]:
         return [
-            Observation(h.last_success, {"instance": i.config.name, "device": d})
+            Observation(h.last_success, {**i.labels, "device": d})
             for i in self.instances
             for d, h in i.devices.items()
             if h.last_success
@@ -202,16 +202,26 @@ class Collector:
         """Route one sample: readings to the queue, an event to the log; return how many queued.
 
         An ERROR event is a health signal, not a log line: it marks its device failed for this
-        poll, and the device's state change is logged once (``_device_state``).
+        poll, and the device's state change is logged once (``_device_state``). So is an event
+        that says whether its device is available: False holds the device down, readings of it
+        notwithstanding, until one says True.
         """
         if isinstance(sample, ReadingBatch):
             count = self.queue.enqueue_batch(inst, sample)  # a malformed batch raises: not seen
-            seen.add(sample.device)
+            if sample.device not in inst.unavailable:
+                seen.add(sample.device)
             return count
         if isinstance(sample, Reading):
-            seen.add(sample.device)
+            if sample.device not in inst.unavailable:
+                seen.add(sample.device)
             return report.accept(inst, sample) and self.queue.enqueue(inst, sample)
-        if sample.severity >= Severity.ERROR:
+        if sample.available is False:
+            inst.unavailable.add(sample.device)
+            failed.setdefault(sample.device, sample.body)
+        elif sample.available is True:
+            inst.unavailable.discard(sample.device)
+            seen.add(sample.device)
+        elif sample.severity >= Severity.ERROR:
             failed.setdefault(sample.device, sample.body)
         else:
             self._event(inst, sample)
@@ -230,7 +240,7 @@ class Collector:
             for reading in stale:
                 self.queue.enqueue(inst, dataclasses.replace(reading, timestamp_ns=now_ns()))
             if stale:
-                self.readings.add(len(stale), {"instance": inst.config.name})
+                self.readings.add(len(stale), inst.labels)
 
     async def _connect(self, inst: Instance) -> None:
         """Connect the instance once, however many of its device tasks ask at the same time."""
@@ -262,13 +272,11 @@ class Collector:
         failing device never slows the others sharing its connection.
         """
         name = inst.config.name
-        labels = {"instance": name} if device is None else {"instance": name, "device": device}
+        labels = inst.labels if device is None else {**inst.labels, "device": device}
         started = time.monotonic()
         seen: set[str] = set()
         failed: dict[str, str] = {}
-        with self.tracer.start_as_current_span(
-            "poll", attributes={**labels, "connector": inst.config.type}
-        ) as span:
+        with self.tracer.start_as_current_span("poll", attributes=labels) as span:
             recorded: dict[str, list[str]] = {}
             recording = span.is_recording()  # a span the sampler dropped records nothing
             try:
@@ -282,7 +290,7 @@ class Collector:
                             values = recorded[sample.device] = []
                         values.append(self.span_values.format(sample))
                     count += self._sample(inst, sample, seen, failed)
-                self.readings.add(count, {"instance": name})
+                self.readings.add(count, inst.labels)
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 failed[name if device is None else device] = reason
@@ -294,7 +302,7 @@ class Collector:
             for key in seen | set(failed):
                 self._device_state(inst, key, key not in failed, failed.get(key, ""))
             if failed:
-                self.errors.add(len(failed), {"instance": name})
+                self.errors.add(len(failed), inst.labels)
                 span.set_attribute("failed_devices", sorted(failed))
         self.poll_duration.record(time.monotonic() - started, labels)
         answered = bool(seen - set(failed))
@@ -333,21 +341,19 @@ class Collector:
         backoff = self.supervisor.backoff()
         while not self.stopping.is_set():
             try:
-                with self.tracer.start_as_current_span(
-                    "connect", attributes={"instance": name, "connector": inst.config.type}
-                ):
+                with self.tracer.start_as_current_span("connect", attributes=inst.labels):
                     await self._connect(inst)
                 async for sample in inst.connector.read():
                     seen: set[str] = set()
                     errors: dict[str, str] = {}
                     count = self._sample(inst, sample, seen, errors)
                     if count:
-                        self.readings.add(count, {"instance": name})
+                        self.readings.add(count, inst.labels)
                     for device in seen:
                         self._device_state(inst, device, True)
                     for device, reason in errors.items():
                         self._device_state(inst, device, False, reason)
-                        self.errors.add(1, {"instance": name})
+                        self.errors.add(1, inst.labels)
                     backoff.reset()
                 if self.stopping.is_set():
                     return
@@ -355,7 +361,7 @@ class Collector:
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 self._device_state(inst, name, False, reason)
-                self.errors.add(1, {"instance": name})
+                self.errors.add(1, inst.labels)
             await self._close(inst)
             await self._wait(backoff.next())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ URI = "urn:sentio:interop"
 def _config(live: SentioConfig, run: str, opcua: str, broker: Mosquitto) -> SentioConfig:
     data = live.model_dump(mode="json")
     data["service"]["name"] = "collector-interop-test"
+    data["telemetry"]["export_interval_s"] = 1  # the collector's own metrics, device_up among them
     data["collector"] = {"flush_interval_s": 0.2, "backoff_initial_s": 0.2, "backoff_max_s": 1}
     report = {"mode": "on_change", "heartbeat_s": HEARTBEAT_S}
     node = {"name": "setpoint", "node_id": f"nsu={URI};s=Boiler.Setpoint", "unit": "Cel"}
@@ -126,3 +128,61 @@ async def test_constant_values_stay_younger_than_the_heartbeat(
             assert float(age["value"][1]) < HEARTBEAT_S + 1.0, (name, age)
             [value] = await promql(session, base, selector)
             assert float(value["value"][1]) in (21.5, 19.25)
+
+
+def _downs(records: list[logging.LogRecord], device: str) -> tuple[int, int]:
+    mine = [r.getMessage() for r in records if getattr(r, "device", None) == device]
+    return (
+        sum(m == f"device {device} is down: {device} is offline" for m in mine)
+        + sum(m.startswith(f"device {device} is down: {device}: the bridge") for m in mine),
+        sum(m == f"device {device} recovered" for m in mine),
+    )
+
+
+async def test_availability_offline_is_a_device_down_and_online_its_recovery(
+    running: tuple[Collector, SentioConfig, str],
+    mosquitto: Mosquitto,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    collector, config, run = running
+    inst = next(i for i in collector.instances if i.config.type == "zigbee2mqtt")
+    plug, bulb = "desk/plug", "living/bulb"
+
+    async def up(device: str, want: bool) -> None:
+        async def check() -> bool:
+            health = inst.devices.get(device)
+            return health is not None and health.up is want
+
+        await until(check, f"{device} {'up' if want else 'down'}")
+
+    caplog.set_level(logging.INFO, logger="sentio.collector.devices")
+    await publish(mosquitto, (f"{run}/{plug}", {"state": "ON", "power": 5}))
+    await publish(mosquitto, (f"{run}/{bulb}", {"state": "OFF", "brightness": 10}))
+    await up(plug, True)
+    await up(bulb, True)
+    for _ in range(2):  # offline twice, and a reading while offline: still one down record
+        await publish(mosquitto, (f"{run}/{plug}/availability", {"state": "offline"}))
+    await publish(mosquitto, (f"{run}/{plug}", {"state": "ON", "power": 5}))
+    await up(plug, False)
+    await publish(mosquitto, (f"{run}/{plug}/availability", {"state": "online"}))
+    await up(plug, True)
+    assert _downs(caplog.records, plug) == (1, 1)
+
+    await publish(mosquitto, (f"{run}/bridge/state", {"state": "offline"}))
+    await up(bulb, False)
+    await up(plug, False)
+    await up("bridge", False)
+    await publish(mosquitto, (f"{run}/bridge/state", {"state": "online"}))
+    await up(bulb, True)
+    assert _downs(caplog.records, bulb) == (1, 1)
+
+    base = config.query_url()
+    async with aiohttp.ClientSession() as session:
+
+        async def labelled() -> bool:
+            selector = (
+                f'sentio_collector_device_up{{instance="{run}-z2m", connector="zigbee2mqtt"}}'
+            )
+            return len(await promql(session, base, selector)) >= 2
+
+        await until(labelled, "the collector's own metrics labelled with their connector")
