@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
-from sentio.ai_engine.errors import AiEngineError, StateError
+from sentio.ai_engine.errors import AiEngineError, CycleStopped, StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
 from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
@@ -161,6 +162,7 @@ class QueryEngine:
         self.events = events or logging.getLogger("sentio.ai")
         self.shard = shard
         self.state = QueryState()
+        self.stopping: asyncio.Event | None = None  # set: stop the cycle at the next page
         if query.model not in BUILTIN_MODELS:
             custom_model(query.model)  # fail at start, naming the group, not at the first fit
         if query.model == DEVICE_MODEL and not query.group_by:
@@ -193,6 +195,8 @@ class QueryEngine:
         """Yield this shard's series of the query over [start, end], a page at a time."""
         q, by = self.query, self.query.group_by
         async for page in self.reader.pages(q.promql, start, end, q.step_s, by):
+            if self.stopping is not None and self.stopping.is_set():
+                raise CycleStopped(f"query {q.name!r}: stopped between pages")
             kept = [s for s in page if in_shard(shard_key(s.labels, by), self.shard)]
             if kept:
                 yield kept

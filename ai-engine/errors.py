@@ -3,7 +3,8 @@
 SentioError
 └── AiEngineError              the AI engine cannot do what was asked
     ├── DatasetError           a labelled corpus is missing, unreadable or malformed
-    └── StateError             a saved state file is unreadable or malformed
+    ├── StateError             a saved state file is unreadable or malformed
+    └── CycleStopped           a cycle stopped at a page boundary because the engine stops
 """
 
 from __future__ import annotations
@@ -21,3 +22,7 @@ class DatasetError(AiEngineError):
 
 class StateError(AiEngineError):
     """Raise when a saved state file cannot be read back (the query then fits again)."""
+
+
+class CycleStopped(AiEngineError):
+    """Raise at a page boundary when the engine stops; the saved state is the last whole cycle's."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import aiohttp
 from opentelemetry.trace import Status, StatusCode
 from sentio.ai_engine.engine import CycleStats, QueryEngine
+from sentio.ai_engine.errors import CycleStopped
 from sentio.ai_engine.reader import Limits, PromReader
 from sentio.ai_engine.writer import FindingWriter
 
@@ -73,6 +74,12 @@ class Scheduler:
         with self.tracer.start_as_current_span(f"ai {phase}", attributes=attrs) as span:
             try:
                 stats = await (engine.fit(now) if phase == "fit" else engine.infer(now))
+            except CycleStopped as exc:
+                engine.load()  # the state of the last whole cycle, as saved
+                span.set_attribute("stopped", True)
+                log.info("%s %s: %s; state kept as of its last whole cycle", phase,
+                         engine.query.name, exc, extra=attrs)  # fmt: skip
+                return None
             except Exception as exc:
                 self.errors.add(1, attrs)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
@@ -94,6 +101,8 @@ class Scheduler:
         now = time.time() if now is None else now
         done: list[CycleStats] = []
         for engine in self.engines:
+            if engine.stopping is not None and engine.stopping.is_set():
+                break
             q = engine.query
             if now >= self.next_fit.get(q.name, 0.0):
                 stats = await self._cycle(engine, "fit", int(now))
@@ -106,7 +115,9 @@ class Scheduler:
         return done
 
     async def run_forever(self, stop: asyncio.Event, progress: Progress) -> None:
-        """Run cycles as they fall due until ``stop`` is set."""
+        """Run cycles as they fall due until ``stop`` is set; a running cycle stops at a page."""
+        for engine in self.engines:
+            engine.stopping = stop
         while not stop.is_set():
             for stats in await self.run_due():
                 progress(

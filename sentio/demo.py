@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import math
 import random
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 DEVICES = ("ahu-1", "ahu-2", "line-1")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_DUMP_AFTER_S = 20.0
 out = Console(soft_wrap=True)
 
 
@@ -180,7 +182,10 @@ def run_demo(
             pass
         finally:
             out.print("stopping…")
+            # a stop that takes longer than this dumps every thread's stack to stderr
+            faulthandler.dump_traceback_later(STOP_DUMP_AFTER_S, repeat=True)
             plant.stop()
             telemetry.shutdown()
+            faulthandler.cancel_dump_traceback_later()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -36,6 +36,7 @@ LOGGERS = ("sentio.ai", "sentio.collector", "sentio.simulate")
 PUMPS = 2
 ZIGBEE_SENSORS = 3
 POLL_S = 2
+STOP_GRACE_S = 5.0  # what a task gets to stop before it is cancelled and named
 
 
 def demo_fleet(zigbee: bool) -> Fleet:
@@ -198,13 +199,20 @@ class Plant:
             scheduler = Scheduler(config, self.telemetry, session)
             scheduler.restore()
             tasks = [
-                asyncio.create_task(collector.run()),
-                asyncio.create_task(scheduler.run_forever(self.stop_event, lambda _m: None)),
-                asyncio.create_task(self._inject()),
+                asyncio.create_task(collector.run(), name="collector"),
+                asyncio.create_task(
+                    scheduler.run_forever(self.stop_event, lambda _m: None), name="ai scheduler"
+                ),
+                asyncio.create_task(self._inject(), name="fault injection"),
             ]
             await self.stop_event.wait()
             collector.stopping.set()
             tasks[2].cancel()
+            _done, late = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in late:  # what did not stop in time is named, with where it waits
+                self.progress(f"{task.get_name()} did not stop within {STOP_GRACE_S:.0f}s of "
+                              f"the stop, cancelling it: {_where(task)}")  # fmt: skip
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _inject(self) -> None:
@@ -213,34 +221,59 @@ class Plant:
         except FaultError as exc:
             self.progress(f"no fault injected: {exc}")
 
-    def run(self, awaitable: Awaitable[T]) -> T:
+    def run(self, awaitable: Awaitable[T], timeout_s: float = 60.0) -> T:
         """Run ``awaitable`` in the plant's event loop and return its result."""
 
         async def wait() -> T:
             return await awaitable
 
-        return asyncio.run_coroutine_threadsafe(wait(), self.loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(wait(), self.loop).result(timeout=timeout_s)
 
     def on_stop(self, stop: Callable[[], Awaitable[None]]) -> None:
         """Run ``stop`` in the plant's loop when the plant stops (before its loop ends)."""
         self.stoppers.append(stop)
 
     def stop(self) -> None:
-        """Stop everything the plant runs and its loop."""
+        """Stop everything the plant runs and its loop, each step bounded in time."""
         for stopper in reversed(self.stoppers):
             with contextlib.suppress(Exception):
-                self.run(stopper())
+                self.run(stopper(), STOP_GRACE_S)
         if self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
         if self.done is not None:
             done = asyncio.run_coroutine_threadsafe(_wait(self.done), self.loop)
             with contextlib.suppress(Exception):
-                done.result(timeout=60)
+                done.result(timeout=2 * STOP_GRACE_S + 5)
+        leftover = asyncio.run_coroutine_threadsafe(_cancel_others(self.progress), self.loop)
+        with contextlib.suppress(Exception):
+            leftover.result(timeout=STOP_GRACE_S)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=30)
-        self.loop.close()
+        self.thread.join(timeout=STOP_GRACE_S)
+        if self.thread.is_alive():
+            self.progress("the plant's event loop did not stop; leaving it to the process exit")
+        else:
+            self.loop.close()
         for name in LOGGERS:
             logging.getLogger(name).removeHandler(self.handler)
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Return the innermost frame ``task`` waits in, as ``file:line in function``."""
+    frames = task.get_stack()
+    if not frames:
+        return "(no frame)"
+    frame = frames[-1]
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+async def _cancel_others(progress: Progress) -> None:
+    """Cancel every task of this loop still running after the stop, naming each."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        progress(f"task {task.get_name()} outlived the stop, cancelling it: {_where(task)}")
+        task.cancel()
+    if others:
+        await asyncio.wait(others, timeout=STOP_GRACE_S / 2)
 
 
 async def _wait(future: asyncio.Future[None]) -> None:
