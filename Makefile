@@ -41,7 +41,8 @@ homeassistant:
 interop: system-deps
 	@bash scripts/install-interop
 
-# kustomize and the Kubernetes schemas (kubernetes-validate) for the manifests' tests, cached.
+# kustomize and the Kubernetes schemas (kubernetes-validate) for the manifests' tests, and
+# compose-go's validator for docker-compose.yml, cached.
 deploy-tools: venv
 	@bash scripts/install-deploy-tools
 
