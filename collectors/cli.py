@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -59,6 +60,10 @@ async def _run(config: SentioConfig, duration: float | None, shard: Shard | None
     handler = telemetry.logging_handler()
     handler.addFilter(RedactFilter())
     logger.addHandler(handler)
+    console = logging.StreamHandler(sys.stderr)  # errors also where the operator looks
+    console.setLevel(logging.ERROR)
+    console.addFilter(RedactFilter())
+    logger.addHandler(console)
     try:
         collector = Collector(config, telemetry)
         owned = apply(collector, shard)
@@ -73,9 +78,10 @@ async def _run(config: SentioConfig, duration: float | None, shard: Shard | None
         names = ", ".join(i.config.name for i in collector.instances)
         err.print(f"collecting from {len(collector.instances)} connector(s): {names}")
         await collector.run()
+        readings, requests = collector.drops()
         err.print(
             f"stopped: {collector.sent} readings sent, {collector.spooled} spooled, "
-            f"{collector.dropped + collector.refused_readings} dropped, "
+            f"{readings} dropped ({requests} requests), "
             f"{len(collector.spool)} request(s) waiting in the spool"
         )
     finally:

@@ -28,6 +28,7 @@ class RequestQueue:
         self.queued = 0  # readings accepted and not yet handed to the backend or the spool
         self.accepted = 0
         self.dropped = 0
+        self.dropped_requests = 0
         self.accepted_by_device: collections.Counter[str] = collections.Counter()
 
     def enqueue(self, inst: Instance, reading: Reading) -> bool:
@@ -71,17 +72,28 @@ class RequestQueue:
         self.queued += count
         if self.encoder.count >= self.batch_size:
             self.seal()
-        while self.queued > self.queue_limit and self.requests:
-            _body, dropped = self.requests.popleft()
-            self.queued -= dropped
-            self.dropped += dropped
-            self.on_drop(dropped)
+        self.drop_excess()
 
     def seal(self) -> None:
         """Turn what the encoder holds into a request body waiting for export."""
         count = self.encoder.count
         if count:
             self.requests.append((self.encoder.take(), count))
+
+    def put_back(self, body: bytes, count: int) -> None:
+        """Return a request that could not be exported or spooled to the front of the queue."""
+        self.requests.appendleft((body, count))
+        self.queued += count
+        self.drop_excess()
+
+    def drop_excess(self) -> None:
+        """Drop the oldest requests while more than ``queue_limit`` readings wait; count them."""
+        while self.queued > self.queue_limit and self.requests:
+            _body, dropped = self.requests.popleft()
+            self.queued -= dropped
+            self.dropped += dropped
+            self.dropped_requests += 1
+            self.on_drop(dropped)
 
     def take(self) -> tuple[bytes, int] | None:
         """Return the oldest request body and its reading count, sealing a partial batch."""

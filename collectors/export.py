@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sentio.collectors.encoding import RequestQueue
-from sentio.collectors.spool import Spool
+from sentio.collectors.spool import Spool, SpoolWriteError
 from sentio.collectors.supervision import Supervisor
 
 from sentio.otlp import ExportError, MetricsPusher
@@ -42,6 +42,7 @@ class Exporter:
         self.refused = 0
         self.refused_readings = 0
         self.on_spooled: Callable[[], None] = lambda: None  # after each request spooled
+        self.spool_failing = False
 
     def _backend(self, down: bool, detail: object = "") -> None:
         if down and not self.backend_down:
@@ -56,11 +57,33 @@ class Exporter:
         """Run a spool operation on the spool's own thread: disk I/O stays off the loop."""
         return await asyncio.get_running_loop().run_in_executor(self.spool_thread, call, *args)
 
-    async def _to_spool(self, body: bytes, readings: int) -> None:
-        await self.on_spool(self.spool.append, body)
+    async def _to_spool(self, body: bytes, readings: int) -> bool:
+        """Spool a request; return False when it cannot be written and stays in the queue.
+
+        A spool that cannot write (a full disk) must lose nothing silently: the request goes
+        back to the front of the in-memory queue, which drops its oldest beyond
+        ``queue_limit`` and counts them, and one error names the folder and the free space.
+        """
+        try:
+            await self.on_spool(self.spool.append, body, readings)
+        except SpoolWriteError as exc:
+            self.queue.put_back(body, readings)
+            if not self.spool_failing:
+                self.spool_failing = True
+                free = "unknown" if exc.free_bytes is None else f"{exc.free_bytes} bytes"
+                log.error(
+                    "%s (%s free); keeping up to %d readings in memory, dropping the oldest "
+                    "beyond that, until it can be written again", exc, free,
+                    self.queue.queue_limit,
+                )  # fmt: skip
+            return False
+        if self.spool_failing:
+            self.spool_failing = False
+            log.info("the spool %s can be written again", self.spool.path)
         self.spooled += readings
         self.replay_wanted.set()
         self.on_spooled()
+        return True
 
     async def replay(self, pusher: MetricsPusher) -> None:
         """Send spooled requests oldest first, on a timer of its own with backoff on failure.
@@ -93,12 +116,21 @@ class Exporter:
     async def export(self, pusher: MetricsPusher) -> None:
         """Send queued requests in order; what the backend does not take goes to disk."""
         stopping = self.supervisor.stopping
+        backoff = self.supervisor.backoff()
         while True:
             taken = self.queue.take()
             if taken is not None:
                 body, count = taken
                 if self.backend_down or len(self.spool):
-                    await self._to_spool(body, count)  # behind what waits already
+                    # behind what waits already; when the disk refuses, try the backend again
+                    # after a while: the queue holds what it can meanwhile
+                    if not await self._to_spool(body, count):
+                        if stopping.is_set():
+                            return
+                        await self.supervisor.wait(backoff.next())
+                        self.backend_down = self.backend_down and bool(len(self.spool))
+                    else:
+                        backoff.reset()
                     continue
                 try:
                     await pusher.push(body)

@@ -104,6 +104,18 @@ class Collector:
         self.dropped_counter = meter.create_counter(
             "sentio.collector.queue.dropped", unit="{reading}", description="Dropped, queue full."
         )
+        meter.create_observable_counter(
+            "sentio.collector.queue.dropped_requests",
+            [lambda _o: [Observation(self.queue.dropped_requests)]],
+            unit="{request}",
+            description="Requests dropped from the in-memory queue at queue_limit.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.spool.dropped_readings",
+            [lambda _o: [Observation(self.spool.dropped_readings)]],
+            unit="{reading}",
+            description="Readings in spooled requests dropped at the size bound.",
+        )
         meter.create_observable_gauge(
             "sentio.collector.device.up", [self._up], unit="{state}", description="1 up, 0 down."
         )
@@ -161,6 +173,12 @@ class Collector:
         lambda self: self.queue.accepted_by_device, doc="Readings accepted, per device."
     )
     dropped = property(lambda self: self.queue.dropped, doc="Readings dropped, queue full.")
+
+    def drops(self) -> tuple[int, int]:
+        """Return every reading and request dropped: queue full, refused, spool bound."""
+        readings = self.queue.dropped + self.refused_readings + self.spool.dropped_readings
+        return readings, self.queue.dropped_requests + self.refused + self.spool.dropped
+
     queued = property(lambda self: self.queue.queued, doc="Readings waiting for export.")
     requests = property(lambda self: self.queue.requests, doc="Sealed request bodies waiting.")
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -31,6 +33,22 @@ FILE_MODE = 0o600
 
 class SpoolError(SentioError):
     """Raise when the spool directory cannot be used."""
+
+
+class SpoolWriteError(SpoolError):
+    """Raise when a record cannot be written (a full disk, a file-size limit); nothing is kept."""
+
+    def __init__(self, message: str, free_bytes: int | None) -> None:
+        super().__init__(message)
+        self.free_bytes = free_bytes
+
+
+def free_bytes(path: Path) -> int | None:
+    """Return the bytes free to this process on ``path``'s filesystem, None if unknown."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 class Scan(NamedTuple):
@@ -69,8 +87,12 @@ class Spool:
         self.replayed = 0
         self.torn = 0
         self.size_bytes = 0
+        self.cursor_failures = 0
+        self.dropped_readings = 0
         self._sizes: dict[int, int] = {}
+        self._next = 0  # the segment a new record goes to when the spool holds none
         self._pending: collections.deque[tuple[int, int, int]] = collections.deque()
+        self._readings: collections.deque[int] = collections.deque()  # per pending record
         try:
             path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             path.chmod(DIR_MODE)
@@ -101,6 +123,8 @@ class Spool:
             self._sizes[segment] = len(data)
             self.size_bytes += len(data)
             self._pending.extend((segment, at, length) for at, length in found.records)
+            self._readings.extend(0 for _ in found.records)  # not known across a restart
+        self._next = max([head, *(segment + 1 for segment in segments)])
 
     def _read_cursor(self, segments: list[int]) -> tuple[int, int]:
         try:
@@ -110,15 +134,25 @@ class Spool:
         return segment, offset
 
     def _write_cursor(self, segment: int, offset: int) -> None:
+        """Move the cursor; one that cannot be written (a full disk) only replays more later."""
         tmp = self.path / "cursor.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(CURSOR.pack(segment, offset))
-        tmp.replace(self.path / "cursor")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(CURSOR.pack(segment, offset))
+            tmp.replace(self.path / "cursor")
+        except OSError:
+            self.cursor_failures += 1
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
-    def append(self, body: bytes) -> None:
-        """Add a request at the tail; drop the oldest segments past the bound."""
-        tail = max(self._sizes, default=self._pending[0][0] if self._pending else 0)
+    def append(self, body: bytes, readings: int = 0) -> None:
+        """Add a request (of ``readings`` readings) at the tail; drop the oldest past the bound.
+
+        A write that fails or is cut short leaves the segment as it was and raises
+        ``SpoolWriteError``: the caller still holds the request.
+        """
+        tail = max(self._sizes, default=self._next)
         if self._sizes.get(tail, 0) >= self.segment_bytes:
             tail += 1
         offset = self._sizes.get(tail, 0)
@@ -126,16 +160,30 @@ class Spool:
         try:
             fd = os.open(self._file(tail), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
-                os.write(fd, record)
-                if self.fsync:
-                    os.fsync(fd)
+                try:
+                    written = os.write(fd, record)
+                    if written != len(record):
+                        raise OSError(errno.ENOSPC, f"wrote {written} of {len(record)} bytes")
+                    if self.fsync:
+                        os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, offset)  # no torn record behind
+                    raise
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise SpoolError(f"cannot write to the spool {self.path}: {exc.strerror}") from exc
+            if not offset:
+                with contextlib.suppress(OSError):
+                    self._file(tail).unlink()
+            raise SpoolWriteError(
+                f"cannot write to the spool {self.path}: {exc.strerror or exc}",
+                free_bytes(self.path),
+            ) from exc
         self._sizes[tail] = offset + len(record)
         self.size_bytes += len(record)
         self._pending.append((tail, offset + HEADER.size, len(body)))
+        self._readings.append(readings)
         while self.size_bytes > self.max_bytes and len(self._sizes) > 1:
             self._drop_segment(min(self._sizes))
 
@@ -143,6 +191,7 @@ class Spool:
         while self._pending and self._pending[0][0] == segment:
             self._pending.popleft()
             self.dropped += 1
+            self.dropped_readings += self._readings.popleft()
         with contextlib.suppress(FileNotFoundError):
             self._file(segment).unlink()
         self.size_bytes -= self._sizes.pop(segment)
@@ -164,6 +213,7 @@ class Spool:
                 return data[HEADER.size :]
             self.torn += 1  # changed on disk since it was indexed
             self._pending.popleft()
+            self.dropped_readings += self._readings.popleft()
         return None
 
     def ack(self) -> None:
@@ -171,8 +221,12 @@ class Spool:
         if not self._pending:
             return
         segment, at, length = self._pending.popleft()
+        self._readings.popleft()
         self.replayed += 1
         following = self._pending[0][0] if self._pending else None
+        if following is None:
+            self._empty(segment)
+            return
         if following != segment and segment != max(self._sizes):
             with contextlib.suppress(FileNotFoundError):
                 self._file(segment).unlink()
@@ -181,6 +235,16 @@ class Spool:
             self._write_cursor(following, 0)
         else:
             self._write_cursor(segment, at + length)
+
+    def _empty(self, last: int) -> None:
+        """Delete every segment once all is delivered, so a full disk gets its space back."""
+        for segment in list(self._sizes):
+            with contextlib.suppress(FileNotFoundError):
+                self._file(segment).unlink()
+        self._sizes.clear()
+        self.size_bytes = 0
+        self._next = last + 1
+        self._write_cursor(self._next, 0)
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -260,6 +260,62 @@ async def hung_backend(
     return _report(collector, counts, seconds, expected)
 
 
+@dataclass(frozen=True)
+class DiskFullReport:
+    """A full spool disk: what was read, what came back, what was counted as dropped."""
+
+    readings: int
+    landed: int
+    dropped: int
+    dropped_requests: int
+    lost: int  # read, neither landed nor counted as dropped: must be 0
+    spool_left_bytes: int
+
+
+async def diskfull(
+    work: Path, spool_dir: Path, *, down_s: float = 20.0, after_s: float = 3.0, units: int = 3,
+    interval_s: float = 0.2, queue_limit: int = 20_000, progress: Progress = lambda _m: None,
+) -> DiskFullReport:  # fmt: skip
+    """Spool onto ``spool_dir`` (a small filesystem) while the backend is down, then bring it up.
+
+    Every reading read must be counted back by PromQL or counted as dropped.
+    """
+    name = f"faults-disk-{uuid.uuid4().hex[:8]}"
+    [port] = free_ports(1)  # nothing listens there until VictoriaMetrics starts
+    async with meters(units, work) as meter_port:
+        base = scenario_config(work, port, meter_port, name, units, interval_s)
+        collector_cfg = base.collector.model_copy(
+            update={"spool_dir": spool_dir, "spool_max_bytes": 256 << 20,
+                    "queue_limit": queue_limit, "max_batch": 1000}
+        )  # fmt: skip
+        config = base.model_copy(update={"collector": collector_cfg})
+        collector = Collector(config, quiet_telemetry("sentio-bench-faults"))
+        run = asyncio.create_task(collector.run())
+        try:
+            progress(f"full disk: backend down for {down_s:g} s, spool on {spool_dir}")
+            await _sleep_unless_done(run, down_s)
+            async with victoriametrics(config, progress):
+                await _sleep_unless_done(run, after_s)
+                await _drain(collector)
+                collector.stopping.set()
+                await run
+                readings = collector.accepted
+                dropped, requests = collector.drops()
+                counts = await count_by_device(config, name, readings - dropped)
+        finally:
+            collector.stopping.set()
+            await asyncio.gather(run, return_exceptions=True)
+    landed = sum(counts.values())
+    return DiskFullReport(
+        readings,
+        landed,
+        dropped,
+        requests,
+        max(0, readings - landed - dropped),
+        collector.spool.size_bytes,
+    )
+
+
 async def _sleep_unless_done(task: asyncio.Task[None], seconds: float) -> None:
     """Let a fault last ``seconds``; raise at once if the collector ends early."""
     await asyncio.wait([task], timeout=seconds)
