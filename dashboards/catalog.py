@@ -264,6 +264,7 @@ ANOMALIES = Dashboard(
                             "max by (device, metric, query, model) (sentio_ai_anomaly_score) > 1",
                             "{{device}} {{metric}}",
                             instant=True,
+                            optional=("metric",),  # a device model's score has none
                         ),
                     ),
                     unit="none",

@@ -12,12 +12,16 @@ PanelKind = Literal["timeseries", "stat", "table", "logs", "traces"]
 
 @dataclass(frozen=True)
 class Query:
-    """One query of a panel; ``legend`` may name labels as ``{{label}}``."""
+    """One query of a panel; ``legend`` may name labels as ``{{label}}``.
+
+    ``optional`` names the labels it groups by that some of its series lack by design.
+    """
 
     expr: str
     legend: str = ""
     language: Language = "promql"
     instant: bool = False
+    optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
