@@ -23,6 +23,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -37,6 +38,7 @@ from sentio.collectors.spool import Spool
 from sentio.collectors.supervision import Supervisor
 from sentio.connectors.contract import (
     ConnectorError,
+    ConnectorTimeoutError,
     Event,
     Reading,
     ReadingBatch,
@@ -59,6 +61,8 @@ LOG_LEVELS = {
     Severity.ERROR: logging.ERROR,
     Severity.FATAL: logging.CRITICAL,
 }
+MIN_CALL_TIMEOUT_S = 15.0
+T = TypeVar("T")
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
 
@@ -260,11 +264,29 @@ class Collector:
             if stale:
                 self.readings.add(len(stale), inst.labels)
 
+    def _deadline(self, inst: Instance, interval_s: float | None = None) -> float:
+        """Return how long one call into ``inst``'s connector may take."""
+        configured = self.config.collector.call_timeout_s
+        if configured is not None:
+            return configured
+        interval = inst.config.poll_interval_s if interval_s is None else interval_s
+        return max(2 * interval, MIN_CALL_TIMEOUT_S)
+
+    async def _call(self, inst: Instance, what: str, call: Awaitable[T], timeout_s: float) -> T:
+        """Await a call into a connector; one that outlives ``timeout_s`` is a ConnectorError."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await call
+        except TimeoutError:
+            raise ConnectorTimeoutError(
+                f"{inst.config.name}: {what} did not return within {timeout_s:g} s"
+            ) from None
+
     async def _connect(self, inst: Instance) -> None:
         """Connect the instance once, however many of its device tasks ask at the same time."""
         async with inst.lock:
             if not inst.connected:
-                await inst.connector.connect()
+                await self._call(inst, "connect", inst.connector.connect(), self._deadline(inst))
                 inst.connected = True
                 if inst.config.name in inst.devices:
                     self._device_state(inst, inst.config.name, True)
@@ -283,7 +305,9 @@ class Collector:
             log.exception("connector %s raised an unexpected error", inst.config.name)
         return redact(repr(exc))
 
-    async def _poll_once(self, inst: Instance, device: str | None = None) -> bool:
+    async def _poll_once(
+        self, inst: Instance, device: str | None = None, interval_s: float | None = None
+    ) -> bool:
         """Run one poll (of one device, or of the whole connector) inside its span.
 
         Return whether any device answered: only a poll where none did backs off, so one
@@ -301,14 +325,22 @@ class Collector:
                 await self._connect(inst)
                 count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
-                async for sample in samples:
-                    if recording and isinstance(sample, Reading | ReadingBatch):
-                        values = recorded.get(sample.device)
-                        if values is None:
-                            values = recorded[sample.device] = []
-                        values.append(self.span_values.format(sample))
-                    count += self._sample(inst, sample, seen, failed)
-                self.readings.add(count, inst.labels)
+                deadline = self._deadline(inst, interval_s)
+                try:
+                    async with asyncio.timeout(deadline):
+                        async for sample in samples:
+                            if recording and isinstance(sample, Reading | ReadingBatch):
+                                values = recorded.get(sample.device)
+                                if values is None:
+                                    values = recorded[sample.device] = []
+                                values.append(self.span_values.format(sample))
+                            count += self._sample(inst, sample, seen, failed)
+                except TimeoutError:
+                    raise ConnectorTimeoutError(
+                        f"{name}: the poll did not return within {deadline:g} s"
+                    ) from None
+                finally:
+                    self.readings.add(count, inst.labels)
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 failed[name if device is None else device] = reason
@@ -339,7 +371,7 @@ class Collector:
         backoff = self.supervisor.backoff()
         while not self.stopping.is_set():
             started = time.monotonic()
-            if await self._poll_once(inst, device):
+            if await self._poll_once(inst, device, interval_s):
                 backoff.reset()
                 wait = interval - (time.monotonic() - started)
             else:
@@ -403,9 +435,10 @@ class Collector:
         ]
 
     async def _close(self, inst: Instance) -> None:
-        """Close a connector; one that raises is logged and never stops the shutdown."""
+        """Close a connector; one that raises or hangs is logged and never stops the shutdown."""
+        timeout_s = self.config.collector.close_timeout_s
         try:
-            await inst.connector.close()
+            await self._call(inst, "close", inst.connector.close(), timeout_s)
         except Exception as exc:  # a plugin's bug must not skip the final flush
             level = logging.WARNING if isinstance(exc, SentioError) else logging.ERROR
             log.log(level, "connector %s failed to close: %s", inst.config.name, redact(repr(exc)))
@@ -435,8 +468,7 @@ class Collector:
                     for task in tasks:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)
-                    for inst in self.instances:
-                        await self._close(inst)
+                    await asyncio.gather(*(self._close(inst) for inst in self.instances))
                     try:
                         await export
                     finally:

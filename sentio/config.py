@@ -328,6 +328,17 @@ class CollectorConfig(Strict):
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
+    call_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="Deadline of one call into a connector (connect, a poll, close); past it "
+        "the call counts as failed. Default: twice the poll interval, at least 15 s.",
+    )
+    close_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="What each connector's close gets before it is abandoned.",
+    )
     spool_dir: UserPath | None = Field(
         None, description="Where undelivered requests wait; `<stack.data_dir>/spool` when unset."
     )

@@ -240,3 +240,48 @@ def test_on_change_sends_a_changed_value_and_an_unchanged_one_every_heartbeat(
         if collector._accept(inst, reading):
             sent.append((t, value))
     assert sent == [(0, 1.0), (2, 2.0), (12, 2.0)]
+
+
+class Hung(Connector[Empty]):
+    """A plugin whose poll yields once, then never returns, and whose close never returns."""
+
+    config_model = Empty
+
+    def __init__(self) -> None:
+        super().__init__(Empty())
+        self.polls = 0
+
+    async def connect(self) -> None:
+        pass
+
+    async def read(self) -> AsyncIterator[Sample]:
+        self.polls += 1
+        if self.polls == 1:
+            yield Reading("stuck", "m", 1.0)
+            return
+        await asyncio.Event().wait()
+        yield Reading("stuck", "m", 2.0)  # never reached
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_hung_poll_marks_the_device_down_and_a_hung_close_does_not_block_the_stop(
+    tmp_path: Path,
+) -> None:
+    collector, _ = _collector(tmp_path, call_timeout_s=0.5, close_timeout_s=0.5)
+    inst = _add(collector, Hung(), "hung")
+    _add(collector, Meter(), "meter")
+    run = asyncio.create_task(collector.run())
+    try:
+        await _until(lambda: "stuck" in inst.devices and inst.devices["stuck"].up)
+        went_up = time.monotonic()
+        await _until(lambda: not inst.devices["hung"].up if "hung" in inst.devices else False)
+        assert time.monotonic() - went_up < 0.5 + 1.0, "detected at the poll's deadline"
+        healthy = collector.accepted_by_device["meter"]
+        await _until(lambda: collector.accepted_by_device["meter"] > healthy + 10)
+    finally:
+        collector.stopping.set()
+        stopped = time.monotonic()
+        await asyncio.wait_for(run, DEADLINE_S)
+    assert time.monotonic() - stopped < 3, "the hung close is abandoned after close_timeout_s"
