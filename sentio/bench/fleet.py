@@ -50,7 +50,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from sentio.bench.faults import victoriametrics
 from sentio.bench.fleet_sim import REGISTERS, SCALE
-from sentio.bench.ingest import process
+from sentio.bench.ingest import process, readings_selector
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
@@ -377,7 +377,7 @@ async def run(
         {"stack": {"data_dir": str(work / "stack"), "start_timeout_s": 120,
                    "victoriametrics": {"port": vm_port}}}
     )  # fmt: skip
-    selector = f'{{instance=~"fleet-{run_id}-.*",connector="modbus"}}'
+    selector = readings_selector(f"fleet-{run_id}")
     seq_selector = f'{SEQ}{{instance=~"fleet-{run_id}-.*",connector="modbus"}}'
     sim_argv = [sys.executable, "-m", "sentio.bench.fleet_sim",
                 "--connections", str(len(units)), "--units", str(max(units))]  # fmt: skip

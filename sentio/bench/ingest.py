@@ -139,6 +139,11 @@ def collector_config(
     return data
 
 
+def readings_selector(instance_prefix: str) -> str:
+    """Return the selector of a run's device readings, leaving out the collector's own metrics."""
+    return f'{{__name__!~"sentio_.*",instance=~"{instance_prefix}-.*",connector="modbus"}}'
+
+
 @contextlib.contextmanager
 def process(
     argv: list[str], log: Path, stop_timeout_s: float = STOP_TIMEOUT_S
@@ -219,7 +224,7 @@ def _sentio(
     progress(f"Sentio collector: {len(connections)} connection(s), {what}")
     with process(argv, work / "sentio.log") as proc:
         return _measure(
-            proc, config.query_url(), f'{{instance=~"bench-{run_id}-.*",connector="modbus"}}',
+            proc, config.query_url(), readings_selector(f"bench-{run_id}"),
             timing.warmup_s, timing.window_s, work / "sentio.log",
         )  # fmt: skip
 

@@ -38,6 +38,7 @@ from sentio.bench.ingest import (
     _split,
     collector_config,
     process,
+    readings_selector,
 )
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
@@ -118,7 +119,7 @@ def _collectors(
                 argv += ["--shard", f"{member}/{members}"]
             proc = stack.enter_context(process(argv, work / f"sentio-{members}-{member}.log"))
             pids.append(proc.pid)
-        selector = f'{{instance=~"bench-{run_id}-.*",connector="modbus"}}'
+        selector = readings_selector(f"bench-{run_id}")
         readings, seconds, cpu_s, rss = _measure_readers(
             pids, config.query_url(), selector, warmup_s, window_s
         )
