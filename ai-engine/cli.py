@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import tempfile
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import aiohttp
 import typer
@@ -17,6 +17,7 @@ from rich.console import Console
 from sentio import shards
 from sentio.config import SentioConfig, load
 from sentio.errors import SentioError
+from sentio.redact import redact
 from sentio.telemetry import setup
 
 ai_app = typer.Typer(help="Find anomalies and predict faults from PromQL.", no_args_is_help=True)
@@ -34,13 +35,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     return member, count
 
 
-async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None:
+async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> bool:
+    """Run the engine; return whether no cycle failed (``--once``) or it stopped when asked."""
     from sentio.ai_engine.scheduler import Scheduler  # numpy and scikit-learn: only when used
 
     telemetry = setup(config, **{"sentio.component": "ai-engine"})
-    findings = logging.getLogger("sentio.ai")
-    findings.setLevel(logging.INFO)
-    findings.addHandler(telemetry.logging_handler())
+    telemetry.attach("sentio.ai")  # a failed cycle also on stderr, credentials masked
     try:
         async with aiohttp.ClientSession() as session:
             scheduler = Scheduler(config, telemetry, session, shard)
@@ -52,12 +52,15 @@ async def _run(config: SentioConfig, once: bool, shard: tuple[int, int]) -> None
                         f"{stats.phase} {stats.query}: {stats.series} series, "
                         f"{stats.findings} samples, {stats.anomalies} anomalies"
                     )
-                return
+                if scheduler.failed:
+                    err.print(f"{scheduler.failed} cycle(s) failed; see the errors above")
+                return not scheduler.failed
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await scheduler.run_forever(stop, lambda m: err.print(m, markup=False))
+            return True
     finally:
         await asyncio.to_thread(telemetry.shutdown)
 
@@ -75,10 +78,12 @@ def parse_time(text: str) -> int:
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
-async def _backtest(config: SentioConfig, start: int, end: int, names: list[str]) -> None:
+async def _backtest(config: SentioConfig, start: int, end: int, names: list[str]) -> bool:
+    """Fit and score each query over the window; return True (a failure raises)."""
     from sentio.ai_engine.scheduler import Scheduler
 
     telemetry = setup(config, **{"sentio.component": "ai-backtest"})
+    telemetry.attach("sentio.ai")
     try:
         async with aiohttp.ClientSession() as session:
             scheduler = Scheduler(config, telemetry, session)
@@ -94,6 +99,7 @@ async def _backtest(config: SentioConfig, start: int, end: int, names: list[str]
                         f"scored {scored.series} series to {end}: {scored.findings} samples "
                         f"written, {scored.anomalies} anomalies"
                     )
+        return True
     finally:
         await asyncio.to_thread(telemetry.shutdown)
 
@@ -114,11 +120,7 @@ def backtest(
     if unknown:
         err.print(f"{config}: no query named {', '.join(sorted(unknown))} under `ai.queries`")
         raise typer.Exit(2)
-    try:
-        asyncio.run(_backtest(cfg, first, last, query or []))
-    except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    _main(_backtest(cfg, first, last, query or []))
 
 
 @ai_app.command("run")
@@ -132,8 +134,15 @@ def run(
     if not cfg.ai.queries:
         err.print(f"{config}: no queries under `ai.queries`; nothing to do")
         raise typer.Exit(2)
+    _main(_run(cfg, once, parse_shard(shard)))
+
+
+def _main(main: Coroutine[Any, Any, bool]) -> None:
+    """Run ``main``; exit 1 if it fails or reports a failed cycle, with one redacted line."""
     try:
-        asyncio.run(_run(cfg, once, parse_shard(shard)))
+        ok = asyncio.run(main)
     except SentioError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {redact(str(exc))}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+    if not ok:
+        raise typer.Exit(1)

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from sentio.ai_engine.errors import AiEngineError
 
+from sentio.redact import redact
+
 FloatArray = npt.NDArray[np.float64]
 LabelSet = tuple[tuple[str, str], ...]
 Item = dict[str, Any]
@@ -160,13 +162,15 @@ class PromReader:
             async with self.session.post(url, data=params) as resp:
                 if resp.status != 200:
                     raise ReaderError(
-                        f"query_range {query!r} failed: HTTP {resp.status}: "
-                        f"{_error_detail(await resp.text())}"
+                        redact(
+                            f"query_range {query!r} at {url} failed: HTTP {resp.status}: "
+                            f"{_error_detail(await resp.text())}"
+                        )
                     )
                 async for item in result_items(resp.content):
                     yield item
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ReaderError(f"query_range {query!r} at {url}: {exc}") from exc
+            raise ReaderError(redact(f"query_range {query!r} at {url}: {exc}")) from exc
 
     async def _ordered(
         self, query: str, start: int, end: int, step: int, first: Sequence[str] = ()

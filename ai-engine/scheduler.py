@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Callable
 
 import aiohttp
@@ -18,6 +19,7 @@ from sentio.ai_engine.writer import FindingWriter
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.otlp import MetricsPusher
+from sentio.redact import redact
 from sentio.telemetry import Telemetry
 
 Progress = Callable[[str], None]
@@ -56,6 +58,7 @@ class Scheduler:
         self.errors = meter.create_counter(
             "sentio.ai.cycle.errors", unit="{error}", description="Failed cycles."
         )
+        self.failed = 0
         self.next_fit: dict[str, float] = {}
         self.next_infer: dict[str, float] = {}
 
@@ -81,9 +84,16 @@ class Scheduler:
                          engine.query.name, exc, extra=attrs)  # fmt: skip
                 return None
             except Exception as exc:
+                self.failed += 1
                 self.errors.add(1, attrs)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, redact(str(exc))))
+                span.record_exception(
+                    exc,
+                    {
+                        "exception.message": redact(str(exc)),
+                        "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
+                    },
+                )
                 if isinstance(exc, SentioError):
                     log.error("%s %s failed: %s", phase, engine.query.name, exc, extra=attrs)
                 else:

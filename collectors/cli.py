@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +17,6 @@ from sentio.collectors.sharding import Shard, apply, describe, for_replicas, own
 from sentio.connectors.contract import ENTRY_POINT_GROUP
 
 from sentio.config import SentioConfig, load
-from sentio.redact import RedactFilter
 from sentio.telemetry import setup
 
 connectors_app = typer.Typer(help="Connector plugins.", no_args_is_help=True)
@@ -55,15 +52,7 @@ def new_cmd(
 
 async def _run(config: SentioConfig, duration: float | None, shard: Shard | None = None) -> None:
     telemetry = setup(config, **{"sentio.component": "collector"})
-    logger = logging.getLogger("sentio.collector")
-    logger.setLevel(logging.INFO)
-    handler = telemetry.logging_handler()
-    handler.addFilter(RedactFilter())
-    logger.addHandler(handler)
-    console = logging.StreamHandler(sys.stderr)  # errors also where the operator looks
-    console.setLevel(logging.ERROR)
-    console.addFilter(RedactFilter())
-    logger.addHandler(console)
+    telemetry.attach("sentio.collector")  # errors also on stderr, where the operator looks
     try:
         collector = Collector(config, telemetry)
         owned = apply(collector, shard)

@@ -79,7 +79,9 @@ def build(instance: ConnectorInstanceConfig, where: str) -> Connector[Any]:
         settings = cls.config_model.model_validate(instance.config)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{where}.config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{where}.config{''.join(f'.{p}' for p in e['loc'])} ({instance.name}): "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ConfigError(problems) from exc
     connector: Connector[Any] = cls(settings)

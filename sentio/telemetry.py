@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
-from typing import Any
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 import requests
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -22,6 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentio import __version__
 from sentio.config import ExporterConfig, SentioConfig
+from sentio.redact import RedactFilter
 
 
 def build_resource(config: SentioConfig, **extra: str) -> Resource:
@@ -74,10 +76,29 @@ class Telemetry:
     meter_provider: MeterProvider
     tracer_provider: TracerProvider
     logger_provider: LoggerProvider
+    attached: list[tuple[logging.Logger, logging.Handler]] = field(default_factory=list)
 
     def logging_handler(self, level: int = logging.INFO) -> LoggingHandler:
-        """Return a stdlib logging handler that exports records as OTLP logs."""
-        return LoggingHandler(level=level, logger_provider=self.logger_provider)
+        """Return a stdlib logging handler that exports records as OTLP logs, redacted."""
+        handler = LoggingHandler(level=level, logger_provider=self.logger_provider)
+        handler.addFilter(RedactFilter())
+        return handler
+
+    def attach(self, name: str) -> logging.Logger:
+        """Send logger ``name``'s INFO records to the OTLP logs and its errors to stderr.
+
+        Both handlers mask credentials (``sentio.redact``), as do the OTel exporters' own
+        warnings on stderr, which name the endpoint they failed to reach.
+        """
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        for handler in (self.logging_handler(), _Stderr(logging.ERROR)):
+            logger.addHandler(handler)
+            self.attached.append((logger, handler))
+        exporters = logging.getLogger("opentelemetry")
+        if not any(isinstance(h, _Stderr) for h in exporters.handlers):
+            exporters.addHandler(_Stderr(logging.WARNING))
+        return logger
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Export everything buffered now; return whether every signal flushed in time."""
@@ -87,11 +108,28 @@ class Telemetry:
         return self.meter_provider.force_flush(millis) and ok
 
     def shutdown(self) -> None:
-        """Flush and stop every provider."""
+        """Flush and stop every provider; detach the handlers ``attach`` added."""
         self.flush()
+        for logger, handler in self.attached:
+            logger.removeHandler(handler)
+        self.attached.clear()
         self.tracer_provider.shutdown()
         self.logger_provider.shutdown()
         self.meter_provider.shutdown()
+
+
+class _Stderr(logging.StreamHandler[TextIO]):
+    """Write ``level`` and above, redacted, to whatever ``sys.stderr`` is when a record comes."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(sys.stderr)
+        self.setLevel(level)
+        self.addFilter(RedactFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to the current stderr."""
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def setup(config: SentioConfig, **resource_attributes: str) -> Telemetry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -11,6 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 _DOMAIN = re.compile(r"[a-z0-9_]+")
 _METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _loopback(host: str) -> bool:
+    """Return whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Strict(BaseModel):
@@ -55,6 +66,10 @@ class HomeAssistantConfig(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_s: float = Field(default=30.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_credentials: bool = Field(
+        default=False,
+        description="Send the token over plain http:// to a host other than this one (in clear).",
+    )
     include: EntityFilter = EntityFilter()
     exclude: EntityFilter = EntityFilter()
     metric: Literal["device_class", "object_id"] = "device_class"
@@ -70,6 +85,17 @@ class HomeAssistantConfig(_Strict):
                 "`report: {heartbeat_s: ...}` on the connectors entry instead"
             )
         return data
+
+    @model_validator(mode="after")
+    def _check_transport(self) -> HomeAssistantConfig:
+        host = urlsplit(self.url).hostname or ""
+        plain = self.url.startswith("http://") and not _loopback(host)
+        if plain and not self.allow_insecure_credentials:
+            raise ValueError(
+                f"the token would cross the network in clear over {self.url}: use an https:// "
+                "url, or set allow_insecure_credentials: true"
+            )
+        return self
 
     @field_validator("metrics")
     @classmethod

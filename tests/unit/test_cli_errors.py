@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,10 +66,15 @@ def test_simulate_never_echoes_the_password_of_its_mqtt_url() -> None:
         ("http://host:8428/x", "http://host:8428/x"),
         ("two: http://u:1@a and ws://v:2@b/", "two: http://u:***@a and ws://v:***@b/"),
         ("mqtt://:only-pw@h", "mqtt://:***@h"),
+        ("https://ghp_abc123@github.com/x", "https://***@github.com/x"),
+        ("GET http://h/q?query=up&token=s3&x=1", "GET http://h/q?query=up&token=***&x=1"),
+        ("http://h/?api_key=k1;X-Amz-Signature=f0", "http://h/?api_key=***;X-Amz-Signature=***"),
+        ("Authorization: Bearer abcdefgh12345678", "Authorization: Bearer ***"),
+        ("http://h:8428/api/v1/query_range?query=rate(x[5m])", None),
     ],
 )
-def test_urls_lose_their_passwords(text: str, masked: str) -> None:
-    assert redact(text) == masked
+def test_urls_lose_their_passwords(text: str, masked: str | None) -> None:
+    assert redact(text) == (text if masked is None else masked)
 
 
 def test_the_log_filter_masks_passwords_in_formatted_records() -> None:
@@ -77,3 +83,23 @@ def test_the_log_filter_masks_passwords_in_formatted_records() -> None:
     )
     assert RedactFilter().filter(record)
     assert record.getMessage() == "POST http://u:***@h/: no"
+
+
+def test_the_log_filter_folds_a_traceback_that_shows_a_password_into_the_message() -> None:
+    try:
+        raise ValueError("cannot reach http://u:hunter2-secret@h/x?token=tok-secret")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert RedactFilter().filter(record)
+    formatted = logging.Formatter().format(record)
+    assert "hunter2-secret" not in formatted and "tok-secret" not in formatted
+    assert record.exc_info is None and "Traceback" in formatted and "http://u:***@h" in formatted
+
+
+def test_the_log_filter_keeps_a_harmless_traceback_as_it_is() -> None:
+    try:
+        raise ValueError("no secret here")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert RedactFilter().filter(record)
+    assert record.exc_info is not None and record.getMessage() == "failed"

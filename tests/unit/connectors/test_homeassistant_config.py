@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import textwrap
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 from sentio.connectors.homeassistant import HomeAssistantConfig, HomeAssistantConnector
+from typer.testing import CliRunner
 
+from sentio.cli import app
 from sentio.config import parse
 
-BASE = {"url": "http://ha.local:8123", "token": "t"}
+BASE = {"url": "http://127.0.0.1:8123", "token": "t"}
 
 
 def sample_text() -> str:
@@ -67,7 +70,7 @@ def test_token_is_not_printed() -> None:
     ],
 )
 def test_urls(url: str, ws: str, label: str) -> None:
-    settings = config(url=url)
+    settings = config(url=url, allow_insecure_credentials=True)
     assert settings.websocket_url == ws
     assert settings.label == label
     assert not settings.base_url.endswith("/")
@@ -81,7 +84,7 @@ def test_bad_url_is_rejected(url: str) -> None:
 
 def test_missing_token_is_rejected() -> None:
     with pytest.raises(ValidationError, match="token"):
-        HomeAssistantConfig.model_validate({"url": "http://ha:8123"})
+        HomeAssistantConfig.model_validate({"url": "http://127.0.0.1:8123"})
 
 
 def test_unknown_key_is_rejected() -> None:
@@ -146,3 +149,36 @@ def test_bad_metric_overrides_are_rejected(metrics: dict[str, str], match: str) 
 def test_resend_s_points_to_the_collectors_heartbeat() -> None:
     with pytest.raises(ValidationError, match=r"report: \{heartbeat_s: \.\.\.\}"):
         config(resend_s=60)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://ha.local:8123", "http://10.0.0.2", "http://[fe80::1]:8123"]
+)
+def test_a_token_over_plain_http_to_another_host_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="allow_insecure_credentials: true") as caught:
+        config(url=url)
+    assert "https://" in str(caught.value) and url in str(caught.value)
+    assert config(url=url, allow_insecure_credentials=True).url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8123", "http://127.0.2.3", "http://localhost:8123", "http://[::1]:8123",
+     "https://ha.example.org", "https://10.0.0.2:8123"],
+)  # fmt: skip
+def test_https_or_this_machine_needs_no_flag(url: str) -> None:
+    assert config(url=url).url == url
+
+
+def test_the_refusal_names_the_connector_entry_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "sentio.yaml"
+    path.write_text(
+        "connectors:\n  - name: plant-ha\n    type: homeassistant\n    config:\n"
+        "      url: http://ha.plant.example:8123\n      token: hunter2-secret\n"
+    )
+    result = CliRunner().invoke(app, ["run", "-c", str(path), "--duration", "1"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith("error: connectors[0].config (plant-ha): the token would cross"), line
+    assert "use an https:// url, or set allow_insecure_credentials: true" in line
+    assert "hunter2-secret" not in result.output and "Traceback" not in result.output

@@ -25,7 +25,7 @@ def state(entity_id: str, value: str, **attributes: Any) -> dict[str, Any]:
 
 def tracker(**changes: Any) -> StateTracker:
     config = HomeAssistantConfig.model_validate(
-        {"url": "http://ha.local:8123", "token": "t", **changes}
+        {"url": "http://127.0.0.1:8123", "token": "t", **changes}
     )
     return StateTracker(config)
 
@@ -241,7 +241,7 @@ def test_malformed_states_are_warn_events_and_the_rest_goes_on(bad: object, word
     samples = tracker().snapshot([bad, state("sensor.ok", "1")])
     warning, reading = samples
     assert isinstance(warning, Event) and warning.severity is Severity.WARN
-    assert words in warning.body and warning.device == "ha.local:8123"
+    assert words in warning.body and warning.device == "127.0.0.1:8123"
     assert isinstance(reading, Reading) and reading.device == "sensor.ok"
 
 
