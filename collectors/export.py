@@ -39,6 +39,8 @@ class Exporter:
         self.backend_down = False
         self.sent = 0
         self.spooled = 0
+        # requests the backend refused for good (4xx) and their readings: exported as
+        # sentio.collector.export.refused_* (SentioReadingsRefused)
         self.refused = 0
         self.refused_readings = 0
         self.on_spooled: Callable[[], None] = lambda: None  # after each request spooled
@@ -100,6 +102,7 @@ class Exporter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.replay_wanted.wait(), timeout=backoff.delay)
                 continue
+            refused: ExportError | None = None
             try:
                 await pusher.push(body)
             except ExportError as exc:
@@ -107,9 +110,12 @@ class Exporter:
                     self._backend(True, exc)
                     await self.supervisor.wait(backoff.next())
                     continue
-                log.error("dropped a spooled request the backend refused: %s", exc)
+                refused = exc
+            readings = await self.on_spool(self.spool.ack)
+            if refused is not None:
                 self.refused += 1
-            await self.on_spool(self.spool.ack)
+                self.refused_readings += readings
+                log.error("dropped a spooled request the backend refused: %s", refused)
             backoff.reset()
             self._backend(False)
 

@@ -120,6 +120,18 @@ class Collector:
             unit="{reading}",
             description="Readings in spooled requests dropped at the size bound.",
         )
+        meter.create_observable_counter(
+            "sentio.collector.export.refused_requests",
+            [lambda _o: [Observation(self.exporter.refused)]],
+            unit="{request}",
+            description="Requests the metrics backend refused for good (4xx), not retried.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.export.refused_readings",
+            [lambda _o: [Observation(self.exporter.refused_readings)]],
+            unit="{reading}",
+            description="Readings in those requests (of a spooled one, when it was spooled).",
+        )
         meter.create_observable_gauge(
             "sentio.collector.device.up", [self._up], unit="{state}", description="1 up, 0 down."
         )

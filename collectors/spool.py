@@ -216,17 +216,17 @@ class Spool:
             self.dropped_readings += self._readings.popleft()
         return None
 
-    def ack(self) -> None:
-        """Mark the request ``peek`` returned as delivered."""
+    def ack(self) -> int:
+        """Mark the request ``peek`` returned as delivered; return its readings (0: unknown)."""
         if not self._pending:
-            return
+            return 0
         segment, at, length = self._pending.popleft()
-        self._readings.popleft()
+        readings = self._readings.popleft()
         self.replayed += 1
         following = self._pending[0][0] if self._pending else None
         if following is None:
             self._empty(segment)
-            return
+            return readings
         if following != segment and segment != max(self._sizes):
             with contextlib.suppress(FileNotFoundError):
                 self._file(segment).unlink()
@@ -235,6 +235,7 @@ class Spool:
             self._write_cursor(following, 0)
         else:
             self._write_cursor(segment, at + length)
+        return readings
 
     def _empty(self, last: int) -> None:
         """Delete every segment once all is delivered, so a full disk gets its space back."""

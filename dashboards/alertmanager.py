@@ -17,7 +17,8 @@ TEMPLATE_FILE = "sentio.tmpl"
 TEMPLATES = """\
 {{ define "sentio.title" -}}
 [{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] \
-{{ .CommonLabels.alertname }}{{ with .CommonLabels.device }} on {{ . }}{{ end }}
+{{ .CommonLabels.alertname }}{{ with .CommonLabels.device }} on {{ . }}{{ else }}\
+{{ with .CommonLabels.service_instance_id }} on {{ . }}{{ end }}{{ end }}
 {{- end }}
 
 {{ define "sentio.text" -}}
@@ -121,6 +122,12 @@ def render(config: SentioConfig, check_files: bool = True) -> tuple[str, list[Se
                     'alertname=~"SentioAnomaly.*|SentioFaultPredicted.*|SentioDeviceErrors"'
                 ],
                 "equal": ["device"],
+            },
+            {
+                # an engine that stopped is not also stalled
+                "source_matchers": ['alertname="SentioAIDown"'],
+                "target_matchers": ['alertname="SentioAIStalled"'],
+                "equal": ["service_instance_id"],
             },
             {
                 "source_matchers": ['alertname="SentioAnomalyCritical"'],

@@ -19,6 +19,40 @@ TOP_DRIVER = (
 )
 
 
+# One collector or AI engine process: the resource attributes every one of its series carries.
+PROCESS = "service_name, service_instance_id"
+AI_CYCLES = "sentio_ai_cycle_duration_seconds_count"
+
+
+def _known(metric: str, lookback: str) -> str:
+    return f"max by ({PROCESS}) (present_over_time({metric}[{lookback}]))"
+
+
+def _down(
+    name: str, what: str, metric: str, after: str, lookback: str, impact: str, runbook: str
+) -> AlertRule:
+    """Return an alert on a process that exported within ``lookback`` and not in ``after``.
+
+    Absent, not ``== 0``: a dead process's series go stale, so a comparison on them returns
+    nothing and could never fire.
+    """
+    return AlertRule(
+        name=name,
+        expr=f"{_known(metric, lookback)} unless {_known(metric, after)}",
+        for_="0s",  # the window is the wait
+        severity="critical",
+        summary="{{ $labels.service_instance_id }}: " + what + " stopped exporting",
+        description=what[0].upper() + what[1:] + " {{ $labels.service_instance_id }} "
+        "({{ $labels.service_name }}) exported none of its own metrics for "
+        + after
+        + ": "
+        + impact
+        + ".",
+        runbook=runbook,
+        dashboard="sentio-pipeline",
+    )
+
+
 def _hourly(kind: str, func: str) -> RecordingRule:
     return RecordingRule(
         record=f"sentio:reading:{kind}_1h",
@@ -134,10 +168,11 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
             ),
             AlertRule(
                 name="SentioSpoolBacklog",
-                expr="max by (instance) (sentio_collector_spool_depth) > 0",
+                expr=f"max by ({PROCESS}) (sentio_collector_spool_depth) > 0",
                 for_=c.spool_backlog_for,
                 severity="warning",
-                summary="{{ $labels.instance }}: {{ $value }} requests wait in the spool",
+                summary="{{ $labels.service_instance_id }}: {{ $value }} requests wait in the "
+                "spool",
                 description="A backend has not taken the collector's data for "
                 + c.spool_backlog_for
                 + "; it is kept on disk and replayed when the backend returns.",
@@ -146,26 +181,66 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
             ),
             AlertRule(
                 name="SentioReadingsDropped",
-                expr="sum by (instance) (increase(sentio_collector_queue_dropped_total[10m]) "
+                expr=f"sum by ({PROCESS}) (increase(sentio_collector_queue_dropped_total[10m]) "
                 "or increase(sentio_collector_spool_dropped_total[10m])) > 0",
                 for_="0s",
                 severity="critical",
-                summary="{{ $labels.instance }}: {{ $value }} readings or requests dropped",
+                summary="{{ $labels.service_instance_id }}: {{ $value }} readings or requests "
+                "dropped",
                 description="The collector's queue or spool overflowed: data is lost.",
                 runbook="Raise collector.queue_limit or spool_max_bytes; bring the backend back.",
                 dashboard="sentio-pipeline",
             ),
             AlertRule(
+                name="SentioReadingsRefused",
+                expr=f"sum by ({PROCESS}) "
+                "(increase(sentio_collector_export_refused_requests_total[10m])) > 0",
+                for_="0s",
+                severity="critical",
+                summary="{{ $labels.service_instance_id }}: the metrics backend refused "
+                "{{ $value }} requests for good",
+                description="The backend answered 4xx to batches of readings (a malformed "
+                "request, a wrong URL or credentials, a limit): they are not retried and are "
+                "lost.",
+                runbook="Read the collector's log for the backend's answer; check "
+                "telemetry.metrics (endpoint, headers) and the backend's limits.",
+                dashboard="sentio-pipeline",
+            ),
+            _down(
+                "SentioCollectorDown",
+                "the collector",
+                "sentio_collector_queue_depth",
+                c.collector_down_after,
+                c.down_lookback,
+                "its devices are not read, or their readings not sent",
+                "Check `sentio run` is running on that host (its service or pod) and its "
+                "stderr; `sentio doctor` checks the backend it exports to.",
+            ),
+            _down(
+                "SentioAIDown",
+                "the AI engine",
+                AI_CYCLES,
+                c.ai_down_after,
+                c.down_lookback,
+                "anomalies and predictions are not being computed",
+                "Check `sentio ai run` is running on that host (its service or pod) and its "
+                "stderr; `sentio doctor`.",
+            ),
+            AlertRule(
                 name="SentioAIStalled",
-                # an engine that ran and stopped; one that never ran is not an alert
-                expr="sum(increase(sentio_ai_cycle_duration_seconds_count"
-                f"[{c.ai_stalled_after}])) == 0",
+                # known in the lookback (so it ran), and no cycle finished since: a running
+                # engine that is stuck, or one that stopped
+                expr=f"{_known(AI_CYCLES, c.down_lookback)} unless max by ({PROCESS}) "
+                f"(increase({AI_CYCLES}[{c.ai_stalled_after}]) > 0)",
                 for_="0s",
                 severity="warning",
-                summary="The AI engine ran no cycle for " + c.ai_stalled_after,
-                description="No fit or infer cycle finished: anomalies and predictions are not "
-                "being computed.",
-                runbook="Check `sentio ai run` is running and its log; `sentio doctor`.",
+                summary="{{ $labels.service_instance_id }}: the AI engine ran no cycle for "
+                + c.ai_stalled_after,
+                description="No fit or infer cycle of {{ $labels.service_instance_id }} "
+                "({{ $labels.service_name }}) finished in " + c.ai_stalled_after + ": anomalies "
+                "and predictions are not being computed.",
+                runbook="Check `sentio ai run` is running and its log (a query that fails or "
+                "hangs); `sentio doctor`.",
                 dashboard="sentio-pipeline",
             ),
         ),

@@ -380,8 +380,22 @@ class AlertingConfig(Strict):
     error_rate_per_s: float = Field(0.1, gt=0, description="Connector errors per second.")
     spool_backlog_for: GoDuration = Field("5m", description="Spool not empty this long fires.")
     ai_stalled_after: GoDuration = Field("10m", description="No AI cycle this long fires.")
+    collector_down_after: GoDuration = Field(
+        "2m", description="A collector that exported nothing this long fires SentioCollectorDown."
+    )
+    ai_down_after: GoDuration = Field(
+        "2m", description="An AI engine that exported nothing this long fires SentioAIDown."
+    )
+    down_lookback: GoDuration = Field(
+        "24h",
+        description="How far back a collector or AI engine counts as known: one silent for "
+        "longer is forgotten and its alert resolves.",
+    )
     recording_interval: GoDuration = Field("1h", description="Hourly aggregates' interval.")
-    group_by: list[str] = Field(default_factory=lambda: ["alertname", "device"])
+    group_by: list[str] = Field(
+        default_factory=lambda: ["alertname", "device", "service_instance_id"],
+        description="One message per alert and device, or per process for a process's alerts.",
+    )
     group_wait: GoDuration = Field("30s")
     group_interval: GoDuration = Field("5m")
     repeat_interval: GoDuration = Field("4h", description="No duplicate message within it.")

@@ -197,7 +197,7 @@ def test_queue_overflow_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
 
 async def test_a_non_retryable_4xx_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
     async with receiver(status=400) as got:
-        collector, _ = _collector(tmp_path, got.url)
+        collector, reader = _collector(tmp_path, got.url)
         _add(collector, Meter(), "meter")
         run = asyncio.create_task(collector.run())
         try:
@@ -208,6 +208,25 @@ async def test_a_non_retryable_4xx_drops_the_batch_and_counts_it(tmp_path: Path)
     assert collector.refused_readings == collector.accepted
     assert collector.sent == 0
     assert len(collector.spool) == 0, "a 4xx is not retried"
+    # exported, for SentioReadingsRefused, not only counted inside the process
+    assert _sum(reader, "sentio.collector.export.refused_requests") == collector.refused
+    assert _sum(reader, "sentio.collector.export.refused_readings") == collector.accepted
+
+
+async def test_a_spooled_request_refused_on_replay_counts_its_readings(tmp_path: Path) -> None:
+    async with receiver(status=503) as got:
+        collector, reader = _collector(tmp_path, got.url)
+        _add(collector, Meter(), "meter")
+        run = asyncio.create_task(collector.run())
+        try:
+            await _until(lambda: len(collector.spool) >= 2)
+            got.status = 400  # the backend comes back and refuses what waited for it
+            await _until(lambda: collector.refused >= 2)
+        finally:
+            collector.stopping.set()
+            await asyncio.wait_for(run, DEADLINE_S)
+    assert collector.refused_readings >= 20, "10 readings a request"
+    assert _sum(reader, "sentio.collector.export.refused_readings") == collector.refused_readings
 
 
 async def test_a_5xx_goes_to_the_spool_and_is_replayed_when_the_backend_answers(

@@ -74,7 +74,8 @@ def test_every_alert_says_what_how_bad_where_and_what_to_do() -> None:
     names = {a.name for a in alerts}
     assert {"SentioAnomaly", "SentioAnomalyCritical", "SentioFaultPredicted",
             "SentioFaultPredictedSoon", "SentioDeviceDown", "SentioConnectorErrors",
-            "SentioSpoolBacklog", "SentioReadingsDropped", "SentioAIStalled",
+            "SentioSpoolBacklog", "SentioReadingsDropped", "SentioReadingsRefused",
+            "SentioAIStalled", "SentioCollectorDown", "SentioAIDown",
             "SentioDeviceErrors"} <= names  # fmt: skip
     rendered = yaml.safe_load(vmalert.render_file(config, list(groups)))
     for group in rendered["groups"]:
@@ -87,6 +88,27 @@ def test_every_alert_says_what_how_bad_where_and_what_to_do() -> None:
     types = {g["name"]: g["type"] for g in rendered["groups"]}
     assert types == {"sentio-hourly": "prometheus", "sentio-alerts": "prometheus",
                      "sentio-log-alerts": "vlogs"}  # fmt: skip
+
+
+def test_a_silent_component_is_found_by_absence_not_by_a_comparison_on_stale_series() -> None:
+    config = SentioConfig.model_validate(
+        {"alerting": {"collector_down_after": "45s", "ai_down_after": "1m",
+                      "ai_stalled_after": "7m", "down_lookback": "6h"}}
+    )  # fmt: skip
+    by_name = {
+        r.name: r for g in rules.rule_groups(config.alerting) for r in g.rules
+        if isinstance(r, AlertRule)
+    }  # fmt: skip
+    down = by_name["SentioCollectorDown"].expr
+    assert "present_over_time(sentio_collector_queue_depth[6h])" in down
+    assert down.endswith("unless max by (service_name, service_instance_id) "
+                         "(present_over_time(sentio_collector_queue_depth[45s]))")  # fmt: skip
+    assert "[1m]" in by_name["SentioAIDown"].expr
+    stalled = by_name["SentioAIStalled"].expr
+    # `increase(...) == 0` returns nothing once the engine's series are stale: never again
+    assert "== 0" not in stalled and " unless " in stalled and "[7m]) > 0" in stalled
+    for name in ("SentioCollectorDown", "SentioAIDown", "SentioAIStalled"):
+        assert "$labels.service_instance_id" in by_name[name].summary
 
 
 def test_thresholds_come_from_the_config() -> None:
