@@ -68,10 +68,13 @@ async def _run(config: SentioConfig, duration: float | None, shard: Shard | None
         err.print(f"collecting from {len(collector.instances)} connector(s): {names}")
         await collector.run()
         readings, requests = collector.drops()
+        refused_names, refused_readings, messages = collector.refusals()
         err.print(
             f"stopped: {collector.sent} readings sent, {collector.spooled} spooled, "
             f"{readings} dropped ({requests} requests), "
-            f"{len(collector.spool)} request(s) waiting in the spool"
+            f"{len(collector.spool)} request(s) waiting in the spool, "
+            f"{refused_names} names refused past the caps ({refused_readings} readings), "
+            f"{messages} incoming messages dropped"
         )
     finally:
         await asyncio.to_thread(telemetry.shutdown)

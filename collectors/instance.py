@@ -8,6 +8,7 @@ from typing import Any
 
 from sentio.collectors.attributes import AttributeCache
 from sentio.collectors.health import DeviceHealth
+from sentio.collectors.limits import DEFAULT_MAX_DEVICES, DEFAULT_MAX_METRICS, NameLimits
 from sentio.connectors.contract import Connector, Reading
 
 from sentio.config import ConnectorInstanceConfig
@@ -30,11 +31,21 @@ class Instance:
     # devices the connector said are unreachable (Event.available False): down until it says
     # they are back, whatever readings of them still arrive
     unavailable: set[str] = field(default_factory=set)
+    limits: NameLimits = field(init=False)
+    dropped_warned: int = 0  # the connector's dropped messages when last logged
+    dropped_logged_at: float = 0.0
 
     def __post_init__(self) -> None:
         on_change = self.config.report.mode == "on_change"
         self.resend = self.connector.changes_only or (self.connector.push and on_change)
         self.attributes = AttributeCache(self.config.type, self.config.name)
+        cfg, open_names = self.config, self.connector.open_names
+        max_devices, max_metrics = cfg.max_devices, cfg.max_metrics_per_device
+        if max_devices is None and open_names:
+            max_devices = DEFAULT_MAX_DEVICES
+        if max_metrics is None and open_names:
+            max_metrics = DEFAULT_MAX_METRICS
+        self.limits = NameLimits(cfg.name, max_devices, max_metrics)
 
     @property
     def labels(self) -> dict[str, str]:

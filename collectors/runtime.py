@@ -62,6 +62,7 @@ LOG_LEVELS = {
     Severity.FATAL: logging.CRITICAL,
 }
 MIN_CALL_TIMEOUT_S = 15.0
+DROPPED_LOG_EVERY_S = 60.0
 T = TypeVar("T")
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
@@ -132,6 +133,25 @@ class Collector:
             unit="{reading}",
             description="Readings in those requests (of a spooled one, when it was spooled).",
         )
+        meter.create_observable_counter(
+            "sentio.collector.limit.refused",
+            [lambda _o: [Observation(i.limits.refused, i.labels) for i in self.instances]],
+            unit="{name}",
+            description="New devices and metric names refused past max_devices and "
+            "max_metrics_per_device.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.limit.dropped",
+            [lambda _o: [Observation(i.limits.dropped, i.labels) for i in self.instances]],
+            unit="{reading}",
+            description="Readings dropped because their device or metric name was refused.",
+        )
+        meter.create_observable_counter(
+            "sentio.collector.connector.dropped",
+            [lambda _o: [Observation(i.connector.dropped(), i.labels) for i in self.instances]],
+            unit="{message}",
+            description="Incoming messages a connector dropped, its incoming queue full.",
+        )
         meter.create_observable_gauge(
             "sentio.collector.device.up", [self._up], unit="{state}", description="1 up, 0 down."
         )
@@ -195,6 +215,14 @@ class Collector:
         readings = self.queue.dropped + self.refused_readings + self.spool.dropped_readings
         return readings, self.queue.dropped_requests + self.refused + self.spool.dropped
 
+    def refusals(self) -> tuple[int, int, int]:
+        """Return the names refused past the caps, their readings, and messages dropped."""
+        return (
+            sum(i.limits.refused for i in self.instances),
+            sum(i.limits.dropped for i in self.instances),
+            sum(i.connector.dropped() for i in self.instances),
+        )
+
     queued = property(lambda self: self.queue.queued, doc="Readings waiting for export.")
     requests = property(lambda self: self.queue.requests, doc="Sealed request bodies waiting.")
 
@@ -240,15 +268,22 @@ class Collector:
         that says whether its device is available: False holds the device down, readings of it
         notwithstanding, until one says True.
         """
+        limits = inst.limits
         if isinstance(sample, ReadingBatch):
+            if limits.active and not limits.batch(sample.device, sample.metrics):
+                return self._capped_batch(inst, sample, seen)
             count = self.queue.enqueue_batch(inst, sample)  # a malformed batch raises: not seen
             if sample.device not in inst.unavailable:
                 seen.add(sample.device)
             return count
         if isinstance(sample, Reading):
+            if limits.active and not limits.reading(sample.device, sample.metric):
+                return 0
             if sample.device not in inst.unavailable:
                 seen.add(sample.device)
             return report.accept(inst, sample) and self.queue.enqueue(inst, sample)
+        if limits.active and not limits.device(sample.device):
+            return 0  # an event of a refused device: its name was logged when refused
         if sample.available is False:
             inst.unavailable.add(sample.device)
             failed.setdefault(sample.device, sample.body)
@@ -261,7 +296,31 @@ class Collector:
             self._event(inst, sample)
         if sample.gone:
             report.forget(inst, sample.device)
+            limits.forget(sample.device)
         return 0
+
+    def _capped_batch(self, inst: Instance, batch: ReadingBatch, seen: set[str]) -> int:
+        """Queue the readings of a batch whose device or some metrics are past the caps."""
+        kept = [r for r in batch.readings() if inst.limits.reading(r.device, r.metric)]
+        if kept and batch.device not in inst.unavailable:
+            seen.add(batch.device)
+        return sum(report.accept(inst, r) and self.queue.enqueue(inst, r) for r in kept)
+
+    def _check_dropped(self, inst: Instance) -> None:
+        """Log, at most once a minute, that the connector dropped incoming messages."""
+        dropped = inst.connector.dropped()
+        if dropped <= inst.dropped_warned:
+            return
+        now = time.monotonic()
+        if now - inst.dropped_logged_at < DROPPED_LOG_EVERY_S and inst.dropped_logged_at:
+            return
+        log.warning(
+            "connector %s dropped %d incoming messages (%d in all): its incoming queue was "
+            "full; the collector reads slower than they arrive",
+            inst.config.name, dropped - inst.dropped_warned, dropped,
+            extra={"instance": inst.config.name},
+        )  # fmt: skip
+        inst.dropped_warned, inst.dropped_logged_at = dropped, now
 
     async def _heartbeat(self, inst: Instance) -> None:
         """Send the last value of each metric again when unchanged for ``heartbeat_s``."""
@@ -416,6 +475,7 @@ class Collector:
                     for device, reason in errors.items():
                         self._device_state(inst, device, False, reason)
                         self.errors.add(1, inst.labels)
+                    self._check_dropped(inst)
                     backoff.reset()
                 if self.stopping.is_set():
                     return

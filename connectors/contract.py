@@ -179,11 +179,17 @@ class Connector(abc.ABC, Generic[ConfigT]):
     ``report.heartbeat_s`` it has not changed, so PromQL's lookback always finds it, until an
     ``Event`` with ``gone`` set says the device no longer exists. It is the same heartbeat
     that ``report: {mode: on_change}`` keeps for polled values.
+
+    A connector whose device and metric names come from what its source publishes (MQTT
+    topics) sets ``open_names``: the runtime then caps the devices and metric names of each of
+    its entries by default, so a flood of new topics cannot grow the collector without bound.
+    One whose incoming queue is bounded counts what it had to drop in ``dropped``.
     """
 
     config_model: ClassVar[type[BaseModel]]
     push: bool = False
     changes_only: bool = False
+    open_names: bool = False
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
@@ -199,6 +205,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release every resource; safe to call twice."""
+
+    def dropped(self) -> int:
+        """Return how many incoming messages the connector dropped so far (its queue was full)."""
+        return 0
 
     def devices(self) -> Sequence[DeviceSchedule]:
         """Return the devices the runtime may poll one at a time; empty means use ``read``."""

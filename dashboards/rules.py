@@ -227,6 +227,22 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
                 "stderr; `sentio doctor`.",
             ),
             AlertRule(
+                name="SentioNamesRefused",
+                expr=f"sum by ({PROCESS}, instance, connector) ("
+                "increase(sentio_collector_limit_refused_total[10m]) "
+                "or increase(sentio_collector_connector_dropped_total[10m])) > 0",
+                for_="0s",
+                severity="warning",
+                summary="{{ $labels.instance }}: {{ $value }} new names refused or messages "
+                "dropped",
+                description="A connector entry refused new devices or metric names past "
+                "max_devices or max_metrics_per_device, or dropped incoming messages at its "
+                "full queue: their readings are not collected.",
+                runbook="Look for the WARN naming what was refused; fix the publisher's topics, "
+                "or raise max_devices, max_metrics_per_device or broker.max_queued_messages.",
+                dashboard="sentio-pipeline",
+            ),
+            AlertRule(
                 name="SentioAIStalled",
                 # known in the lookback (so it ran), and no cycle finished since: a running
                 # engine that is stuck, or one that stopped

@@ -287,6 +287,20 @@ class ConnectorInstanceConfig(Strict):
     type: str = Field(description="Entry-point name in the group `sentio.connectors`.")
     poll_interval_s: float = Field(10.0, gt=0, description="For polling connectors.")
     report: ReportConfig = ReportConfig()
+    max_devices: int | None = Field(
+        None,
+        ge=1,
+        description="Devices this entry may create; a new one past it is refused (counted, one "
+        "WARN). Default: 1000 where names come from what is published (mqtt, zigbee2mqtt), "
+        "no cap for the others.",
+    )
+    max_metrics_per_device: int | None = Field(
+        None,
+        ge=1,
+        description="Metric names per device; a new one past it is refused (counted, one WARN). "
+        "Default: 500 where names come from what is published (mqtt, zigbee2mqtt), no cap for "
+        "the others.",
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="Validated by the connector's own model at start."
     )

@@ -50,6 +50,12 @@ class BrokerConfig(_Strict):
     qos: Literal[0, 1, 2] = 0
     tls: TlsConfig | None = None
     timeout_s: float = Field(default=10.0, gt=0)
+    max_queued_messages: int = Field(
+        default=10_000,
+        ge=1,
+        description="Messages received and not yet decoded; past it new ones are dropped and "
+        "counted (sentio.collector.connector.dropped), the connection kept.",
+    )
     allow_insecure_credentials: bool = Field(
         default=False, description="Send a password without TLS (it crosses the network in clear)."
     )

@@ -16,6 +16,7 @@ class MqttConnector(Connector[MqttConfig]):
 
     config_model = MqttConfig
     push = True
+    open_names = True  # devices and metrics are named by the topics published
 
     def __init__(self, config: MqttConfig) -> None:
         super().__init__(config)
@@ -39,6 +40,10 @@ class MqttConnector(Connector[MqttConfig]):
     def decode(self, topic: str, payload: bytes) -> list[Sample]:
         """Decode one message received on ``topic``."""
         return decode_message(self.routes, topic, payload, now_ns())
+
+    def dropped(self) -> int:
+        """Return the messages dropped because the incoming queue was full."""
+        return self.session.dropped
 
     async def close(self) -> None:
         """Disconnect from the broker; safe to call twice."""

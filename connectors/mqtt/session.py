@@ -60,6 +60,23 @@ async def exit_client(client: aiomqtt.Client) -> None:
         disconnected.exception()
 
 
+def bounded_queue(session: MqttSession) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """Return a queue class that drops a message when full and counts it on ``session``.
+
+    aiomqtt (2.5) logs a warning for every message its full queue refuses; this queue never
+    refuses, so a flood costs a count, not a log line per message.
+    """
+
+    class BoundedQueue(asyncio.Queue[aiomqtt.Message]):
+        def put_nowait(self, item: aiomqtt.Message) -> None:
+            if self.full():
+                session.dropped += 1
+                return
+            super().put_nowait(item)
+
+    return BoundedQueue
+
+
 def _failed(code: object) -> bool:
     value = getattr(code, "value", code)
     return isinstance(value, int) and value >= SUBSCRIBE_FAILURE
@@ -73,6 +90,7 @@ class MqttSession:
         self.filters = tuple(dict.fromkeys(filters))
         self._client: aiomqtt.Client | None = None
         self._closing = asyncio.Event()
+        self.dropped = 0  # messages dropped, the incoming queue full
 
     @property
     def connected(self) -> bool:
@@ -155,6 +173,8 @@ class MqttSession:
                 keyfile=str(tls.key_file) if tls.key_file else None,
             ),
             tls_insecure=tls.insecure if tls is not None else None,
+            queue_type=bounded_queue(self),
+            max_queued_incoming_messages=broker.max_queued_messages,
         )
 
     async def _drop(self) -> None:

@@ -16,6 +16,7 @@ class Zigbee2MqttConnector(Connector[Zigbee2MqttConfig]):
 
     config_model = Zigbee2MqttConfig
     push = True
+    open_names = True  # devices and metrics are named by the topics published
     # devices report on change (and at their reporting intervals, often an hour): the runtime's
     # heartbeat keeps a constant value in PromQL's lookback
     changes_only = True
@@ -38,6 +39,10 @@ class Zigbee2MqttConnector(Connector[Zigbee2MqttConfig]):
         async for item in self.session.messages():
             for sample in self.decoder.decode(item.topic.value, item.payload, now_ns()):
                 yield sample
+
+    def dropped(self) -> int:
+        """Return the messages dropped because the incoming queue was full."""
+        return self.session.dropped
 
     async def close(self) -> None:
         """Disconnect from the broker; safe to call twice."""
