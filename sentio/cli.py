@@ -20,7 +20,7 @@ from sentio.config import ConfigFileError, json_schema, load
 from sentio.dashboards.cli import alerts_app, provision_app
 from sentio.deploy.cli import deploy_app
 from sentio.errors import SentioError
-from sentio.extras import missing_message
+from sentio.extras import missing_message, require
 from sentio.redact import redact
 from sentio.simulators.cli import simulate
 from sentio.stack.cli import stack_app
@@ -30,7 +30,8 @@ class _Commands(TyperGroup):
     """The one error handler of every command: a Sentio error is a message and exit 1.
 
     A bad config prints each problem as ``file:line: key.path: reason``; a module of an extra
-    that is not installed names the extra to install; no password of a URL reaches the terminal.
+    that is not installed names the extra to install; a file or folder that cannot be read or
+    written is named with the reason; no password of a URL reaches the terminal.
     """
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context is private
@@ -48,6 +49,12 @@ class _Commands(TyperGroup):
             if message is None:
                 raise
             err.print(f"error: {message}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if exc.filename is None:  # not about a file or folder the user named or owns
+                raise
+            where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else exc.filename
+            err.print(f"error: {where}: {exc.strerror}", markup=False, highlight=False)
             raise typer.Exit(1) from None
 
 
@@ -89,16 +96,24 @@ def main(
 
 
 @config_app.command("validate")
-def config_validate(file: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
-    """Validate FILE and report every error with its key path and line."""
+def config_validate(
+    file: Annotated[Path | None, typer.Argument(help="Config file to check.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="The same, as every command takes it.")
+    ] = None,
+) -> None:
+    """Validate FILE (or -c FILE) and report every error with its key path and line."""
+    path = file if config is None else config
+    if path is None or (file is not None and config is not None):
+        raise typer.BadParameter("give the config file once: FILE or -c FILE", param_hint="FILE")
     try:
-        load(file)
+        load(path)
     except ConfigFileError as exc:
         for issue in exc.issues:
             err.print(str(issue), markup=False, highlight=False)
-        err.print(f"{len(exc.issues)} error(s) in {file}", style="red")
+        err.print(f"{len(exc.issues)} error(s) in {path}", style="red")
         raise typer.Exit(1) from None
-    typer.echo(f"{file}: OK")
+    typer.echo(f"{path}: OK")
 
 
 @app.command("doctor")
@@ -140,6 +155,7 @@ def demo(
     ] = 120.0,
 ) -> None:
     """Start the stack, simulated devices, the collector and the AI engine; Ctrl-C stops it."""
+    require("sentio demo", ("modbus", "opcua", "mqtt"))
     from sentio.demo import run_demo
     from sentio.simulators.cli import parse_fault
 

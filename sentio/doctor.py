@@ -93,7 +93,9 @@ async def running_version(
     s = stack.stack
     if backend.name == "alertmanager":
         _, body = await _text(session, f"{s.url('alertmanager')}/api/v2/status")
-        return str(json.loads(body).get("versionInfo", {}).get("version", ""))
+        info = json.loads(body)
+        info = info.get("versionInfo") if isinstance(info, dict) else None
+        return str(info.get("version", "")) if isinstance(info, dict) else ""
     if backend.name == "jaeger":
         _, body = await _text(session, f"http://{s.host}:{s.jaeger.metrics_port}/metrics")
         match = JAEGER_VERSION.search(body)

@@ -18,6 +18,7 @@ Exception
 │   │   └── ExportError                   (sentio.otlp) a backend refused a request; .retryable
 │   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
 │   ├── DeployError                       (sentio.deploy) manifests cannot be generated
+│   ├── MissingExtraError                 (sentio.extras) a command's optional extra is absent
 │   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
 │   ├── BenchError, TelegrafError, ProcError, FaultsError, FuzzError, FleetError
 │   │                                     (sentio.bench) a benchmark failed
@@ -80,3 +81,7 @@ class GrafanaError(ProvisionError):
 
 class TelemetryError(SentioError):
     """Raise when telemetry cannot be set up or exported."""
+
+
+class MissingExtraError(SentioError):
+    """Raise when a command needs an optional extra that is not installed."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
+
+from sentio.errors import MissingExtraError
+
 DISTRIBUTION = "sentio-iot"
 # The top-level module a command imports -> the extra (pyproject.toml) that installs it.
 EXTRAS: dict[str, str] = {
@@ -35,3 +40,20 @@ def missing_message(exc: ImportError) -> str | None:
     every = "" if extra == "dev" else f" (or '{DISTRIBUTION}[all]' for every extra)"
     hint = install_hint(extra)
     return f"{exc.name} is not installed; it comes with the {extra!r} extra: {hint}{every}"
+
+
+def require(command: str, extras: Sequence[str]) -> None:
+    """Raise MissingExtraError naming every extra of ``extras`` that ``command`` needs and lacks."""
+    missing = [
+        extra
+        for extra in extras
+        if any(
+            importlib.util.find_spec(module) is None
+            for module, provider in EXTRAS.items()
+            if provider == extra
+        )
+    ]
+    if missing:
+        hint = install_hint(missing[0] if len(missing) == 1 else "all")
+        names = ", ".join(missing)
+        raise MissingExtraError(f"{command} needs the {names} extra(s), missing here: {hint}")

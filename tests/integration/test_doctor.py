@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -76,21 +77,31 @@ def test_a_broken_config_is_named_with_file_line_and_key(tmp_path: Path) -> None
     assert "Traceback" not in result.output
 
 
-class _HalfBroken(BaseHTTPRequestHandler):
-    """Healthy, but its status API answers garbage: a half-broken Alertmanager."""
+def _half_broken(status_body: bytes) -> type[BaseHTTPRequestHandler]:
+    """Return a handler that is healthy but whose status API answers ``status_body``."""
 
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"OK" if self.path.startswith("/-/") else b"<html>not json")
+    class HalfBroken(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK" if self.path.startswith("/-/") else status_body)
 
-    def log_message(self, *_args: object) -> None:
-        """Keep the test's output quiet."""
+        def log_message(self, *_args: object) -> None:
+            """Keep the test's output quiet."""
+
+    return HalfBroken
 
 
-def test_a_backend_whose_version_probe_fails_is_reported_not_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "status_body", [b"<html>not json", b"[]", b'{"versionInfo": "v0"}', b"null"]
+)
+def test_a_backend_whose_version_probe_fails_is_reported_not_a_traceback(
+    tmp_path: Path, status_body: bytes
+) -> None:
     config = stack_config(tmp_path / "data")
-    server = ThreadingHTTPServer(("127.0.0.1", config.stack.alertmanager.port), _HalfBroken)
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", config.stack.alertmanager.port), _half_broken(status_body)
+    )
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     try:

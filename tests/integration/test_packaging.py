@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.conftest import stack_config
 
 REPO = Path(__file__).resolve().parents[2]
+NOBODY = 65534
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse() -> Iterator[Path]:
+    """Yield a folder anyone can read with Sentio's wheel and every wheel `[all]` needs."""
+    root = Path(tempfile.mkdtemp(prefix="sentio-wheelhouse-"))
+    root.chmod(0o755)
+    try:
+        wheels = root / "wheels"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), f"{REPO}[all]"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"pip wheel {REPO}[all] failed:\n{proc.stderr}"
+        yield wheels
+    finally:
+        shutil.rmtree(root)
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -19,13 +45,11 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.mark.timeout(900)
-def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
+def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path, wheelhouse: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIO_", "VIRTUAL_ENV"))}
     env["HOME"] = os.environ.get("HOME", str(tmp_path))
-    wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
-         tmp_path, env)  # fmt: skip
-    [wheel] = wheels.glob("sentio_iot-*.whl")
+    env["PIP_NO_INDEX"], env["PIP_FIND_LINKS"] = "1", str(wheelhouse)
+    [wheel] = wheelhouse.glob("sentio_iot-*.whl")
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     work = tmp_path / "elsewhere"
@@ -36,6 +60,7 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     for args, extra in (
         (["simulate", "--help"], None),
         (["simulate", "--port", "0"], "modbus"),
+        (["demo", "--duration", "1"], "all"),
         (["provision", "grafana", "--files", str(tmp_path / "grafana")], "grafana"),
     ):
         proc = subprocess.run(
@@ -76,6 +101,60 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
         _pinned("VICTORIALOGS_VERSION"),
         "True",
     ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged user needs root")
+@pytest.mark.timeout(600)
+def test_an_unprivileged_user_installs_the_wheel_and_runs_it_from_another_folder(
+    wheelhouse: Path,
+) -> None:
+    python = shutil.which("python3", path=SYSTEM_PATH)
+    assert python, f"no python3 on {SYSTEM_PATH}: it is a prerequisite (README, Prerequisites)"
+    home = wheelhouse.parent / "home"
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir(parents=True)
+    config = stack_config(home / "data")  # free ports: another stack on the defaults is no matter
+    (home / "sentio.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json", exclude_none=True))
+    )
+    shutil.copy(REPO / "config/sentio.yaml", home / "sample.yaml")
+    for path in (home, *home.rglob("*")):
+        os.chown(path, NOBODY, NOBODY)
+    env = {"HOME": str(home), "PATH": SYSTEM_PATH, "LANG": "C.UTF-8", "COLUMNS": "200"}
+
+    def user(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args],
+            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    def ok(*args: str) -> str:
+        proc = user(*args)
+        assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+        return proc.stdout
+
+    ok(python, "-m", "venv", str(home / "venv"))
+    pip = str(home / "venv/bin/pip")
+    ok(pip, "install", "-q", "--no-index", "--find-links", str(wheelhouse), "sentio-iot[all]")
+    sentio = str(home / "venv/bin/sentio")
+    assert ok(sentio, "--version").strip() == "sentio 0.1.0"
+    assert ok(sentio, "config", "validate", "-c", str(home / "sample.yaml")).endswith(": OK\n")
+    listed = user(sentio, "connectors", "list")
+    assert listed.returncode == 0 and "cannot load" not in listed.stderr, listed.stderr
+    for name in ("modbus", "opcua", "mqtt", "zigbee2mqtt", "homeassistant"):
+        assert name in listed.stdout
+    # nothing runs: status says so per backend with the pinned version, doctor names each problem
+    status = user(sentio, "stack", "status", "--json", "-c", str(home / "sentio.yaml"))
+    assert status.returncode == 1, status.stderr
+    states = json.loads(status.stdout)
+    assert {s["name"] for s in states} >= {"victoriametrics", "alertmanager", "vmalert"}
+    for state in states:
+        assert state["pid"] is None and state["version"] == "" and state["pinned"], state
+    doctor = user(sentio, "doctor", "-c", str(home / "sentio.yaml"))
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor.stderr
+    [spool] = [line for line in doctor.stdout.splitlines() if line[6:30].strip() == "spool"]
+    assert spool.startswith("ok") and f"{home}/data/spool" in spool, spool
+    assert "not healthy" in doctor.stdout and "start it with `sentio stack up`" in doctor.stdout
 
 
 def _pinned(key: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from sentio.cli import app
@@ -103,3 +107,74 @@ def test_the_log_filter_keeps_a_harmless_traceback_as_it_is() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert RedactFilter().filter(record)
     assert record.exc_info is not None and record.getMessage() == "failed"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["connectors", "new", "foo", "--into"], ["deploy", "kubernetes", "--out"]],
+)
+def test_a_folder_that_cannot_be_made_is_one_line_naming_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, [*command, str(blocker / "sub")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: {blocker}/") and "Not a directory" in line, line
+
+
+def test_config_validate_takes_the_file_as_argument_or_as_c(tmp_path: Path) -> None:
+    config = tmp_path / "sentio.yaml"
+    config.write_text("collector: {}\n")
+    for args in ([str(config)], ["-c", str(config)], ["--config", str(config)]):
+        result = CliRunner().invoke(app, ["config", "validate", *args])
+        assert result.exit_code == 0, result.output
+        assert f"{config}: OK" in result.output
+    for args in ([], [str(config), "-c", str(config)]):
+        result = CliRunner().invoke(app, ["config", "validate", *args])
+        assert result.exit_code == 2, result.output
+
+
+# The commands that read no Sentio config, as the README's "The CLI" lists them.
+WITHOUT_CONFIG = {
+    "config schema",
+    "simulate",
+    "connectors list",
+    "connectors new",
+    "eval nab",
+    "eval tep",
+    "bench alert",
+    "bench faults",
+    "bench fleet",
+}
+
+
+def test_every_command_that_reads_the_config_takes_c() -> None:
+    def leaves(command: Any, path: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from leaves(sub, (*path, name))
+        if not getattr(command, "commands", None):
+            yield " ".join(path), command
+
+    commands = dict(leaves(typer.main.get_command(app), ()))
+    assert set(commands) >= WITHOUT_CONFIG
+    for name, command in commands.items():
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert ({"-c", "--config"} <= options) is (name not in WITHOUT_CONFIG), name
+
+
+def test_the_demo_names_every_missing_extra_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    absent = {"asyncua", "aiomqtt"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in absent else real(name, *a)
+    )
+    result = CliRunner().invoke(app, ["demo", "--duration", "1"])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line == (
+        "error: sentio demo needs the opcua, mqtt extra(s), missing here: "
+        "pip install 'sentio-iot[all]'"
+    ), line
