@@ -13,7 +13,15 @@ from rich.table import Table
 from sentio.collectors.registry import installed
 from sentio.collectors.runtime import Collector
 from sentio.collectors.scaffold import scaffold
-from sentio.collectors.sharding import Shard, apply, describe, for_replicas, owned_devices, resolve
+from sentio.collectors.sharding import (
+    Shard,
+    apply,
+    describe,
+    for_replicas,
+    owned_devices,
+    readings_identity,
+    resolve,
+)
 from sentio.connectors.contract import ENTRY_POINT_GROUP
 
 from sentio.config import SentioConfig, load
@@ -50,11 +58,14 @@ def new_cmd(
     out.print(f"created {root}; next: pip install -e {root} && sentio connectors list")
 
 
-async def _run(config: SentioConfig, duration: float | None, shard: Shard | None = None) -> None:
+async def _run(
+    config: SentioConfig, duration: float | None, shard: Shard | None = None,
+    identity: dict[str, str] | None = None,
+) -> None:  # fmt: skip
     telemetry = setup(config, **{"sentio.component": "collector"})
     telemetry.attach("sentio.collector")  # errors also on stderr, where the operator looks
     try:
-        collector = Collector(config, telemetry)
+        collector = Collector(config, telemetry, identity)
         owned = apply(collector, shard)
         if shard is not None:
             for line in describe(shard, owned):
@@ -108,4 +119,4 @@ def run(
     if list_devices:
         typer.echo("\n".join(describe(member or Shard(0, 1), owned_devices(cfg, member))))
         return
-    asyncio.run(_run(for_replicas(cfg, member), duration, member))
+    asyncio.run(_run(for_replicas(cfg, member), duration, member, readings_identity(cfg, member)))

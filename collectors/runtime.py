@@ -22,7 +22,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import aiohttp
@@ -71,7 +71,11 @@ device_log = logging.getLogger("sentio.collector.devices")
 class Collector:
     """Own the connectors, the export queue and the health instruments."""
 
-    def __init__(self, config: SentioConfig, telemetry: Telemetry) -> None:
+    def __init__(
+        self, config: SentioConfig, telemetry: Telemetry,
+        readings_identity: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Wire the connectors; readings carry ``readings_identity`` over the process's own."""
         self.config = config
         self.instances = [
             Instance(inst, build(inst, f"connectors[{i}]"))
@@ -79,7 +83,8 @@ class Collector:
         ]
         cfg = config.collector
         self.supervisor = Supervisor(cfg.backoff_initial_s, cfg.backoff_max_s)
-        self.resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
+        own = {k: str(v) for k, v in telemetry.resource.attributes.items()}
+        self.resource = {**own, **(readings_identity or {})}
         # Readings are encoded as they are accepted; a full batch becomes a request body here.
         self.queue = RequestQueue(
             self.resource, min(cfg.max_batch, cfg.queue_limit), cfg.queue_limit,

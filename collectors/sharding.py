@@ -12,8 +12,10 @@ connection's own health events, named after the instance, stay with every member
 
 With replication above 1 the members' copies of a reading differ only in their timestamps, so
 the metrics backend must deduplicate them (VictoriaMetrics' ``-dedup.minScrapeInterval``, set to
-the poll interval), and the copies must carry the same resource: the members then share one
-``service.instance.id`` and ``host.name``.
+the poll interval), and the copies must carry the same resource: the members' readings then share
+one ``service.instance.id`` and ``host.name``. Each member's own telemetry (its sentio_* metrics,
+logs and spans) keeps a ``service.instance.id`` of its own, so the members' health series do not
+overwrite each other and a silent member is named by SentioCollectorDown.
 
 Errors: ``ShardError`` (a ``ConfigError``) for a malformed ``--shard`` or member number.
 """
@@ -35,7 +37,10 @@ from sentio.shards import ShardError, parse_shard, stable_hash
 if TYPE_CHECKING:
     from sentio.collectors.runtime import Collector
 
-__all__ = ["Shard", "ShardError", "ShardedConnector", "parse_shard", "stable_hash"]
+__all__ = [
+    "Shard", "ShardError", "ShardedConnector", "for_replicas", "parse_shard", "readings_identity",
+    "stable_hash",
+]  # fmt: skip
 ORDINAL = re.compile(r"-(\d+)$")
 
 
@@ -126,20 +131,44 @@ def resolve(
     return Shard(member, count, copies)
 
 
-def for_replicas(config: SentioConfig, shard: Shard | None) -> SentioConfig:
-    """Return ``config`` with one resource identity for every member when devices are replicated.
+def member_instance_id(base: str, member: int) -> str:
+    """Return member ``member``'s own ``service.instance.id``: ``base``, made distinct by it.
 
-    The members' copies of a reading must be one series for the backend to deduplicate them.
+    A StatefulSet pod's host name ends in its ordinal already (``sentio-collector-2``).
     """
-    if shard is None or shard.replication == 1:
+    return base if base.endswith(f"-{member}") else f"{base}-{member}"
+
+
+def for_replicas(config: SentioConfig, shard: Shard | None) -> SentioConfig:
+    """Return ``config`` with the member's own ``service.instance.id``, for its own telemetry.
+
+    Members on one host, or sharing a configured id, would otherwise export their health under
+    one identity, each overwriting the others'. Their readings keep ``readings_identity``.
+    """
+    if shard is None or shard.count == 1:
         return config
-    service = config.service.model_copy(
-        update={
-            "instance_id": config.service.instance_id or f"{config.service.name}-collector",
-            "host_name": config.service.host_name or f"{config.service.name}-collector",
-        }
-    )
+    own = member_instance_id(config.instance_id(), shard.member)
+    service = config.service.model_copy(update={"instance_id": own})
     return config.model_copy(update={"service": service})
+
+
+def readings_identity(config: SentioConfig, shard: Shard | None) -> dict[str, str]:
+    """Return the resource attributes the member's readings carry instead of its own.
+
+    ``config`` is the shared one (before ``for_replicas``). Replicated: one identity for every
+    member, so the copies of a reading are one series the backend deduplicates. Sharded
+    without replicas: the configured identity, so a device's series do not change with the
+    member that reads it on this host.
+    """
+    if shard is None or shard.count == 1:
+        return {}
+    if shard.replication == 1:
+        return {"service.instance.id": config.instance_id()}
+    name = f"{config.service.name}-collector"
+    return {
+        "service.instance.id": config.service.instance_id or name,
+        "host.name": config.service.host_name or name,
+    }
 
 
 class ShardedConnector(Connector[BaseModel]):

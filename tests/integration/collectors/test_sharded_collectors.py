@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sentio.collectors.runtime import Collector
-from sentio.collectors.sharding import Shard, apply, for_replicas
+from sentio.collectors.sharding import Shard, apply, for_replicas, readings_identity
 from sentio.simulators.pump import Pump, PumpServer
 
 from sentio.config import SentioConfig
@@ -84,7 +84,7 @@ class Member:
         data["collector"]["spool_dir"] = str(spool)
         self.config = SentioConfig.model_validate(data)
         self.telemetry: Telemetry = setup(self.config)
-        self.collector = Collector(self.config, self.telemetry)
+        self.collector = Collector(self.config, self.telemetry, readings_identity(config, shard))
         self.owned = apply(self.collector, shard)[config.connectors[0].name] or []
         self.task = asyncio.create_task(self.collector.run())
 
@@ -130,7 +130,9 @@ async def test_two_members_read_every_device_exactly_once(
         assert set(member.collector.accepted_by_device) == mine  # nobody read another's device
         accepted.update(member.collector.accepted_by_device)
         assert member.collector.dropped == member.collector.refused == 0
-    query = f'sum by (device) (count_over_time({{instance="{name}", connector="modbus"}}[10m]))'
+    # the readings: the collector's own sentio_* metrics carry instance and connector too
+    readings = f'{{__name__!~"sentio_.*", instance="{name}", connector="modbus"}}'
+    query = f"sum by (device) (count_over_time({readings}[10m]))"
     async with aiohttp.ClientSession() as session:
 
         async def landed() -> dict[str, float] | None:
@@ -187,3 +189,16 @@ async def test_replicated_members_lose_no_device_when_one_stops(
         # Deduplicated: about one sample per DEDUP, though two members read it every POLL_S.
         assert count <= span / float(DEDUP.rstrip("s")) + 3, (device, count, span)
         assert readings[device] > count, (device, readings[device], count)
+    # each member's own metrics under its own service.instance.id, none overwriting another's
+    own = f'sum by (service_instance_id) (sentio_collector_readings_total{{instance="{name}"}})'
+    everyone = [stopped, *members]
+    want = {m.config.instance_id(): float(m.collector.accepted) for m in everyone}
+    assert len(want) == 3
+    async with aiohttp.ClientSession() as session:
+
+        async def exported() -> dict[str, float] | None:
+            got = await promql(session, config.query_url(), own)
+            by_id = {r["metric"].get("service_instance_id", ""): float(r["value"][1]) for r in got}
+            return by_id if by_id == want else None
+
+        await poll(exported, 30, f"each member's readings counter, {want}")

@@ -16,6 +16,7 @@ from sentio.collectors.sharding import (
     device_key,
     for_replicas,
     parse_shard,
+    readings_identity,
     resolve,
     stable_hash,
 )
@@ -87,13 +88,23 @@ def test_a_sharded_collector_without_a_member_number_says_how_to_give_one() -> N
         resolve(None, None, None, {"SENTIO_SHARD_COUNT": "two"})
 
 
-def test_replicas_share_one_resource_identity() -> None:
-    config = SentioConfig.model_validate({"service": {"name": "plant"}})
-    assert for_replicas(config, Shard(0, 2)) is config
-    shared = for_replicas(config, Shard(0, 3, 2)).service
-    assert shared.instance_id == shared.host_name == "plant-collector"
+def test_replicas_share_the_readings_identity_and_keep_their_own() -> None:
+    config = SentioConfig.model_validate({"service": {"name": "plant", "instance_id": "host"}})
+    assert for_replicas(config, None) is config and readings_identity(config, None) == {}
+    assert for_replicas(config, Shard(0, 1)) is config
+    # each member's own telemetry under its own id, whatever the host or the configured id
+    own = {for_replicas(config, Shard(m, 3, 2)).instance_id() for m in range(3)}
+    assert own == {"host-0", "host-1", "host-2"}
+    pod = SentioConfig.model_validate({"service": {"name": "p", "instance_id": "sentio-c-2"}})
+    assert for_replicas(pod, Shard(2, 3)).instance_id() == "sentio-c-2"  # an ordinal already
+    # replicated: one identity for every member's readings, so their copies deduplicate
+    bare = SentioConfig.model_validate({"service": {"name": "plant"}})
+    shared = readings_identity(bare, Shard(1, 3, 2))
+    assert shared == {"service.instance.id": "plant-collector", "host.name": "plant-collector"}
     named = SentioConfig.model_validate({"service": {"name": "p", "instance_id": "edge"}})
-    assert for_replicas(named, Shard(1, 3, 2)).instance_id() == "edge"
+    assert readings_identity(named, Shard(1, 3, 2))["service.instance.id"] == "edge"
+    # sharded without replicas: readings keep the configured identity
+    assert readings_identity(config, Shard(1, 2)) == {"service.instance.id": "host"}
 
 
 class Empty(BaseModel):
