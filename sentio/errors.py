@@ -19,6 +19,9 @@ Exception
 │   ├── SpoolError                        (collectors.spool) the spool folder cannot be used
 │   ├── DeployError                       (sentio.deploy) manifests cannot be generated
 │   ├── MissingExtraError                 (sentio.extras) a command's optional extra is absent
+│   ├── LogQLError                        a LogQL query is refused (Loki's HTTP 400)
+│   │   ├── LogQLParseError               the query is not LogQL; names line and column
+│   │   └── LogQLTranslationError         valid LogQL with no LogsQL translation; names it
 │   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
 │   ├── BenchError, TelegrafError, ProcError, FaultsError, FuzzError, FleetError
 │   │                                     (sentio.bench) a benchmark failed
@@ -85,3 +88,19 @@ class TelemetryError(SentioError):
 
 class MissingExtraError(SentioError):
     """Raise when a command needs an optional extra that is not installed."""
+
+
+class LogQLError(SentioError):
+    """Raise when a LogQL query is refused; the Loki API answers it with HTTP 400."""
+
+
+class LogQLParseError(LogQLError):
+    """Raise when a query is not valid LogQL."""
+
+
+class LogQLTranslationError(LogQLError):
+    """Raise when valid LogQL has no faithful LogsQL translation; ``construct`` names it."""
+
+    def __init__(self, construct: str, reason: str) -> None:
+        super().__init__(f"unsupported LogQL: {construct}: {reason}")
+        self.construct = construct

@@ -17,6 +17,7 @@ EXTRAS: dict[str, str] = {
     "paho": "mqtt",
     "grafana_client": "grafana",
     "grafana_foundation_sdk": "grafana",
+    "lark": "logql",
     "hypothesis": "dev",
 }
 
