@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
+from sentio.ai_engine.episodes import Episodes, log_attributes
 from sentio.ai_engine.errors import AiEngineError, CycleStopped, StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
@@ -49,19 +50,6 @@ class CycleStats:
     findings: int = 0
     anomalies: int = 0
     seconds: float = 0.0
-
-
-RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-def _attribute_name(label: str) -> str:
-    name = "metric" if label == "__name__" else label.strip("_") or label
-    return f"label_{name}" if name in RESERVED else name
-
-
-def log_attributes(values: dict[str, object]) -> dict[str, object]:
-    """Return log-record extras: no None values, `__name__` as `metric`, safe key names."""
-    return {_attribute_name(k): v for k, v in values.items() if v is not None}
 
 
 def in_shard(key: LabelSet, shard: tuple[int, int]) -> bool:
@@ -163,6 +151,7 @@ class QueryEngine:
         self.shard = shard
         self.state = QueryState()
         self.stopping: asyncio.Event | None = None  # set: stop the cycle at the next page
+        self.episodes = Episodes(self.events, query.name)  # logged per episode, not per point
         if query.model not in BUILTIN_MODELS:
             custom_model(query.model)  # fail at start, naming the group, not at the first fit
         if query.model == DEVICE_MODEL and not query.group_by:
@@ -317,15 +306,14 @@ class QueryEngine:
         score[~np.isfinite(values)] = np.nan
         block = ScoreBlock([s.key() for s in page], models, self.query.name, ts, score, exp, lo, hi)
         await out.add(block)
-        anomalous = np.nonzero(score > 1)
-        for i, j in zip(*(a.tolist() for a in anomalous), strict=True):
-            finding = Finding(
-                page[i].labels, int(ts[j]), models[i], self.query.name,
-                score=float(score[i, j]), expected=float(exp[i, j]),
-                lower=float(lo[i, j]), upper=float(hi[i, j]),
-            )  # fmt: skip
-            self._anomaly(finding, float(values[i, j]), {})
-        return len(anomalous[0])
+        anomalies = 0
+        for i, s in enumerate(page):
+
+            def detail(j: int, i: int = i) -> dict[str, object]:
+                return {"value": float(values[i, j]), "expected": float(exp[i, j])}
+
+            anomalies += self.episodes.observe(s.key(), s.labels, models[i], ts, score[i], detail)
+        return anomalies
 
     async def _devices(self, start: int, now: int, out: OutputStream) -> int:
         """Score every device with its model, write the scores, and return the anomalies."""
@@ -350,11 +338,15 @@ class QueryEngine:
                 row = np.where(np.isfinite(frame[cols]).all(axis=1), score[cols], np.nan)
                 for c in np.nonzero(row > 1)[0].tolist():
                     drivers[len(keys), c] = explanation[cols[c]]
-                    finding = Finding(
-                        dict(gkey), int(ts[cols[c]]), DEVICE_MODEL, q.name, score=float(row[c])
-                    )
-                    self._anomaly(finding, None, explanation[cols[c]])
-                anomalies += int(np.sum(row > 1))
+
+                def why(
+                    c: int, e: list[dict[str, float]] = explanation, at: np.ndarray = cols
+                ) -> dict[str, object]:
+                    return {"drivers": e[int(at[c])]}
+
+                anomalies += self.episodes.observe(
+                    gkey, dict(gkey), DEVICE_MODEL, ts[cols], row, why
+                )
                 keys.append(gkey)
                 scores.append(row)
             if keys:
@@ -394,14 +386,3 @@ class QueryEngine:
                         ),
                     )  # fmt: skip
             await out.add_findings(found)
-
-    def _anomaly(self, finding: Finding, value: float | None, drivers: dict[str, float]) -> None:
-        top = sorted(drivers.items(), key=lambda kv: -kv[1])[:3]
-        self.events.warning(
-            "anomaly in %s: score %.2f", finding.query, finding.score or 0.0,
-            extra=log_attributes(
-                {**finding.labels, "query": finding.query, "model": finding.model,
-                 "score": finding.score, "value": value, "expected": finding.expected,
-                 "drivers": ", ".join(f"{k}={v:.2f}" for k, v in top)}
-            ),
-        )  # fmt: skip

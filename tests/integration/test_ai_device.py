@@ -95,5 +95,7 @@ async def test_a_stuck_valve_reading_is_scored_above_one_while_it_lasts(
     assert min(v for row, v in by_row.items() if row >= HEALTHY + 5) > 1
     device = [r for r in events if getattr(r, "model", None) == "multivariate"]
     assert device and all("anomaly in it-pump" in r.getMessage() for r in device)
+    # the fault lasts to the end: one record when it began, not one per anomalous row
+    assert [r.episode for r in device] == ["start"], [r.getMessage() for r in device]
     assert all(getattr(r, "device", None) == "pump-1" for r in device)
     assert any("valve_position" in getattr(r, "drivers", "") for r in device)
