@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from sentio.errors import SentioError
+from sentio.extras import DISTRIBUTION
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -19,7 +20,7 @@ name = "sentio-connector-{dash}"
 version = "0.1.0"
 description = "A Sentio connector: {name}"
 requires-python = ">=3.11"
-dependencies = ["sentio"]
+dependencies = ["{distribution}"]
 
 [project.entry-points."sentio.connectors"]
 {name} = "{package}.connector:{cls}"
@@ -162,6 +163,7 @@ def scaffold(name: str, parent: Path) -> Path:
         "package": package,
         "cls": cls,
         "cls_config": cls.removesuffix("Connector") + "Config",
+        "distribution": DISTRIBUTION,
     }
     root = parent / f"sentio-connector-{values['dash']}"
     if root.exists():

@@ -38,8 +38,12 @@ def test_scaffold_install_run_and_see_readings(
     assert result.exit_code == 0, result.output
     root = tmp_path / f"sentio-connector-{name.replace('_', '-')}"
     assert (root / "pyproject.toml").is_file() and (root / "tests" / "test_connector.py").is_file()
-    subprocess.run([*PIP, "install", "--no-build-isolation", "--no-deps", "-e", str(root)],
-                   check=True, capture_output=True)  # fmt: skip
+    # no index: its one dependency must be the Sentio installed here (sentio-iot), by name
+    installed = subprocess.run(
+        [*PIP, "install", "--no-build-isolation", "--no-index", "-e", str(root)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
     try:
         listed = subprocess.run(
             [sys.executable, "-m", "sentio.cli", "connectors", "list"],
