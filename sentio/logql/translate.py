@@ -18,6 +18,7 @@ from sentio.logql import ast
 from sentio.logql.labels import SEVERITY_FIELD, Resolver, level_regex
 
 VALUE = "logql_value"
+ROWS = "logql_rows"
 _RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
 _TEMPLATE_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
 _TEMPLATE_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -328,6 +329,8 @@ class Translator:
         value_field = ""
         if unwrap is not None:
             value_field = self.field(unwrap.name)
+            # Loki drops the samples whose label is not a number (duration, bytes)
+            pipes.append(f"filter {qf(value_field)}:range[-inf, inf]")
             if unwrap.conversion in ("duration", "duration_seconds"):
                 pipes.append(f"math {qf(value_field)} / {NS} as {qf(value_field)}")
             elif unwrap.conversion == "bytes":
@@ -341,7 +344,7 @@ class Translator:
             groups = {"_stream": "_stream", **(extra or {})}
         pre_level = self._level_pipes(groups)
         by = f"by ({', '.join(qf(f) for f in groups)}) " if groups else ""
-        stats = f"stats {by}{stat} as {VALUE}"
+        stats = _stats_pipe(by, stat)
         parts = [" ".join(filters), *pipes, *pre_level, stats, *post]
         plan = StatsPlan(" | ".join(parts), ra.range_ns, ra.offset_ns, groups)
         if ra.fn == "absent_over_time":
@@ -440,7 +443,7 @@ class Translator:
         if fn is None:
             raise _refuse(f"{va.op}()", "no LogsQL stats function")
         arg = "" if fn == "count" else VALUE
-        query += f" | stats {by}{fn}({arg}) as {VALUE}"
+        query += " | " + _stats_pipe(by, f"{fn}({arg})")
         if va.op == "stdvar":
             query += f" | math {VALUE} * {VALUE} as {VALUE}"
         return StatsPlan(query, inner.range_ns, inner.offset_ns, groups)
@@ -479,6 +482,13 @@ class Translator:
             )
         on = tuple(self.field(x) for x in b.matching) if b.matching is not None else None
         return BinaryPlan(b.op, left, right, on)
+
+
+def _stats_pipe(by: str, fn: str) -> str:
+    """Return a stats pipe; ungrouped, it yields no row (not a zero) when nothing matched."""
+    if by:
+        return f"stats {by}{fn} as {VALUE}"
+    return f"stats {fn} as {VALUE}, count() as {ROWS} | filter {ROWS}:>0 | delete {ROWS}"
 
 
 def _arith(op: str, a: float, b: float) -> float:

@@ -1,0 +1,33 @@
+"""Run the Loki API: ``python -m sentio.logql --port 3100 --victorialogs http://...:9428``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from sentio.logql.api import serve
+
+
+def main() -> None:
+    """Serve until SIGTERM or SIGINT."""
+    ap = argparse.ArgumentParser(prog="python -m sentio.logql", description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=3100)
+    ap.add_argument("--victorialogs", default="http://127.0.0.1:9428")
+    args = ap.parse_args()
+
+    async def run() -> None:
+        task = asyncio.ensure_future(serve(args.host, args.port, args.victorialogs))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,467 @@
+"""Loki's read API over VictoriaLogs (aiohttp): LogQL in, Loki's JSON out, records streamed.
+
+Log results are written to the client as VictoriaLogs yields them, one stream object per run
+of records with the same labels, so memory stays bounded whatever the limit. A query that is
+not LogQL, or has no LogsQL translation, is HTTP 400 with Loki's plain-text error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from sentio import __version__
+from sentio.errors import LogQLError, StackError
+from sentio.logql import ast
+from sentio.logql.evaluate import Window, evaluate, fmt_value, matrix, vector
+from sentio.logql.labels import (
+    INTERNAL_FIELDS,
+    LEVEL_LABELS,
+    SEVERITY_FIELD,
+    Resolver,
+    loki_name,
+    normalize_level,
+    parse_stream,
+    stream_labels,
+)
+from sentio.logql.params import ParamError, instant_params, parse_step, range_params, window
+from sentio.logql.parser import parse
+from sentio.logql.translate import LogsPlan, MetricPlan, Plan, ScalarPlan, Translator, qf, quote
+from sentio.logql.victorialogs import VictoriaLogs, parse_rfc3339_ns
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+FLUSH_VALUES = 500  # values per stream object before it is written out
+# The Loki API version whose shapes this implements; Grafana reads it to pick features.
+LOKI_API_VERSION = "3.4.0"
+VL_KEY: web.AppKey[VictoriaLogs] = web.AppKey("victorialogs", VictoriaLogs)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _args(request: web.Request, form: Mapping[str, Any] | None = None) -> dict[str, str]:
+    out = {k: v for k, v in request.query.items()}
+    if form:
+        out.update({k: str(v) for k, v in form.items()})
+    return out
+
+
+async def _all_args(request: web.Request) -> dict[str, str]:
+    form = await request.post() if request.method == "POST" else None
+    return _args(request, form)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", content_type="text/plain")
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer Sentio's LogQL errors with Loki's 400 and backend failures with 502."""
+    try:
+        return await handler(request)
+    except LogQLError as exc:
+        return _error(400, str(exc))
+    except StackError as exc:
+        log.warning("Loki API: %s", exc)
+        return _error(502, str(exc))
+
+
+class LokiApi:
+    """The request handlers; one VictoriaLogs client behind them."""
+
+    def __init__(self, vl: VictoriaLogs) -> None:
+        self.vl = vl
+
+    async def translator(self) -> Translator:
+        """Return a translator that knows the field names VictoriaLogs holds now."""
+        return Translator(Resolver(await self.vl.known_fields()))
+
+    async def plan(self, query: str) -> tuple[ast.Query, Plan]:
+        """Parse and translate a LogQL query."""
+        tree = parse(query)
+        return tree, (await self.translator()).translate(tree)
+
+    # queries ----------------------------------------------------------------------------------
+    async def query_range(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``/loki/api/v1/query_range``: streams for log queries, matrix for metrics."""
+        p = range_params(await _all_args(request))
+        _tree, plan = await self.plan(p.query)
+        if isinstance(plan, LogsPlan):
+            return await self.stream_logs(
+                request, plan, p.start, p.end, p.limit, p.forward, p.interval_ns
+            )
+        series = await evaluate(self.vl, plan, Window(p.start, p.end, p.step_ns))
+        return _success("matrix", matrix(series))
+
+    async def query(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``/loki/api/v1/query``: an instant metric query (vector or scalar)."""
+        query, at, _limit, _forward = instant_params(await _all_args(request))
+        _tree, plan = await self.plan(query)
+        if isinstance(plan, LogsPlan):
+            raise ParamError(
+                "log queries are not supported as an instant query type, please change your "
+                "query to a range query type"
+            )
+        return _success(*await self._instant(plan, at))
+
+    async def _instant(self, plan: MetricPlan, at: int) -> tuple[str, Any]:
+        if isinstance(plan, ScalarPlan):
+            return "scalar", [at / NS, fmt_value(plan.value)]
+        series = await evaluate(self.vl, plan, Window(at, at, 0))
+        return "vector", vector(series, at)
+
+    async def stream_logs(
+        self,
+        request: web.Request,
+        plan: LogsPlan,
+        start: int,
+        end: int,
+        limit: int,
+        forward: bool,
+        interval_ns: int = 0,
+    ) -> web.StreamResponse:
+        """Write the records of a log plan as Loki streams while VictoriaLogs sends them."""
+        order = "" if forward else " desc"
+        query = f"{plan.query} | sort by (_time{order}) | limit {limit}"
+        records = self.vl.lines(query, start, end - 1)
+        try:
+            return await self._write_streams(request, records, interval_ns)
+        finally:
+            await records.aclose()
+
+    async def _write_streams(
+        self, request: web.Request, records: AsyncGenerator[dict[str, Any], None], interval_ns: int
+    ) -> web.StreamResponse:
+        first = await anext(records, None)  # errors before any byte is sent become a 400
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"status":"success","data":{"resultType":"streams","result":[')
+        written, entries, size = 0, 0, 0
+        labels: dict[str, str] | None = None
+        values: list[list[str]] = []
+        last_ts: int | None = None
+
+        async def flush() -> None:
+            nonlocal written
+            if labels is None or not values:
+                return
+            body = json.dumps({"stream": labels, "values": values}, ensure_ascii=False)
+            await resp.write((b"," if written else b"") + body.encode())
+            written += 1
+            values.clear()
+
+        async def all_records() -> AsyncIterator[dict[str, Any]]:
+            if first is None:
+                return
+            yield first
+            async for rec in records:
+                yield rec
+
+        async for rec in all_records():
+            ts = parse_rfc3339_ns(str(rec.get("_time", "")))
+            if interval_ns and last_ts is not None and abs(ts - last_ts) < interval_ns:
+                continue
+            last_ts = ts
+            rec_labels = stream_labels(rec)
+            if rec_labels != labels or len(values) >= FLUSH_VALUES:
+                await flush()
+                labels = rec_labels
+            line = str(rec.get("_msg", ""))
+            values.append([str(ts), line])
+            entries += 1
+            size += len(line)
+        await flush()
+        summary = {
+            "summary": {
+                "totalEntriesReturned": entries,
+                "totalLinesProcessed": entries,
+                "totalBytesProcessed": size,
+            }
+        }
+        await resp.write(b'],"stats":' + json.dumps(summary).encode() + b"}}")
+        await resp.write_eof()
+        return resp
+
+    # metadata ---------------------------------------------------------------------------------
+    async def _selector_query(self, text: str | None) -> str:
+        if not text:
+            return "*"
+        tree = parse(text)
+        if not isinstance(tree, ast.LogQuery):
+            raise ParamError(f"{text!r}: a stream selector is needed here")
+        plan = (await self.translator()).log_query(tree)
+        return plan.query
+
+    async def labels(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/labels``."""
+        args = await _all_args(request)
+        start, end = window(args)
+        query = await self._selector_query(args.get("query"))
+        names = await self.vl.field_names(query, start, end)
+        out = {loki_name(n) for n in names if n not in INTERNAL_FIELDS}
+        if SEVERITY_FIELD in names:
+            out.add("detected_level")
+        return web.json_response({"status": "success", "data": sorted(out)})
+
+    async def label_values(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/label/{name}/values``."""
+        args = await _all_args(request)
+        name = request.match_info["name"]
+        start, end = window(args)
+        query = await self._selector_query(args.get("query"))
+        resolver = (await self.translator()).resolver
+        field = resolver.field(name)
+        limit = int(args["limit"]) if args.get("limit", "").isdigit() else 0
+        values = await self.vl.field_values(field, query, start, end, limit)
+        if name in LEVEL_LABELS:
+            values = [normalize_level(v) for v in values]
+        return web.json_response(
+            {"status": "success", "data": sorted({v for v in values if v != ""})}
+        )
+
+    async def series(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/series`` for each ``match[]`` selector."""
+        args = await _all_args(request)
+        matches = request.query.getall("match[]", [])
+        if request.method == "POST":
+            form = await request.post()
+            matches = [*matches, *(str(v) for v in form.getall("match[]", []))]
+        if not matches and args.get("match"):
+            matches = [args["match"]]
+        start, end = window(args)
+        queries = [await self._selector_query(m) for m in matches] or ["*"]
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        out: list[dict[str, str]] = []
+        for q in queries:
+            for stream in await self.vl.streams(q, start, end):
+                labels = {loki_name(k): v for k, v in parse_stream(stream).items()}
+                key = tuple(sorted(labels.items()))
+                if key not in seen:
+                    seen.add(key)
+                    out.append(labels)
+        return web.json_response({"status": "success", "data": out})
+
+    async def index_stats(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/index/stats``: streams, chunks, bytes and entries."""
+        args = await _all_args(request)
+        start, end = window(args)
+        query = await self._selector_query(args.get("query"))
+        stats = (
+            f"{query} | stats count() as entries, sum_len(_msg) as bytes, "
+            "count_uniq(_stream) as streams"
+        )
+        rows = [r async for r in self.vl.lines(stats, start, end)]
+        row = rows[0] if rows else {}
+        streams = int(row.get("streams", 0) or 0)
+        return web.json_response(
+            {
+                "streams": streams,
+                "chunks": streams,
+                "bytes": int(row.get("bytes", 0) or 0),
+                "entries": int(row.get("entries", 0) or 0),
+            }
+        )
+
+    async def _volume_query(self, args: dict[str, str]) -> tuple[str, dict[str, str]]:
+        text = args.get("query") or ""
+        tree = parse(text) if text else None
+        if tree is not None and not isinstance(tree, ast.LogQuery):
+            raise ParamError(f"{text!r}: a stream selector is needed here")
+        translator = await self.translator()
+        base = translator.log_query(tree).query if tree is not None else "*"
+        if args.get("targetLabels"):
+            names = [n.strip() for n in args["targetLabels"].split(",") if n.strip()]
+        elif tree is not None:
+            names = [m.name for m in tree.matchers]
+        else:
+            names = []
+        groups = {translator.field(n): n for n in names}
+        by = f"by ({', '.join(qf(f) for f in groups)}) " if groups else ""
+        return f"{base} | stats {by}sum_len(_msg) as logql_value", groups
+
+    async def volume(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/index/volume``: bytes per label set, largest first."""
+        args = await _all_args(request)
+        start, end = window(args)
+        query, groups = await self._volume_query(args)
+        limit = int(args["limit"]) if args.get("limit", "").isdigit() else 100
+        rows = await self.vl.stats_instant(query, start, end)
+        result: list[dict[str, Any]] = [
+            {
+                "metric": {
+                    groups.get(k, loki_name(k)): v
+                    for k, v in r["metric"].items()
+                    if k != "__name__"
+                },
+                "value": [end / NS, str(r["value"][1])],
+            }
+            for r in rows
+        ]
+        result.sort(key=lambda r: -float(r["value"][1]))
+        return _success("vector", result[:limit])
+
+    async def volume_range(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/index/volume_range``: bytes per label set and step."""
+        args = await _all_args(request)
+        start, end = window(args)
+        step = parse_step(args["step"]) if args.get("step") else max(NS, (end - start) // 250)
+        query, groups = await self._volume_query(args)
+        rows = await self.vl.stats_range(query, start, end, step, (-start) % step)
+        result = [
+            {
+                "metric": {
+                    groups.get(k, loki_name(k)): v
+                    for k, v in r["metric"].items()
+                    if k != "__name__"
+                },
+                "values": [[float(ts), str(v)] for ts, v in r["values"]],
+            }
+            for r in rows
+        ]
+        return _success("matrix", result)
+
+    # health -----------------------------------------------------------------------------------
+    async def ready(self, request: web.Request) -> web.Response:
+        """Answer ``/ready``: 200 once VictoriaLogs answers."""
+        if await self.vl.healthy():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="VictoriaLogs is not ready\n")
+
+    async def buildinfo(self, request: web.Request) -> web.Response:
+        """Answer ``/loki/api/v1/status/buildinfo``."""
+        return web.json_response(
+            {
+                "version": LOKI_API_VERSION,
+                "revision": f"sentio-{__version__}",
+                "branch": "sentio-logql",
+                "buildUser": "sentio",
+                "buildDate": "",
+                "goVersion": "",
+            }
+        )
+
+    # live tail --------------------------------------------------------------------------------
+    async def tail(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``/loki/api/v1/tail`` over WebSocket: new records as they are stored."""
+        args = _args(request)
+        query = args.get("query", "")
+        if not query:
+            raise ParamError("query parameter is required")
+        _tree, plan = await self.plan(query)
+        if not isinstance(plan, LogsPlan):
+            raise ParamError("only log queries can be tailed")
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        reader = asyncio.ensure_future(self._tail_into(ws, plan.query))
+        try:
+            async for msg in ws:
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
+                    break
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StackError, LogQLError):
+                await reader
+            await ws.close()
+        return ws
+
+    async def _tail_into(self, ws: web.WebSocketResponse, query: str) -> None:
+        try:
+            async for rec in self.vl.tail(query):
+                ts = parse_rfc3339_ns(str(rec.get("_time", "")))
+                frame = {
+                    "streams": [
+                        {
+                            "stream": stream_labels(rec),
+                            "values": [[str(ts), str(rec.get("_msg", ""))]],
+                        }
+                    ],
+                    "dropped_entries": None,
+                }
+                await ws.send_str(json.dumps(frame, ensure_ascii=False))
+        except (StackError, LogQLError) as exc:
+            await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR, message=str(exc)[:120].encode())
+
+
+API_KEY: web.AppKey[LokiApi] = web.AppKey("loki_api", LokiApi)
+
+
+def _success(result_type: str, result: Any) -> web.Response:
+    return web.json_response(
+        {"status": "success", "data": {"resultType": result_type, "result": result, "stats": {}}}
+    )
+
+
+def build_app(vl_url: str, session: aiohttp.ClientSession | None = None) -> web.Application:
+    """Return the Loki API application reading from VictoriaLogs at ``vl_url``."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        own = session is None
+        s = session or aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+        )
+        vl = VictoriaLogs(s, vl_url)
+        app[VL_KEY] = vl
+        api = LokiApi(vl)
+        app[API_KEY] = api
+        yield
+        if own:
+            await s.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    def route(name: str) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            api = request.app[API_KEY]
+            method: Handler = getattr(api, name)
+            return await method(request)
+
+        return handler
+
+    v1 = "/loki/api/v1"
+    for path, name in (
+        ("/query_range", "query_range"),
+        ("/query", "query"),
+        ("/labels", "labels"),
+        ("/label", "labels"),
+        ("/label/{name}/values", "label_values"),
+        ("/series", "series"),
+        ("/index/stats", "index_stats"),
+        ("/index/volume", "volume"),
+        ("/index/volume_range", "volume_range"),
+    ):
+        app.router.add_route("GET", v1 + path, route(name))
+        app.router.add_route("POST", v1 + path, route(name))
+    app.router.add_get(v1 + "/tail", route("tail"))
+    app.router.add_get(v1 + "/status/buildinfo", route("buildinfo"))
+    app.router.add_get("/ready", route("ready"))
+    app.router.add_get("/loki/ready", route("ready"))
+    return app
+
+
+async def serve(host: str, port: int, vl_url: str) -> None:
+    """Serve the Loki API until cancelled."""
+    runner = web.AppRunner(build_app(vl_url), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def now_ns() -> int:
+    """Return the current time in nanoseconds."""
+    return time.time_ns()
+
+
+__all__ = ["LokiApi", "build_app", "quote", "serve"]

@@ -1,0 +1,729 @@
+# ruff: noqa: E501
+"""The LogQL corpus: each query through the Loki API against the known records in VictoriaLogs.
+
+Each expected answer is computed here from the records (``dataset.Rec``), with plain Python.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.logql.conftest import LogqlEnv
+from tests.integration.logql.dataset import ANSI, NS, Rec
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+Labels = frozenset[tuple[str, str]]
+Recs = list[Rec]
+ALL = '{service_name=~"plant-.*"}'
+WINDOW_S = 1800  # the [30m] of instant queries: every record
+
+
+@dataclass(frozen=True)
+class Case:
+    """One query and how to compute its answer from the records."""
+
+    query: str
+    kind: str  # lines | vector | matrix | labels | topk
+    expected: Callable[[Recs], Any]
+
+
+CASES: list[Case] = []
+
+
+def lines(query: str, pred: Callable[[Rec], bool], fmt: Callable[[Rec], str] | None = None) -> None:
+    """Add a log query whose answer is the bodies (or ``fmt``) of the matching records."""
+
+    def expected(recs: Recs) -> list[str]:
+        return [(fmt or (lambda r: r.body))(r) for r in recs if pred(r)]
+
+    CASES.append(Case(query, "lines", expected))
+
+
+def vector(query: str, fn: Callable[[Recs], dict[Labels, float]]) -> None:
+    """Add an instant metric query at the end of the data."""
+    CASES.append(Case(query, "vector", fn))
+
+
+def lab(**kv: str) -> Labels:
+    """Return a label set."""
+    return frozenset(kv.items())
+
+
+def group(
+    recs: Recs, key: Callable[[Rec], Labels], value: Callable[[Recs], float]
+) -> dict[Labels, float]:
+    """Return ``value`` of the records of each ``key``."""
+    out: dict[Labels, list[Rec]] = defaultdict(list)
+    for r in recs:
+        out[key(r)].append(r)
+    return {k: value(v) for k, v in out.items()}
+
+
+def stream(r: Rec) -> Labels:
+    return lab(service_name=r.service, host_name=r.host)
+
+
+def contains(s: str) -> Callable[[Rec], bool]:
+    return lambda r: s in r.body
+
+
+def regex(p: str, flags: int = 0) -> Callable[[Rec], bool]:
+    return lambda r: re.search(p, r.body, flags) is not None
+
+
+def num(d: dict[str, str], key: str) -> float | None:
+    try:
+        return float(d[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def dur_s(text: str) -> float:
+    return float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1])
+
+
+def kb(text: str) -> float:
+    return float(text[:-2]) * 1000
+
+
+# --- selectors -------------------------------------------------------------------------------
+SELECTORS: list[tuple[str, Callable[[Rec], bool]]] = [
+    ('{service_name="plant-a"}', lambda r: r.service == "plant-a"),
+    ('{service_name!="plant-a"}', lambda r: r.service != "plant-a"),
+    (ALL, lambda r: True),
+    ('{service_name=~"plant-a|plant-b", host_name="edge-1"}', lambda r: r.host == "edge-1"),
+    (
+        '{service_name="plant-b", host_name!~"edge-1"}',
+        lambda r: r.service == "plant-b" and r.host != "edge-1",
+    ),
+    ('{device="pump-1"}', lambda r: r.device == "pump-1"),
+    ('{detected_level="warn"}', lambda r: r.level == "warn"),
+    (
+        '{detected_level="error", service_name="plant-a"}',
+        lambda r: r.level == "error" and r.service == "plant-a",
+    ),
+    (
+        '{level=~"info|debug", service_name="plant-b"}',
+        lambda r: r.level in ("info", "debug") and r.service == "plant-b",
+    ),
+    (
+        '{service_name="plant-a", device!="pump-0"}',
+        lambda r: r.service == "plant-a" and r.device != "pump-0",
+    ),
+    ('{device=~"pump-[12]"}', lambda r: r.device in ("pump-1", "pump-2")),
+]
+for sel, pred in SELECTORS:
+    lines(sel, pred)
+
+# --- line filters over two selectors ---------------------------------------------------------
+LINE_FILTERS: list[tuple[str, Callable[[Rec], bool]]] = [
+    ('|= "timeout"', contains("timeout")),
+    ('|= "Timeout"', contains("Timeout")),
+    ('|~ "(?i)timeout"', regex("timeout", re.I)),
+    ('!= "ALERT"', lambda r: "ALERT" not in r.body),
+    ('!~ "status|ALERT"', lambda r: re.search("status|ALERT", r.body) is None),
+    ('|= "pump-2"', contains("pump-2")),
+    ('|= "cycle" != "Timeout"', lambda r: "cycle" in r.body and "Timeout" not in r.body),
+    ('|~ "code=[0-3] "', regex("code=[0-3] ")),
+    ('|= "timeout" or "ALERT"', lambda r: "timeout" in r.body or "ALERT" in r.body),
+    ('|= "reading ok"', contains("reading ok")),
+    ("|~ `temp=2[0-2]\\.5`", regex(r"temp=2[0-2]\.5")),
+    ('|= "\\"status\\": 500"', contains('"status": 500')),
+    (
+        '|= "api/v1" |~ "latency_ms\\": [0-4]?[0-9],"',
+        lambda r: (
+            "api/v1" in r.body and re.search(r'latency_ms": [0-4]?[0-9],', r.body) is not None
+        ),
+    ),
+    ('!= "a" != "e"', lambda r: "a" not in r.body and "e" not in r.body),
+]
+for sel, spred in (SELECTORS[0], SELECTORS[2], SELECTORS[5]):
+    for lf, lpred in LINE_FILTERS:
+        lines(f"{sel} {lf}", lambda r, s=spred, p=lpred: s(r) and p(r))
+
+
+# --- parsers and label filters ---------------------------------------------------------------
+def lf(r: Rec, key: str) -> float | None:
+    return num(r.logfmt(), key)
+
+
+def js(r: Rec, key: str) -> float | None:
+    return num(r.json(), key)
+
+
+PARSED: list[tuple[str, Callable[[Rec], bool]]] = [
+    ("| logfmt | temp > 23", lambda r: (lf(r, "temp") or 0) > 23),
+    (
+        '| logfmt | temp >= 22.5 and device="pump-0"',
+        lambda r: (lf(r, "temp") or 0) >= 22.5 and r.device == "pump-0",
+    ),
+    (
+        "| logfmt | duration > 200ms",
+        lambda r: r.kind == "logfmt" and dur_s(r.logfmt()["duration"]) > 0.2,
+    ),
+    (
+        "| logfmt | duration <= 0.1s",
+        lambda r: r.kind == "logfmt" and dur_s(r.logfmt()["duration"]) <= 0.1,
+    ),
+    ("| logfmt | size > 3KB", lambda r: r.kind == "logfmt" and kb(r.logfmt()["size"]) > 3000),
+    ("| logfmt | size == 2KB", lambda r: r.kind == "logfmt" and kb(r.logfmt()["size"]) == 2000),
+    (
+        '| logfmt | msg="reading ok", temp < 21',
+        lambda r: r.logfmt().get("msg") == "reading ok" and (lf(r, "temp") or 99) < 21,
+    ),
+    ("| json | status >= 500", lambda r: (js(r, "status") or 0) >= 500),
+    ("| json | status = 404", lambda r: js(r, "status") == 404),
+    (
+        "| json | status != 200 and latency_ms < 30",
+        lambda r: r.kind == "json" and js(r, "status") != 200 and (js(r, "latency_ms") or 0) < 30,
+    ),
+    ('| json | path="/api/v1"', lambda r: r.json().get("path") == "/api/v1"),
+    (
+        '| json | path=~"/api/v[01]" | latency_ms > 50',
+        lambda r: r.kind == "json" and (js(r, "latency_ms") or 0) > 50,
+    ),
+    (
+        "| json | status >= 500 or latency_ms > 90",
+        lambda r: (
+            r.kind == "json" and ((js(r, "status") or 0) >= 500 or (js(r, "latency_ms") or 0) > 90)
+        ),
+    ),
+    ('| json uid="user.id" | uid="u1"', lambda r: r.json().get("user_id") == "u1"),
+    ("| json status | status=201", lambda r: js(r, "status") == 201),
+    (
+        '| json | path!="/api/v0" | status < 300',
+        lambda r: (
+            r.kind == "json" and r.json()["path"] != "/api/v0" and (js(r, "status") or 0) < 300
+        ),
+    ),
+    ("| unpack | status >= 500", lambda r: (js(r, "status") or 0) >= 500),
+    (
+        '| regexp "code=(?P<code>\\\\d+) zone=(?P<zone>z\\\\d)" | zone="z1"',
+        lambda r: "zone=z1" in r.body,
+    ),
+    (
+        '| regexp "code=(?P<code>\\\\d+)" | code >= 7',
+        lambda r: (m := re.search(r"code=(\d+)", r.body)) is not None and int(m.group(1)) >= 7,
+    ),
+    (
+        '| regexp "cycle (?P<cycle>\\\\d+)" | cycle > 50',
+        lambda r: (m := re.search(r"cycle (\d+)", r.body)) is not None and int(m.group(1)) > 50,
+    ),
+    (
+        '| pattern "<_> cycle <n> <word> after <secs> s" | secs >= 10',
+        lambda r: (m := re.search(r"after (\d+) s", r.body)) is not None and int(m.group(1)) >= 10,
+    ),
+    (
+        '| pattern "<dev> cycle <_>" | dev="pump-2"',
+        lambda r: r.kind == "plain" and r.device == "pump-2",
+    ),
+    (
+        '| pattern "<_> cycle <_> <word> <_>" | word="timeout"',
+        lambda r: r.kind == "plain" and " timeout " in r.body,
+    ),
+    ('| trace_id="0000000000000000000000000000000c"', lambda r: r.i == 12),
+    ('| trace_id!="" | device="pump-0"', lambda r: bool(r.trace_id) and r.device == "pump-0"),
+    ('| detected_level="error" | logfmt', lambda r: r.level == "error"),
+    ('| device="pump-3" or device="pump-1"', lambda r: r.device in ("pump-3", "pump-1")),
+    (
+        '| device=~"pump-[23]" | detected_level!="debug"',
+        lambda r: r.device in ("pump-2", "pump-3") and r.level != "debug",
+    ),
+    ('| logfmt | __error__=""', lambda r: True),
+]
+for q, pred in PARSED:
+    lines(f"{ALL} {q}", pred)
+
+# --- formatting ------------------------------------------------------------------------------
+lines(f'{ALL} |= "ALERT" | decolorize', contains("ALERT"), lambda r: ANSI.sub("", r.body))
+lines(
+    f'{ALL} | decolorize |= "ALERT code"',
+    lambda r: "ALERT code" in ANSI.sub("", r.body),
+    lambda r: ANSI.sub("", r.body),
+)
+lines(
+    '{device="pump-1"} | line_format "{{.device}} {{.service_name}}"',
+    lambda r: r.device == "pump-1",
+    lambda r: f"{r.device} {r.service}",
+)
+lines(
+    f'{ALL} |= "reading" | logfmt | line_format "{{{{.device}}}}:{{{{.temp}}}}"',
+    contains("reading"),
+    lambda r: f"{r.device}:{r.logfmt()['temp']}",
+)
+lines(
+    f'{ALL} | json | line_format "{{{{.path}}}} {{{{ .status }}}}"',
+    lambda r: True,
+    lambda r: f"{r.json().get('path', '')} {r.json().get('status', '')}",
+)
+lines(
+    f'{ALL} | label_format dev=device | line_format "{{{{.dev}}}}"',
+    lambda r: True,
+    lambda r: r.device,
+)
+lines(
+    f'{ALL} | label_format where="{{{{.host_name}}}}/{{{{.device}}}}" | line_format "{{{{.where}}}}"',
+    lambda r: True,
+    lambda r: f"{r.host}/{r.device}",
+)
+lines(
+    f'{ALL} | line_format "{{{{__line__}}}}!" |= "ok\\"!"',
+    lambda r: r.body.endswith('ok"'),
+    lambda r: r.body + "!",
+)
+lines(
+    f'{ALL} | json | line_format "{{{{.status}}}}" |= "50"',
+    lambda r: str(r.json().get("status", "")).startswith("50"),
+    lambda r: str(r.json()["status"]),
+)
+CASES.append(
+    Case(
+        f"{ALL} | drop trace_id, severity_number",
+        "labels",
+        lambda recs: ("absent", {"trace_id", "severity_number"}),
+    )
+)
+CASES.append(
+    Case(
+        f"{ALL} | keep device, service_name",
+        "labels",
+        lambda recs: ("exactly", {"device", "service_name"}),
+    )
+)
+CASES.append(Case(f"{ALL} | logfmt | keep temp", "labels", lambda recs: ("subset", {"temp"})))
+
+# --- metric queries: instant, over every record ----------------------------------------------
+R = "[30m]"
+METRIC_SELECTORS = [SELECTORS[0], SELECTORS[2], SELECTORS[3], SELECTORS[5], SELECTORS[6]]
+
+
+def sel_recs(pred: Callable[[Rec], bool]) -> Callable[[Recs], Recs]:
+    return lambda recs: [r for r in recs if pred(r)]
+
+
+for sel, pred in METRIC_SELECTORS:
+    pick = sel_recs(pred)
+    vector(f"count_over_time({sel}{R})", lambda recs, p=pick: group(p(recs), stream, len))
+    vector(
+        f"sum(count_over_time({sel}{R}))",
+        lambda recs, p=pick: {lab(): float(len(p(recs)))} if p(recs) else {},
+    )
+    vector(
+        f"sum by (device) (count_over_time({sel}{R}))",
+        lambda recs, p=pick: group(p(recs), lambda r: lab(device=r.device), len),
+    )
+    vector(
+        f"sum by (detected_level) (count_over_time({sel}{R}))",
+        lambda recs, p=pick: group(p(recs), lambda r: lab(detected_level=r.level), len),
+    )
+    vector(
+        f"sum by (service_name, device) (rate({sel}{R}))",
+        lambda recs, p=pick: group(
+            p(recs),
+            lambda r: lab(service_name=r.service, device=r.device),
+            lambda v: len(v) / WINDOW_S,
+        ),
+    )
+    vector(
+        f"sum(bytes_over_time({sel}{R}))",
+        lambda recs, p=pick: {lab(): float(sum(len(r.body.encode()) for r in p(recs)))},
+    )
+    vector(
+        f"sum by (host_name) (bytes_rate({sel}{R}))",
+        lambda recs, p=pick: group(
+            p(recs),
+            lambda r: lab(host_name=r.host),
+            lambda v: sum(len(r.body.encode()) for r in v) / WINDOW_S,
+        ),
+    )
+    vector(
+        f"count(count_over_time({sel}{R}))",
+        lambda recs, p=pick: {lab(): float(len({stream(r) for r in p(recs)}))},
+    )
+    vector(
+        f"max by (device) (count_over_time({sel}{R}))",
+        lambda recs, p=pick: {
+            k: max(vs.values()) for k, vs in _per(p(recs), lambda r: lab(device=r.device)).items()
+        },
+    )
+    vector(
+        f"avg(count_over_time({sel}{R}))",
+        lambda recs, p=pick: {lab(): statistics.mean(group(p(recs), stream, len).values())},
+    )
+    vector(
+        f"min by (host_name) (count_over_time({sel}{R}))",
+        lambda recs, p=pick: {
+            k: min(vs.values()) for k, vs in _per(p(recs), lambda r: lab(host_name=r.host)).items()
+        },
+    )
+
+
+def _per(recs: Recs, outer: Callable[[Rec], Labels]) -> dict[Labels, dict[Labels, float]]:
+    """Return, for each outer label set, the count of each stream within it."""
+    out: dict[Labels, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+    for r in recs:
+        out[outer(r)][stream(r)] += 1
+    return out
+
+
+def unwrap_vals(recs: Recs, parse: Callable[[Rec], float | None]) -> list[float]:
+    return [v for r in recs if (v := parse(r)) is not None]
+
+
+def by_key(
+    recs: Recs,
+    key: Callable[[Rec], Labels],
+    parse: Callable[[Rec], float | None],
+    agg: Callable[[list[float]], float],
+) -> dict[Labels, float]:
+    out: dict[Labels, list[float]] = defaultdict(list)
+    for r in recs:
+        v = parse(r)
+        if v is not None:
+            out[key(r)].append(v)
+    return {k: agg(v) for k, v in out.items()}
+
+
+temp = lambda r: lf(r, "temp")  # noqa: E731
+lat = lambda r: js(r, "latency_ms")  # noqa: E731
+dev = lambda r: lab(device=r.device)  # noqa: E731
+vector(
+    f"sum_over_time({ALL} | logfmt | unwrap temp {R}) by (device)",
+    lambda recs: by_key(recs, dev, temp, sum),
+)
+vector(
+    f"avg_over_time({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(recs, lambda r: lab(path=r.json().get("path", "")), lat, statistics.mean),
+)
+vector(
+    f"max_over_time({ALL} | json | unwrap latency_ms {R}) by (service_name)",
+    lambda recs: by_key(recs, lambda r: lab(service_name=r.service), lat, max),
+)
+vector(
+    f"min_over_time({ALL} | logfmt | unwrap temp {R}) by (host_name)",
+    lambda recs: by_key(recs, lambda r: lab(host_name=r.host), temp, min),
+)
+vector(
+    f"stddev_over_time({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(recs, lambda r: lab(path=r.json().get("path", "")), lat, statistics.pstdev),
+)
+vector(
+    f"stdvar_over_time({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(
+        recs, lambda r: lab(path=r.json().get("path", "")), lat, statistics.pvariance
+    ),
+)
+vector(
+    f"sum by (device) (sum_over_time({ALL} | logfmt | unwrap duration(duration) {R}))",
+    lambda recs: by_key(
+        recs, dev, lambda r: dur_s(r.logfmt()["duration"]) if r.kind == "logfmt" else None, sum
+    ),
+)
+vector(
+    f"sum(sum_over_time({ALL} | logfmt | unwrap bytes(size) {R}))",
+    lambda recs: {
+        lab(): sum(
+            unwrap_vals(recs, lambda r: kb(r.logfmt()["size"]) if r.kind == "logfmt" else None)
+        )
+    },
+)
+vector(
+    f"max by (device) (max_over_time({ALL} | json | unwrap latency_ms {R}))",
+    lambda recs: by_key(recs, dev, lat, max),
+)
+vector(
+    f"sum by (device) (rate({ALL} | logfmt | unwrap temp {R}))",
+    lambda recs: by_key(recs, dev, temp, lambda v: sum(v) / WINDOW_S),
+)
+vector(
+    f"sum(count_over_time({ALL} | json | status >= 500 {R}))",
+    lambda recs: {lab(): float(sum(1 for r in recs if (js(r, "status") or 0) >= 500))},
+)
+vector(
+    f'sum by (zone) (count_over_time({ALL} | regexp "zone=(?P<zone>z\\\\d)" {R}))',
+    lambda recs: group(
+        recs,
+        lambda r: lab(zone=m.group(1)) if (m := re.search(r"zone=(z\d)", r.body)) else lab(),
+        len,
+    ),
+)
+vector(
+    f'sum by (device) (count_over_time({ALL} |~ "(?i)timeout" {R}))',
+    lambda recs: group([r for r in recs if "timeout" in r.body.lower()], dev, len),
+)
+vector(
+    f'absent_over_time({{service_name="nope"}}{R})', lambda recs: {lab(service_name="nope"): 1.0}
+)
+vector(f'absent_over_time({{service_name="plant-a"}}{R})', lambda recs: {})
+vector(
+    f"sum(count_over_time({ALL}[5m] offset 10m))",
+    lambda recs: {
+        lab(): float(
+            sum(1 for r in recs if END_OFFSET[0] - 900 * NS < r.time_ns <= END_OFFSET[0] - 600 * NS)
+        )
+    },
+)
+
+# --- binary operators ------------------------------------------------------------------------
+A = '{service_name="plant-a"}'
+B = '{service_name="plant-b"}'
+
+
+def total(recs: Recs, pred: Callable[[Rec], bool] = lambda r: True) -> float:
+    return float(sum(1 for r in recs if pred(r)))
+
+
+def per_dev(recs: Recs, pred: Callable[[Rec], bool]) -> dict[Labels, float]:
+    return group([r for r in recs if pred(r)], dev, len)
+
+
+is_a = lambda r: r.service == "plant-a"  # noqa: E731
+is_b = lambda r: r.service == "plant-b"  # noqa: E731
+vector(
+    f"sum(count_over_time({A}{R})) / sum(count_over_time({ALL}{R}))",
+    lambda recs: {lab(): total(recs, is_a) / total(recs)},
+)
+vector(f"sum(count_over_time({A}{R})) * 100", lambda recs: {lab(): total(recs, is_a) * 100})
+vector(f"2 * sum(count_over_time({B}{R})) + 1", lambda recs: {lab(): 2 * total(recs, is_b) + 1})
+vector(f"sum(count_over_time({B}{R})) - 10", lambda recs: {lab(): total(recs, is_b) - 10})
+vector(f"100 / sum(count_over_time({B}{R}))", lambda recs: {lab(): 100 / total(recs, is_b)})
+vector(f"sum(count_over_time({B}{R})) ^ 2", lambda recs: {lab(): total(recs, is_b) ** 2})
+vector(f"sum(count_over_time({B}{R})) % 7", lambda recs: {lab(): total(recs, is_b) % 7})
+vector(
+    f"sum by (device) (count_over_time({ALL}{R})) > 23",
+    lambda recs: {k: v for k, v in per_dev(recs, lambda r: True).items() if v > 23},
+)
+vector(
+    f"sum by (device) (count_over_time({A}{R})) - sum by (device) (count_over_time({B}{R}))",
+    lambda recs: {
+        k: v - per_dev(recs, is_b)[k]
+        for k, v in per_dev(recs, is_a).items()
+        if k in per_dev(recs, is_b)
+    },
+)
+vector(
+    f"sum by (device) (count_over_time({A}{R})) / on (device) sum by (device) (count_over_time({ALL}{R}))",
+    lambda recs: {k: v / per_dev(recs, lambda r: True)[k] for k, v in per_dev(recs, is_a).items()},
+)
+vector(
+    f"sum by (device) (count_over_time({A}{R})) > sum by (device) (count_over_time({B}{R}))",
+    lambda recs: {
+        k: v for k, v in per_dev(recs, is_a).items() if v > per_dev(recs, is_b).get(k, math.inf)
+    },
+)
+vector(
+    f'sum by (device) (count_over_time({ALL}{R})) and sum by (device) (count_over_time({ALL} |= "timeout" {R}))',
+    lambda recs: {
+        k: v
+        for k, v in per_dev(recs, lambda r: True).items()
+        if k in per_dev(recs, contains("timeout"))
+    },
+)
+vector(
+    f'sum by (device) (count_over_time({ALL}{R})) unless sum by (device) (count_over_time({ALL} |= "timeout" {R}))',
+    lambda recs: {
+        k: v
+        for k, v in per_dev(recs, lambda r: True).items()
+        if k not in per_dev(recs, contains("timeout"))
+    },
+)
+vector(
+    f'sum by (device) (count_over_time({ALL} |= "timeout" {R})) or sum by (device) (count_over_time({ALL} |= "Timeout" {R}))',
+    lambda recs: {**per_dev(recs, contains("Timeout")), **per_dev(recs, contains("timeout"))},
+)
+
+for k in (1, 2):
+    CASES.append(
+        Case(
+            f"topk({k}, sum by (device) (count_over_time({A}{R})))",
+            "topk",
+            lambda recs, k=k: (k, True, per_dev(recs, is_a)),
+        )
+    )
+    CASES.append(
+        Case(
+            f"bottomk({k}, sum by (detected_level) (count_over_time({A}{R})))",
+            "topk",
+            lambda recs, k=k: (
+                k,
+                False,
+                group([r for r in recs if is_a(r)], lambda r: lab(detected_level=r.level), len),
+            ),
+        )
+    )
+CASES.append(
+    Case(
+        f'sort_desc(sum by (device) (count_over_time({A} |= "cycle" or "reading" {R})))',
+        "sorted",
+        lambda recs: (
+            True,
+            per_dev(recs, lambda r: is_a(r) and ("cycle" in r.body or "reading" in r.body)),
+        ),
+    )
+)
+CASES.append(
+    Case(
+        f"sort(sum by (host_name) (bytes_over_time({A}{R})))",
+        "sorted",
+        lambda recs: (
+            False,
+            group(
+                [r for r in recs if is_a(r)],
+                lambda r: lab(host_name=r.host),
+                lambda v: sum(len(r.body) for r in v),
+            ),
+        ),
+    )
+)
+
+# --- range queries: step = range = 1m ---------------------------------------------------------
+MATRIX: list[tuple[str, Callable[[Rec], Labels | None], Callable[[Recs], float]]] = [
+    (f"sum(count_over_time({ALL}[1m]))", lambda r: lab(), len),
+    (
+        f"sum by (host_name) (rate({ALL}[1m]))",
+        lambda r: lab(host_name=r.host),
+        lambda v: len(v) / 60,
+    ),
+    (
+        f"sum by (detected_level) (count_over_time({ALL} | logfmt [1m]))",
+        lambda r: lab(detected_level=r.level),
+        len,
+    ),
+    (
+        'count_over_time({device="pump-1"}[1m])',
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        len,
+    ),
+    (
+        f"sum(bytes_over_time({A}[1m]))",
+        lambda r: lab() if is_a(r) else None,
+        lambda v: sum(len(r.body) for r in v),
+    ),
+    (
+        f"max by (device) (max_over_time({ALL} | json | unwrap latency_ms [1m]))",
+        lambda r: dev(r) if r.kind == "json" else None,
+        lambda v: max(lat(r) or 0 for r in v),
+    ),
+    (
+        f'sum(count_over_time({ALL} |= "ALERT" [1m])) * 2',
+        lambda r: lab() if "ALERT" in r.body else None,
+        lambda v: 2 * len(v),
+    ),
+    (
+        f"sum by (service_name) (count_over_time({ALL} | json | status >= 500 [1m]))",
+        lambda r: lab(service_name=r.service) if (js(r, "status") or 0) >= 500 else None,
+        len,
+    ),
+]
+for q, key, agg in MATRIX:
+    CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg: (key, agg)))
+
+END_OFFSET = [0]
+
+
+# --- running ---------------------------------------------------------------------------------
+def get(env: LogqlEnv, path: str, **params: Any) -> requests.Response:
+    return requests.get(f"{env.api}/loki/api/v1/{path}", params=params, timeout=30)
+
+
+def labels_of(metric: dict[str, str]) -> Labels:
+    return frozenset(metric.items())
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.query for c in CASES])
+def test_corpus(logql_env: LogqlEnv, case: Case) -> None:
+    env = logql_env
+    recs = env.records
+    END_OFFSET[0] = env.end_ns
+    if case.kind in ("lines", "labels"):
+        resp = get(env, "query_range", query=case.query, start=env.start_ns, end=env.end_ns,
+                   limit=1000, direction="forward")  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        data = resp.json()["data"]
+        assert data["resultType"] == "streams"
+        entries = sorted(
+            (int(ts), line, s["stream"]) for s in data["result"] for ts, line in s["values"]
+        )
+        if case.kind == "lines":
+            assert [e[1] for e in entries] == case.expected(recs)
+            return
+        mode, names = case.expected(recs)
+        assert entries
+        for _ts, _line, labels in entries:
+            if mode == "absent":
+                assert not names & set(labels), labels
+            elif mode == "exactly":
+                assert set(labels) == names, labels
+            else:
+                assert set(labels) <= names, labels
+        return
+    if case.kind == "matrix":
+        key, agg = case.expected(recs)
+        step = 60
+        resp = get(env, "query_range", query=case.query, start=env.start_ns, end=env.end_ns,
+                   step=f"{step}s")  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        data = resp.json()["data"]
+        assert data["resultType"] == "matrix"
+        got = {
+            labels_of(s["metric"]): {round(float(t) * NS): float(v) for t, v in s["values"]}
+            for s in data["result"]
+        }
+        want: dict[Labels, dict[int, float]] = defaultdict(dict)
+        for t in range(env.start_ns, env.end_ns + 1, step * NS):
+            buckets: dict[Labels, list[Rec]] = defaultdict(list)
+            for r in recs:
+                k = key(r)
+                if k is not None and t - step * NS < r.time_ns <= t:
+                    buckets[k].append(r)
+            for k, v in buckets.items():
+                want[k][t] = float(agg(v))
+        assert set(got) == set(want)
+        for k in want:
+            assert set(got[k]) == set(want[k]), k
+            for t, v in want[k].items():
+                assert close(got[k][t], v), (k, t, got[k][t], v)
+        return
+    resp = get(env, "query", query=case.query, time=env.end_ns)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["resultType"] == "vector"
+    got_list = [(labels_of(s["metric"]), float(s["value"][1])) for s in data["result"]]
+    for s in data["result"]:
+        assert s["value"][0] == env.end_ns / NS
+    got = dict(got_list)
+    if case.kind == "topk":
+        k, top, values = case.expected(recs)
+        ranked = sorted(values.values(), reverse=top)[:k]
+        assert sorted((v for _l, v in got_list), reverse=top) == ranked
+        for labels, v in got_list:
+            assert values[labels] == v
+        return
+    if case.kind == "sorted":
+        desc, values = case.expected(recs)
+        assert got == values
+        seq = [v for _l, v in got_list]
+        assert seq == sorted(seq, reverse=desc)
+        return
+    want = case.expected(recs)
+    assert set(got) == set(want), (got, want)
+    for labels, v in want.items():
+        assert close(got[labels], v), (labels, got[labels], v)
+
+
+def test_corpus_size() -> None:
+    assert len(CASES) >= 150
