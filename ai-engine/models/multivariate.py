@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +112,16 @@ class _Raw:
     channel: dict[str, FloatArray]
 
 
+def _tail(raw: _Raw, start: int) -> _Raw:
+    """Return the statistics of the rows from ``start`` on."""
+    return _Raw(
+        raw.scaled[start:], raw.residual[start:], raw.t2_weights[start:], raw.smoothed[start:],
+        raw.smoothed_residual[start:], raw.smoothed_t2_weights[start:],
+        {k: v[start:] for k, v in raw.overall.items()},
+        {k: v[start:] for k, v in raw.channel.items()},
+    )  # fmt: skip
+
+
 @dataclass
 class DeviceModel:
     """Scores one device's rows (by metric); scores above 1 are anomalous."""
@@ -121,6 +132,7 @@ class DeviceModel:
     quantile: float = 0.999
     margin: float = 2.0
     folds: int = 5
+    clip: float = SMOOTHED_CLIP
     resolutions: Sequence[float] | None = None
     center: FloatArray = field(default_factory=lambda: np.zeros(0))
     scale: FloatArray = field(default_factory=lambda: np.zeros(0))
@@ -176,7 +188,7 @@ class DeviceModel:
         t2_weights = (t / basis.eigenvalues) @ p.T
         residual = (z - t @ p.T) * np.sqrt(w[0])
         # A spike must not hold the smoothed statistics up for long after it ends.
-        clipped = np.clip(z, -SMOOTHED_CLIP, SMOOTHED_CLIP)
+        clipped = np.clip(z, -self.clip, self.clip)
         e = ewma(clipped, self.smoothing)
         te = e @ p
         e_weights = (te / basis.eigenvalues) @ p.T
@@ -203,15 +215,23 @@ class DeviceModel:
         warm = min(self.window, rows // (2 * self.folds))
         basis = self._basis(x)
         unit = basis.unit
-        raws = []
+        raws, skips = [], []
         for held in np.array_split(np.arange(rows), self.folds):
             rest = np.ones(rows, dtype=np.bool_)
             rest[held] = False
-            raws.append(self._raw(self._basis(x[rest]), x[held]))
+            # The rows before a block warm its smoothed statistics up (a smoothed statistic
+            # that starts from zero runs low and would make the limit too tight); only the
+            # block's own rows, which its basis never saw, are counted.
+            lead = min(self.window, int(held[0]))
+            raw = self._raw(self._basis(x[rest]), x[held[0] - lead : held[-1] + 1])
+            raws.append(_tail(raw, lead))
+            skips.append(warm if lead < self.window else 0)
         # Each channel's residual counts in units of its own normal residual, and never of less
         # than one resolution step, so a quantized channel cannot mask the others' relations.
         residual = np.concatenate([r.residual for r in raws]) ** 2
-        smoothed = np.concatenate([r.smoothed_residual[warm:] for r in raws]) ** 2
+        smoothed = (
+            np.concatenate([r.smoothed_residual[s:] for r, s in zip(raws, skips, strict=True)]) ** 2
+        )
         shrink = self.smoothing / (2.0 - self.smoothing)  # an EWMA's variance over its input's
         self.residual_weights = 1.0 / np.vstack(
             [
@@ -224,11 +244,11 @@ class DeviceModel:
         )
         overall: dict[str, list[FloatArray]] = {k: [] for k in GLOBAL}
         channel: dict[str, list[FloatArray]] = {k: [] for k in CHANNEL}
-        for r in raws:
+        for r, skip in zip(raws, skips, strict=True):
             overall["t2"].append(r.overall["t2"])
-            overall["t2_ewma"].append(r.overall["t2_ewma"])
+            overall["t2_ewma"].append(r.overall["t2_ewma"][skip:])
             for k in CHANNEL:
-                channel[k].append(r.channel[k][warm:])
+                channel[k].append(r.channel[k][skip:])
         overall["q"] = [residual @ self.residual_weights[0]]
         overall["q_ewma"] = [smoothed @ self.residual_weights[1]]
         self.center, self.scale, self.mean = basis.center, basis.scale, basis.mean
@@ -238,14 +258,33 @@ class DeviceModel:
         # factor times that to a smoothed statistic.
         t2_floor = float(np.max(unit**2))
         floors = {"t2": t2_floor, "q": 1.0, "t2_ewma": t2_floor, "q_ewma": 1.0}
+        # The smoothed T² and Q of a short window: never below what the unsmoothed ones (many
+        # more independent values) give, T² shrunk by the EWMA's variance ratio, Q (each channel
+        # in units of its own smoothed residual) as is.
+        raw_t2 = float(np.quantile(np.concatenate(overall["t2"]), self.quantile))
+        raw_q = float(np.quantile(overall["q"][0], self.quantile))
+        floors["t2_ewma"] = max(floors["t2_ewma"], shrink * raw_t2)
+        floors["q_ewma"] = max(floors["q_ewma"], raw_q)
         self.overall_limits = np.array(
             [max(float(np.quantile(np.concatenate(overall[k]), self.quantile)), floors[k])
              for k in GLOBAL]
         )  # fmt: skip
+        # A smoothed statistic moves slowly, so a short window holds few independent values of
+        # it and their quantile runs low: never below what the held-out rows' own moments give
+        # (a Gaussian channel's quantile of its EWMA, from thousands of unsmoothed values).
+        held = np.clip(np.concatenate([r.scaled for r in raws]), -self.clip, self.clip)
+        moved = np.concatenate([np.diff(r.scaled, axis=0) for r in raws if len(r.scaled) > 1])
+        moved = np.clip(moved, -2 * self.clip, 2 * self.clip) ** 2
+        z = NormalDist().inv_cdf(self.quantile)
+        spread_sd = np.sqrt(2.0 * shrink)
         channel_floor = {
-            "level": self.smoothing * unit,
-            "spread": self.smoothing * unit**2,
-            "change": self.smoothing * unit**2,
+            "level": np.maximum(self.smoothing * unit, z * np.sqrt(shrink) * held.std(axis=0)),
+            "spread": np.maximum(
+                self.smoothing * unit**2, (held**2).mean(axis=0) * (1 + z * spread_sd)
+            ),
+            "change": np.maximum(
+                self.smoothing * unit**2, moved.mean(axis=0) * (1 + z * spread_sd)
+            ),
         }
         limits = []
         largest = []
@@ -313,15 +352,17 @@ class DeviceModel:
             "stuck_limits": self.stuck_limits,
             "residual_weights": self.residual_weights,
             "settings": np.array(
-                [self.variance, self.smoothing, self.quantile, self.margin, self.folds]
+                [self.variance, self.smoothing, self.quantile, self.margin, self.folds, self.clip]
             ),
         }
 
     @classmethod
     def from_arrays(cls, metrics: Sequence[str], arrays: dict[str, FloatArray]) -> DeviceModel:
         """Rebuild a fitted model from ``to_arrays``' output."""
-        variance, smoothing, quantile, margin, folds = (float(v) for v in arrays["settings"])
-        model = cls(list(metrics), variance, smoothing, quantile, margin, int(folds))
+        settings = [float(v) for v in arrays["settings"]]
+        variance, smoothing, quantile, margin, folds = settings[:5]
+        clip = settings[5] if len(settings) > 5 else SMOOTHED_CLIP  # states saved before `clip`
+        model = cls(list(metrics), variance, smoothing, quantile, margin, int(folds), clip)
         for name in (
             "center", "scale", "mean", "components", "eigenvalues", "overall_limits",
             "channel_limits", "channel_overall", "stuck_limits", "residual_weights",

@@ -30,23 +30,42 @@ def tep(
     as_json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with every figure.")
     ] = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune", help="Choose the settings again from the training files (about 20 s)."
+        ),
+    ] = False,
 ) -> None:
     """Fit on normal TEP data, score every test file row by row, compare with PCA and DPCA."""
     # numpy comes with the `ai` extra: import it only when this command runs.
-    from sentio.ai_engine.tep.data import load_tep
+    from sentio.ai_engine.tep.data import load_tep, load_training
     from sentio.ai_engine.tep.evaluate import evaluate_tep
+    from sentio.ai_engine.tep.tune import CHOSEN, Trial, choose
 
     started = time.monotonic()
     try:
-        outcome = evaluate_tep(load_tep(data))
+        settings = CHOSEN
+        trials: list[Trial] = []
+        if tune:
+            best, trials = choose(load_training(data))  # the training files only
+            settings = best.settings
+        outcome = evaluate_tep(load_tep(data), settings)
     except AiEngineError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     report = outcome.as_json()
+    if trials:
+        report["tuning"] = [t.as_json() for t in trials]
     if as_json_output:
         sys.stdout.write(json.dumps(report) + "\n")
         return
     out = Console(soft_wrap=True)
+    out.print(
+        "settings chosen on the training files: "
+        + ", ".join(f"{k} {v:g}" for k, v in report["settings"].items()),
+        markup=False,
+    )
     out.print(_summary(report))
     out.print(_faults(report))
     for fault, check in report["explanation_top3"].items():

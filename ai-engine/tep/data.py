@@ -14,6 +14,7 @@ VARIABLES = 52
 FAULTS = tuple(range(1, 22))
 UNDETECTABLE = (3, 9, 15)
 FAULT_START = 160
+TRAINING_FAULT_ROWS = 480
 NAMES = tuple([f"XMEAS({i})" for i in range(1, 42)] + [f"XMV({i})" for i in range(1, 12)])
 # Where each fault enters, as the literature names it (Downs & Vogel 1993; Chiang, Russell and
 # Braatz 2000): the disturbed measurement and the manipulated variable of the loop that answers.
@@ -29,6 +30,14 @@ ROOT_VARIABLES: dict[int, tuple[str, ...]] = {
     14: ("XMEAS(9)", "XMEAS(21)", "XMV(10)"),
     21: ("XMV(4)",),
 }
+
+
+@dataclass(frozen=True)
+class TepTraining:
+    """The training files only: normal rows (``d00.dat``) and each fault's rows (``dNN.dat``)."""
+
+    normal: FloatArray
+    faults: dict[int, FloatArray]
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,23 @@ def _read(path: Path, rows: int) -> FloatArray:
     return data
 
 
-def load_tep(root: Path) -> TepData:
-    """Read ``d00.dat`` (training, transposed), ``d00_te.dat`` and ``d01_te.dat`` to ``d21_te``."""
+def _folder(root: Path) -> Path:
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder (expected the TEP data set)")
-    train = _read(root / "d00.dat", 500)
+    return root
+
+
+def load_training(root: Path) -> TepTraining:
+    """Read the training files only: ``d00.dat`` (transposed) and ``d01.dat`` to ``d21.dat``."""
+    normal = _read(_folder(root) / "d00.dat", 500)
+    return TepTraining(
+        normal, {k: _read(root / f"d{k:02d}.dat", TRAINING_FAULT_ROWS) for k in FAULTS}
+    )
+
+
+def load_tep(root: Path) -> TepData:
+    """Read ``d00.dat`` (training, transposed), ``d00_te.dat`` and ``d01_te.dat`` to ``d21_te``."""
+    train = _read(_folder(root) / "d00.dat", 500)
     normal = _read(root / "d00_te.dat", 960)
     faults = {k: _read(root / f"d{k:02d}_te.dat", 960) for k in FAULTS}
     return TepData(train, normal, faults)

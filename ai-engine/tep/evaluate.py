@@ -1,7 +1,9 @@
 """Score the TEP test files with the engine's device model and the baselines, by the usual rules.
 
-Every method is fitted on ``d00.dat`` only and scores each test file from its first row on, each
-row from that row and the ones before it. Detection is the share of rows after the fault starts
+Every method is fitted on ``d00.dat`` only, with settings chosen on the training files alone
+(``tune.CHOSEN``, which ``tune.choose`` picks from ``d00.dat`` and ``dNN.dat``), its alarm level
+from out-of-fold rows of ``d00.dat``; it scores each test file from its first row on, each row
+from that row and the ones before it. Detection is the share of rows after the fault starts
 (rows 161-960) scored above the threshold; the false-alarm rate is the share of ``d00_te.dat``'s
 rows above it. Two operating points: each method's own threshold (score > 1), and a matched 1%
 false-alarm rate (the threshold at the 99th percentile of the method's own ``d00_te.dat`` score).
@@ -14,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sentio.ai_engine.models.multivariate import DeviceModel
 from sentio.ai_engine.tep.baselines import DPCA_LAGS, Pca
 from sentio.ai_engine.tep.data import (
     FAULT_START,
@@ -25,6 +26,8 @@ from sentio.ai_engine.tep.data import (
     FloatArray,
     TepData,
 )
+from sentio.ai_engine.tep.scoring import device_score
+from sentio.ai_engine.tep.tune import CHOSEN, Settings
 
 MATCHED_FAR = 0.01
 TOP_DRIVERS = 3
@@ -73,12 +76,16 @@ class TepOutcome:
     sentio: MethodResult
     baselines: dict[str, MethodResult]
     roots: list[RootCheck] = field(default_factory=list)
+    settings: Settings = CHOSEN
 
     def as_json(self) -> dict[str, Any]:
         """Return the summary, the baselines' summaries, the per-fault table and the check."""
         methods = {"sentio": self.sentio, **self.baselines}
         return {
             **self.sentio.summary(),
+            "split": "fit and settings on d00.dat and d01.dat-d21.dat; scored on d00_te.dat "
+            "and d01_te.dat-d21_te.dat",
+            "settings": self.settings.as_json(),
             "baselines": {name: r.summary() for name, r in self.baselines.items()},
             "faults": {
                 str(k): {
@@ -137,17 +144,16 @@ def root_check(fault: int, score: FloatArray, blame: FloatArray) -> RootCheck:
     return RootCheck(fault, roots, top, any(r in top for r in roots), row_share)
 
 
-def evaluate_tep(data: TepData, model: DeviceModel | None = None) -> TepOutcome:
+def evaluate_tep(data: TepData, settings: Settings = CHOSEN) -> TepOutcome:
     """Fit every method on the normal training rows and score every test file."""
-    model = (model or DeviceModel(list(NAMES))).fit(data.train)
+    model = settings.model().fit(data.train)
     files = {0: data.normal, **data.faults}
     ours: dict[int, FloatArray] = {}
     checks: list[RootCheck] = []
     for k, frame in files.items():
-        parts, blame = model.parts(frame)
-        ours[k] = np.max(np.vstack(list(parts.values())), axis=0)
+        ours[k] = device_score(model, frame)
         if k in ROOT_VARIABLES:
-            checks.append(root_check(k, ours[k], blame))
+            checks.append(root_check(k, ours[k], model.parts(frame)[1]))
     baselines: dict[str, MethodResult] = {}
     for prefix, lags in (("pca", 0), ("dpca", DPCA_LAGS)):
         pca = Pca(lags=lags).fit(data.train)
@@ -158,4 +164,4 @@ def evaluate_tep(data: TepData, model: DeviceModel | None = None) -> TepOutcome:
                 per_file[0], {k: per_file[k] for k in FAULTS}
             )
     sentio = method_result(ours[0], {k: ours[k] for k in FAULTS})
-    return TepOutcome(sentio, {b: baselines[b] for b in BASELINES}, checks)
+    return TepOutcome(sentio, {b: baselines[b] for b in BASELINES}, checks, settings)
