@@ -65,6 +65,23 @@ def shard_key(labels: dict[str, str], group_by: list[str]) -> LabelSet:
     return tuple(sorted(labels.items()))
 
 
+def tails(page: list[Series], start: int) -> list[Series]:
+    """Return each series' part from ``start`` on (views, not copies), dropping empty ones."""
+    out = []
+    for s in page:
+        values = s.values[max(0, (start - s.start) // s.step) :]
+        if len(values) and not np.isnan(values).all():
+            out.append(
+                Series(s.labels, s.start + (len(s.values) - len(values)) * s.step, s.step, values)
+            )
+    return out
+
+
+async def _no_pages() -> AsyncIterator[list[Series]]:
+    return
+    yield
+
+
 def matrix(series: list[Series]) -> FloatArray:
     """Stack series values into a series-by-time matrix."""
     return np.vstack([s.values for s in series]) if series else np.zeros((0, 0))
@@ -183,7 +200,12 @@ class QueryEngine:
     async def _pages(self, start: int, end: int) -> AsyncIterator[list[Series]]:
         """Yield this shard's series of the query over [start, end], a page at a time."""
         q, by = self.query, self.query.group_by
-        async for page in self.reader.pages(q.promql, start, end, q.step_s, by):
+
+        def mine(labels: dict[str, str]) -> bool:
+            return in_shard(shard_key(labels, by), self.shard)
+
+        keep = mine if self.shard[1] > 1 else None  # the reader lists, then reads only these
+        async for page in self.reader.pages(q.promql, start, end, q.step_s, by, keep=keep):
             if self.stopping is not None and self.stopping.is_set():
                 raise CycleStopped(f"query {q.name!r}: stopped between pages")
             kept = [s for s in page if in_shard(shard_key(s.labels, by), self.shard)]
@@ -254,7 +276,12 @@ class QueryEngine:
                 state.devices[gkey] = DeviceModel(names).fit(frame)
 
     async def infer(self, now: int) -> CycleStats:
-        """Score every point since the last cycle, forecast, and write the findings."""
+        """Score every point since the last cycle, forecast, and write the findings.
+
+        One read serves the whole cycle: the new points, the device models' context before
+        them and the forecast window all end at ``now``, so the widest of them is read, a page
+        at a time, and each use takes its own tail of every page.
+        """
         started = time.monotonic()
         q = self.query
         step = q.step_s
@@ -262,17 +289,22 @@ class QueryEngine:
         start = since + step - since % step
         index = {key: i for i, key in enumerate(self.state.keys)}
         count = anomalies = 0
+        context = max((m.context for m in self.state.devices.values()), default=0) * step
+        starts = [start, start - context] if start <= now else []
+        if q.threshold is not None:
+            starts.append(now - int(q.forecast_window_s))
         async with self.writer.stream() as out:
-            if start <= now:
-                async for page in self._pages(start, now):
-                    count += len(page)
-                    rows = self._align(page, self.state, index)
+            async for page in self._pages(min(starts), now) if starts else _no_pages():
+                new = tails(page, start) if start <= now else []
+                count += len(new)
+                if new:
+                    rows = self._align(new, self.state, index)
                     if q.model != DEVICE_MODEL:
-                        anomalies += await self._score(page, rows, out)
-            if self.state.devices and count:
-                anomalies += await self._devices(start, now, out)
-            if q.threshold is not None:
-                await self._forecasts(now, out)
+                        anomalies += await self._score(new, rows, out)
+                    if self.state.devices:
+                        anomalies += await self._devices(tails(page, start - context), start, out)
+                if q.threshold is not None:
+                    await self._forecasts(tails(page, now - int(q.forecast_window_s)), now, out)
         self.state.last_ts = now
         self.save()
         return CycleStats("infer", q.name, count, out.sent, anomalies, time.monotonic() - started)
@@ -315,12 +347,11 @@ class QueryEngine:
             anomalies += self.episodes.observe(s.key(), s.labels, models[i], ts, score[i], detail)
         return anomalies
 
-    async def _devices(self, start: int, now: int, out: OutputStream) -> int:
-        """Score every device with its model, write the scores, and return the anomalies."""
+    async def _devices(self, page: list[Series], start: int, out: OutputStream) -> int:
+        """Score a page's devices with their models from ``start``, write them, count anomalies."""
         q = self.query
         anomalies = 0
-        context = max(m.context for m in self.state.devices.values()) * q.step_s
-        async for page in self._pages(start - context, now):
+        if page:
             ts = page[0].timestamps
             cols = np.nonzero(ts >= start)[0]
             keys: list[LabelSet] = []
@@ -357,12 +388,13 @@ class QueryEngine:
                 await out.add(block)
         return anomalies
 
-    async def _forecasts(self, now: int, out: OutputStream) -> None:
+    async def _forecasts(self, page: list[Series], now: int, out: OutputStream) -> None:
+        """Forecast when each series of a page crosses the threshold; write the findings."""
         q = self.query
         assert q.threshold is not None
         threshold = Threshold(q.threshold.value, q.threshold.direction)
         horizons = RiskHorizons(q.risk_high_s, q.risk_medium_s)
-        async for page in self._pages(now - int(q.forecast_window_s), now):
+        if page:
             found = []
             for s in page:
                 result = forecast(s.timestamps.astype(np.float64), s.values, threshold, horizons)

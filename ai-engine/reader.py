@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -61,6 +62,7 @@ class Limits:
     max_series_per_query: int = 10_000
     max_points_per_page: int = 1_000_000
     max_series_per_page: int = 1_000
+    max_query_bytes: int = 14_000  # under VictoriaMetrics' -search.maxQueryLen (16 KiB)
 
 
 def time_chunks(start: int, end: int, step: int, max_points: int) -> list[tuple[int, int]]:
@@ -101,7 +103,7 @@ def _error_detail(body: str) -> object:
     return parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
 
 
-async def result_items(content: aiohttp.StreamReader) -> AsyncIterator[Item]:
+async def result_items(chunks: AsyncIterator[bytes]) -> AsyncIterator[Item]:
     """Yield the items of a `query_range` response's ``data.result`` one by one as it streams.
 
     Only the item being parsed and one read buffer are held, never the whole response.
@@ -109,8 +111,12 @@ async def result_items(content: aiohttp.StreamReader) -> AsyncIterator[Item]:
     decoder = json.JSONDecoder()
     text = codecs.getincrementaldecoder("utf-8")()
     buf = ""
+
+    async def more() -> bytes:
+        return await anext(chunks, b"")
+
     while (found := buf.find(RESULT)) < 0:
-        chunk = await content.read(CHUNK)
+        chunk = await more()
         if not chunk:  # not laid out as VictoriaMetrics does: parse it whole
             body = json.loads(buf) if buf.strip() else {}
             if not isinstance(body, dict) or body.get("status") != "success":
@@ -137,11 +143,114 @@ async def result_items(content: aiohttp.StreamReader) -> AsyncIterator[Item]:
             else:
                 yield cast(Item, item)
                 continue
-        chunk = await content.read(CHUNK)
+        chunk = await more()
         if not chunk:
             raise ReaderError("the query_range response ended inside its result")
         buf = buf[pos:] + text.decode(chunk)
         pos = 0
+
+
+NAME = r"[A-Za-z_:][A-Za-z0-9_:.]*"
+STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`'
+MATCHER = rf"\s*[A-Za-z_][A-Za-z0-9_.]*\s*(?:=~|!~|!=|=)\s*(?:{STRING})\s*"
+# A plain series selector: `name`, `name{matchers}` or `{matchers}` (no `or` inside the braces).
+SELECTOR = re.compile(
+    rf"^\s*(?P<name>{NAME})?\s*(?:\{{(?P<body>(?:{MATCHER}(?:,{MATCHER})*)?,?\s*)\}})?\s*$"
+)
+RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+WRAPPER_BYTES = 64  # what a page query adds besides its matchers (label names, quotes, anchors)
+
+
+@dataclass
+class ReadCounts:
+    """What a reader asked of VictoriaMetrics: requests, response bytes, series, peak held."""
+
+    requests: int = 0
+    bytes: int = 0
+    series: int = 0  # result items received, in every chunk
+    peak_held: int = 0  # the most series grids one page held at once
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of listed series and the query that reads exactly them (and maybe neighbours)."""
+
+    query: str
+    labels: dict[LabelSet, dict[str, str]]
+
+
+Keep = Callable[[dict[str, str]], bool]
+
+
+def _literal(text: str) -> str:
+    """Return ``text`` as a double-quoted PromQL string."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _alternation(values: Sequence[str]) -> str:
+    return "|".join(RE2_SPECIAL.sub(r"\\\1", v) for v in sorted(values))
+
+
+def narrowed(query: str, matchers: dict[str, set[str]]) -> str:
+    """Return ``query`` restricted to series whose ``label`` is one of its values, per label.
+
+    A series selector gets the matchers inside its braces (VictoriaMetrics' index does the
+    work); any other expression is wrapped in MetricsQL's `label_match`.
+    """
+    if not matchers:
+        return query
+    found = SELECTOR.match(query)
+    if found:
+        body = (found["body"] or "").strip().rstrip(",").strip()
+        extra = ", ".join(f"{k}=~{_literal(_alternation(list(v)))}" for k, v in matchers.items())
+        return f"{found['name'] or ''}{{{body + ', ' if body else ''}{extra}}}"
+    for label, values in matchers.items():
+        anchored = f"^(?:{_alternation(list(values))})$"
+        query = f"label_match({query}, {_literal(label)}, {_literal(anchored)})"
+    return query
+
+
+def _widest(series: Sequence[dict[str, str]]) -> list[str]:
+    """Return the one label with the most distinct values among ``series`` (none if no labels)."""
+    values: dict[str, set[str]] = {}
+    for labels in series:
+        for name, value in labels.items():
+            values.setdefault(name, set()).add(value)
+    if not values:
+        return []
+    return [max(sorted(values), key=lambda name: len(values[name]))]
+
+
+def plan(
+    query: str, listed: Sequence[dict[str, str]], group_by: Sequence[str], keep: Keep | None,
+    per_page: int, max_query_bytes: int,
+) -> list[Page]:  # fmt: skip
+    """Split the listed series that ``keep`` keeps into pages of whole groups, with their queries.
+
+    A page has up to ``per_page`` series (more only for one group that large) and a query of
+    up to ``max_query_bytes`` (VictoriaMetrics' `-search.maxQueryLen` is 16 KiB by default).
+    """
+    mine = [labels for labels in listed if keep is None or keep(labels)]
+    by = list(group_by) or _widest(mine)
+    groups: dict[LabelSet, dict[LabelSet, dict[str, str]]] = {}
+    for labels in mine:
+        groups.setdefault(_group(labels, by), {})[tuple(sorted(labels.items()))] = labels
+    budget = max(1, max_query_bytes - len(query) - WRAPPER_BYTES * max(1, len(by)))
+    pages: list[tuple[dict[LabelSet, dict[str, str]], dict[str, set[str]]]] = []
+    size = 0
+    for gkey in sorted(groups):
+        members = groups[gkey]
+        cost = sum(len(_alternation([v])) + 1 for _, v in gkey)
+        if not pages or len(pages[-1][0]) + len(members) > per_page or size + cost > budget:
+            pages.append(({}, {name: set() for name in by}))
+            size = 0
+        pages[-1][0].update(sorted(members.items()))
+        for name, value in gkey:
+            pages[-1][1][name].add(value)
+        size += cost
+    if len(pages) == 1 and keep is None:
+        return [Page(query, pages[0][0])]  # the whole query is one page: no matchers needed
+    return [Page(narrowed(query, matchers), labels) for labels, matchers in pages]
 
 
 class PromReader:
@@ -153,99 +262,99 @@ class PromReader:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.limits = limits or Limits()
+        self.counts = ReadCounts()
 
-    async def _items(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Item]:
-        """Yield the result items of one `query_range` as its response streams in."""
-        url = f"{self.base_url}/api/v1/query_range"
-        params = {"query": query, "start": str(start), "end": str(end), "step": f"{step}s"}
+    async def _post(
+        self, path: str, params: dict[str, str], what: str
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield the body of one successful POST to VictoriaMetrics, chunk by chunk, counted."""
+        url = f"{self.base_url}{path}"
+        self.counts.requests += 1
         try:
             async with self.session.post(url, data=params) as resp:
                 if resp.status != 200:
+                    body = await resp.text()
+                    self.counts.bytes += len(body)
                     raise ReaderError(
-                        redact(
-                            f"query_range {query!r} at {url} failed: HTTP {resp.status}: "
-                            f"{_error_detail(await resp.text())}"
-                        )
+                        redact(f"{what} at {url} failed: HTTP {resp.status}: {_error_detail(body)}")
                     )
-                async for item in result_items(resp.content):
-                    yield item
+                while chunk := await resp.content.read(CHUNK):
+                    self.counts.bytes += len(chunk)
+                    yield chunk
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ReaderError(redact(f"query_range {query!r} at {url}: {exc}")) from exc
+            raise ReaderError(redact(f"{what} at {url}: {exc}")) from exc
 
-    async def _ordered(
-        self, query: str, start: int, end: int, step: int, first: Sequence[str] = ()
-    ) -> str:
-        """Return ``query`` sorted by its label names (``first`` leading), so pages are stable."""
-        sample = [
-            item
-            async for item in self._items(
-                f"limit_offset(50, 0, {query})", start, end, end - start + step
+    async def _items(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Item]:
+        """Yield the result items of one `query_range` as its response streams in."""
+        params = {"query": query, "start": str(start), "end": str(end), "step": f"{step}s"}
+        body = self._post("/api/v1/query_range", params, f"query_range {query!r}")
+        async with contextlib.aclosing(body):
+            async for item in result_items(body):
+                self.counts.series += 1
+                yield item
+
+    async def listing(self, query: str, start: int, end: int, step: int) -> list[dict[str, str]]:
+        """Return the label sets of the series ``query`` has over [start, end], no samples.
+
+        A series selector is listed by `/api/v1/series` (the index alone); any other
+        expression by one instant query of its last value over the range.
+        """
+        if SELECTOR.match(query):
+            params = {"match[]": query, "start": str(start), "end": str(end)}
+            path, what = "/api/v1/series", f"series {query!r}"
+        else:
+            expr = f"last_over_time(({query})[{end - start + step}s:{step}s]) keep_metric_names"
+            params = {"query": expr, "time": str(end)}
+            path, what = "/api/v1/query", f"series of {query!r}"
+        body = b"".join([chunk async for chunk in self._post(path, params, what)])
+        text = body.decode(errors="replace")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or parsed.get("status") != "success":
+            raise ReaderError(
+                redact(f"{what} at {self.base_url}{path}: not a success: {_error_detail(text)}")
             )
-        ]
-        seen = {str(k) for item in sample for k in cast(dict[str, Any], item["metric"])}
-        names = [*first, *sorted(seen - set(first))]
-        if not names:
-            return query
-        return f"sort_by_label({query}, {', '.join(repr(n) for n in names)})"
+        data = parsed.get("data")
+        rows = data.get("result", []) if isinstance(data, dict) else data
+        if path == "/api/v1/query":
+            rows = [row.get("metric", {}) for row in cast(list[Item], rows or [])]
+        return [{str(k): str(v) for k, v in row.items()} for row in cast(list[Item], rows or [])]
 
-    async def _streamed(self, query: str, start: int, end: int, step: int) -> AsyncIterator[Series]:
-        """Yield each series of a range that fits one query, as the response arrives."""
-        length = (end - start) // step + 1
-        page = self.limits.max_series_per_query
-        offset = 0
-        while True:
-            count = 0
-            async for item in self._items(
-                f"limit_offset({page}, {offset}, {query})", start, end, step
-            ):
-                count += 1
-                metric = _labels(item)
-                grid = np.full(length, np.nan)
-                _fill(grid, item, start, step)
-                yield Series(metric, start, step, grid)
-            if count < page:
-                return
-            offset += page
-
-    async def _assembled(
-        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
-    ) -> AsyncIterator[Series]:
-        """Yield each series of a range longer than one query allows, once all of it is read."""
-        length = (end - start) // step + 1
+    async def _read_page(
+        self, page: Page, start: int, end: int, step: int, length: int
+    ) -> list[Series]:
+        """Read one page's series over [start, end] in time chunks; return those with samples."""
         grids: dict[LabelSet, FloatArray] = {}
-        labels: dict[LabelSet, dict[str, str]] = {}
-        page = self.limits.max_series_per_query
         for lo, hi in time_chunks(start, end, step, self.limits.max_points_per_series):
-            offset = 0
-            while True:
-                count = 0
-                async for item in self._items(
-                    f"limit_offset({page}, {offset}, {query})", lo, hi, step
-                ):
-                    count += 1
-                    metric = _labels(item)
-                    key = tuple(sorted(metric.items()))
-                    grid = grids.get(key)
-                    if grid is None:
-                        grid = grids[key] = np.full(length, np.nan)
-                        labels[key] = metric
-                    _fill(grid, item, start, step)
-                if count < page:
-                    break
-                offset += page
-        for key in sorted(grids, key=lambda k: (_group(labels[k], group_by), k)):
-            yield Series(labels[key], start, step, grids.pop(key))
+            async for item in self._items(page.query, lo, hi, step):
+                key = tuple(sorted(_labels(item).items()))
+                if key not in page.labels:
+                    continue  # a matcher's neighbour, or a series newer than the listing
+                grid = grids.get(key)
+                if grid is None:
+                    grid = grids[key] = np.full(length, np.nan)
+                    self.counts.peak_held = max(self.counts.peak_held, len(grids))
+                _fill(grid, item, start, step)
+        return [
+            Series(page.labels[key], start, step, grids[key])
+            for key in page.labels
+            if key in grids and not np.isnan(grids[key]).all()
+        ]
 
     async def pages(
-        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
-    ) -> AsyncIterator[list[Series]]:
+        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = (),
+        keep: Keep | None = None,
+    ) -> AsyncIterator[list[Series]]:  # fmt: skip
         """Yield the series of ``query`` over [start, end] on a ``step``-second grid, by pages.
 
-        A page holds up to ``max_series_per_page`` series and about ``max_points_per_page``
-        points, and every series of a group (the values of ``group_by``) lands in one page. A
-        range of up to ``max_points_per_series`` points is read in one query whose response is
-        parsed as it streams in, so memory is bounded by a page; a longer range is read in time
-        chunks and holds every series' grid (8 bytes a point) until it is complete.
+        The series are listed first (labels only), those ``keep`` refuses are dropped, and the
+        rest are read a page at a time by matchers naming the page's groups: a page holds up to
+        ``max_series_per_page`` series and about ``max_points_per_page`` points, every series of
+        a group (the values of ``group_by``) lands in one page, and a range longer than
+        ``max_points_per_series`` is read in time chunks of that page only. Memory is bounded by
+        a page on every path, and a worker reads only the series it keeps.
         """
         start, end = start - start % step, end - end % step
         if end < start:
@@ -260,23 +369,11 @@ class PromReader:
                 limits.max_points_per_page // length,
             ),
         )
-        ordered = await self._ordered(query, start, end, step, group_by)
-        one_query = length <= limits.max_points_per_series
-        if one_query:
-            source = self._streamed(ordered, start, end, step)
-        else:
-            source = self._assembled(ordered, start, end, step, group_by)
-        page: list[Series] = []
-        last: LabelSet | None = None
-        async for series in source:
-            gkey = _group(series.labels, group_by)
-            if len(page) >= per_page and (not group_by or gkey != last):
-                yield page
-                page = []
-            page.append(series)
-            last = gkey
-        if page:
-            yield page
+        listed = await self.listing(query, start, end, step)
+        for page in plan(query, listed, group_by, keep, per_page, limits.max_query_bytes):
+            series = await self._read_page(page, start, end, step, length)
+            if series:
+                yield series
 
     async def read(self, query: str, start: int, end: int, step: int) -> list[Series]:
         """Return every series of ``query`` over [start, end] on a ``step``-second grid."""

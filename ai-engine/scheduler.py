@@ -37,9 +37,10 @@ class Scheduler:
         shard: tuple[int, int] = (0, 1),
     ) -> None:
         ai = config.ai
-        reader = PromReader(
-            session, config.query_url(), Limits(ai.max_points_per_series, ai.max_series_per_query)
+        limits = Limits(
+            ai.max_points_per_series, ai.max_series_per_query, max_query_bytes=ai.max_query_bytes
         )
+        reader = PromReader(session, config.query_url(), limits)
         pusher = MetricsPusher(session, config.endpoint("metrics"), config.telemetry.metrics)
         resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
         writer = FindingWriter(pusher, resource)

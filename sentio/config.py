@@ -267,6 +267,9 @@ class AIConfig(Strict):
     )
     max_points_per_series: int = Field(10_000, ge=10)
     max_series_per_query: int = Field(10_000, ge=1)
+    max_query_bytes: int = Field(
+        14_000, ge=1000, description="Longest query a page is read with (-search.maxQueryLen)."
+    )
     queries: list[AIQueryConfig] = Field(default_factory=list)
 
 

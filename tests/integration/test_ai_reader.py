@@ -64,6 +64,7 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
         chunked = await PromReader(session, base, Limits(7, 4)).read(query, start, end, STEP)
         paged = PromReader(session, base, Limits(max_series_per_page=4))
         sizes = [len(page) async for page in paged.pages(query, start, end, STEP)]
+        peak = paged.counts.peak_held
         sensors = [
             {s.labels["sensor"] for s in page}
             for reader in (paged, PromReader(session, base, Limits(7, 4, max_series_per_page=4)))
@@ -71,6 +72,7 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
         ]
 
     assert sizes == [4] * 6 + [1]
+    assert peak == 4, "a page of series held, never the query's"
     assert sensors == [{"s0"}, {"s1"}] * 2, "a group is never split across pages"
     assert [s.labels for s in chunked] == [s.labels for s in expected]
     for a, b in zip(chunked, expected, strict=True):
@@ -93,3 +95,99 @@ async def test_a_bad_query_names_itself(stack_config_live: SentioConfig) -> None
     async with aiohttp.ClientSession() as session:
         with pytest.raises(ReaderError, match=r"sum\(\(\("):
             await PromReader(session, base).read("sum(((", 0, 600, 60)
+
+
+async def test_a_range_over_the_point_limit_is_read_a_page_at_a_time(
+    stack_config_live: SentioConfig,
+) -> None:
+    config = stack_config_live
+    run = uuid.uuid4().hex[:8]
+    start = (int(time.time()) // STEP - POINTS - 5) * STEP
+    end = start + (POINTS - 1) * STEP
+    await _write(config, run, devices=25, start=start)
+    base = f"http://{config.stack.host}:{config.stack.victoriametrics.port}"
+    query = f'ai_reader_test{{run="{run}"}}'
+    async with aiohttp.ClientSession() as session:
+        whole = PromReader(session, base)
+
+        async def all_there() -> list[object] | None:
+            got = await whole.read(query, start, end, STEP)
+            complete = len(got) == 25 and all(not math.isnan(s.values[-1]) for s in got)
+            return list(got) if complete else None
+
+        await poll(all_there, 30, "25 written series")
+        expected = {s.key(): s.values for s in await whole.read(query, start, end, STEP)}
+        # 120 points a series over a limit of 50: three time chunks, each of one page only.
+        reader = PromReader(session, base, Limits(50, 10_000, max_series_per_page=4))
+        seen: list[list[str]] = []
+        requests_at_first_page = 0
+        async for page in reader.pages(query, start, end, STEP, ["sensor"]):
+            requests_at_first_page = requests_at_first_page or reader.counts.requests
+            seen.append([s.labels["device"] for s in page])
+            assert len({s.labels["sensor"] for s in page}) == 1, "a group stays in one page"
+            for s in page:
+                np.testing.assert_array_equal(s.values, expected[s.key()])
+    assert sorted(d for page in seen for d in page) == sorted(f"dev-{d:02d}" for d in range(25))
+    # s0 has 13 devices, s1 12: each group is one page even though it is larger than 4.
+    assert sorted(len(p) for p in seen) == [12, 13]
+    assert reader.counts.peak_held <= 13, "never more than one page of series held"
+    assert requests_at_first_page == 1 + 3, "the listing, then one page's three chunks"
+    assert reader.counts.requests == 1 + 3 * 2
+    assert reader.counts.series == 25 * 3, "each series read once per chunk, no other"
+
+
+async def test_over_the_limit_ungrouped_pages_hold_one_page(
+    stack_config_live: SentioConfig,
+) -> None:
+    config = stack_config_live
+    run = uuid.uuid4().hex[:8]
+    start = (int(time.time()) // STEP - POINTS - 5) * STEP
+    end = start + (POINTS - 1) * STEP
+    await _write(config, run, devices=25, start=start)
+    base = f"http://{config.stack.host}:{config.stack.victoriametrics.port}"
+    query = f'ai_reader_test{{run="{run}"}}'
+    async with aiohttp.ClientSession() as session:
+        whole = PromReader(session, base)
+
+        async def all_there() -> list[object] | None:
+            got = await whole.read(query, start, end, STEP)
+            complete = len(got) == 25 and all(not math.isnan(s.values[-1]) for s in got)
+            return list(got) if complete else None
+
+        await poll(all_there, 30, "25 written series")
+        reader = PromReader(session, base, Limits(50, 10_000, max_series_per_page=4))
+        sizes = [len(page) async for page in reader.pages(query, start, end, STEP)]
+    assert sizes == [4] * 6 + [1]
+    assert reader.counts.peak_held == 4
+    assert reader.counts.series == 25 * 3, "a page's matchers name its own series only"
+
+
+async def test_an_expression_is_listed_and_narrowed_too(stack_config_live: SentioConfig) -> None:
+    config = stack_config_live
+    run = uuid.uuid4().hex[:8]
+    start = (int(time.time()) // STEP - POINTS - 5) * STEP
+    end = start + (POINTS - 1) * STEP
+    await _write(config, run, devices=6, start=start)
+    base = f"http://{config.stack.host}:{config.stack.victoriametrics.port}"
+    query = f'2 * ai_reader_test{{run="{run}"}}'
+    async with aiohttp.ClientSession() as session:
+        whole = PromReader(session, base)
+
+        async def all_there() -> list[object] | None:
+            got = await whole.read(query, start, end, STEP)
+            complete = len(got) == 6 and all(not math.isnan(s.values[-1]) for s in got)
+            return list(got) if complete else None
+
+        await poll(all_there, 30, "6 written series")
+        reader = PromReader(session, base, Limits(max_series_per_page=1))
+        odd = [
+            s
+            async for page in reader.pages(
+                query, start, end, STEP, ["device"], keep=lambda labels: labels["sensor"] == "s1"
+            )
+            for s in page
+        ]
+    assert sorted(s.labels["device"] for s in odd) == ["dev-01", "dev-03", "dev-05"]
+    dev3 = next(s for s in odd if s.labels["device"] == "dev-03")
+    np.testing.assert_array_equal(dev3.values, 2 * (3000 + np.arange(POINTS, dtype=float)))
+    assert reader.counts.series == 3, "label_match narrowed each page to its device"

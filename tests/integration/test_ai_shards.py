@@ -62,11 +62,22 @@ async def test_two_workers_score_every_series_once_and_keep_their_state(
 
         await poll(written, 30, "the synthetic series")
         writer = FindingWriter(pusher, {"service.name": "sentio-ai-shards"})
-        workers = [QueryEngine(query, reader, writer, tmp_path, events, (i, 2)) for i in (0, 1)]
+        readers = [PromReader(session, config.query_url()) for _ in (0, 1)]
+        workers = [QueryEngine(query, readers[i], writer, tmp_path, events, (i, 2)) for i in (0, 1)]
         for worker in workers:
             await worker.fit(t_fit)
         fitted = [set(w.state.keys) for w in workers]
         assert fitted[0].isdisjoint(fitted[1])
+        # Each worker read its own series and no other: the listing, then matchers per device.
+        assert [r.counts.series for r in readers] == [len(keys) for keys in fitted]
+        assert all(0 < len(keys) < len(DEVICES) * len(CHANNELS) for keys in fitted)
+        alone = PromReader(session, config.query_url())
+        await QueryEngine(query, alone, writer, tmp_path / "alone", events).fit(t_fit)
+        assert alone.counts.series == len(DEVICES) * len(CHANNELS)
+        for r, keys in zip(readers, fitted, strict=True):
+            # response bytes grow with the series read (the listing is the same for both)
+            share = len(keys) / (len(DEVICES) * len(CHANNELS))
+            assert r.counts.bytes < alone.counts.bytes * (share + 0.2), (r.counts, alone.counts)
         assert len(fitted[0] | fitted[1]) == len(DEVICES) * len(CHANNELS)
         # A device's channels stay together: its multivariate model sees all of them.
         owners = {dict(k)["device"]: i for i, keys in enumerate(fitted) for k in keys}
@@ -75,8 +86,13 @@ async def test_two_workers_score_every_series_once_and_keep_their_state(
         models = [set(w.state.devices) for w in workers]
         assert models[0].isdisjoint(models[1])
         assert {dict(k)["device"] for k in models[0] | models[1]} == set(DEVICES)
+        before = [r.counts.series for r in readers]
         stats = [await w.infer(t_end) for w in workers]
         assert sum(s.series for s in stats) == len(DEVICES) * len(CHANNELS)
+        # one read per infer cycle, of this worker's series only
+        assert [r.counts.series - b for r, b in zip(readers, before, strict=True)] == [
+            len(keys) for keys in fitted
+        ]
 
         score = f'sentio_ai_anomaly_score{{query="{query.name}",run="{run}"}}'
 

@@ -18,13 +18,13 @@ TOKEN = "tok-in-error-91ab2c"
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    """Keep every OTLP request; refuse `query_range` with an error echoing a token."""
+    """Keep every OTLP request; refuse the series listing with an error echoing a token."""
 
     bodies: list[tuple[str, bytes]]
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.startswith("/api/v1/query_range"):
+        if self.path.startswith("/api/v1/"):
             echo = f"proxy refused Authorization: Bearer {TOKEN} for /x?access_token={TOKEN}"
             self._answer(400, f'{{"status":"error","error":"{echo}"}}'.encode())
             return
@@ -75,8 +75,9 @@ def test_ai_run_masks_credentials_on_stderr_and_in_exported_logs(
     )
     result = CliRunner().invoke(app, ["ai", "run", "--once", "-c", str(config)])
     assert result.exit_code == 1, result.output
-    assert "fit temps failed: query_range" in result.output
-    assert f"http://alice:***@{host}/api/v1/query_range" in result.output
+    # the first request of a cycle lists the query's series
+    assert "fit temps failed: series 'up'" in result.output
+    assert f"http://alice:***@{host}/api/v1/series" in result.output
     assert "1 cycle(s) failed" not in result.output and "2 cycle(s) failed" in result.output
     assert "Traceback" not in result.output
     logs = b"".join(body for path, body in bodies if path == "/v1/logs")

@@ -24,7 +24,13 @@ class EndlessPages(DeviceReader):
         self.served = 0
 
     async def pages(
-        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+        self,
+        query: str,
+        start: int,
+        end: int,
+        step: int,
+        group_by: Sequence[str] = (),
+        keep: object = None,
     ) -> AsyncIterator[list[Series]]:
         while True:
             self.served += 1

@@ -31,7 +31,13 @@ class FakeReader:
         return [Series(labels, T0 + lo * step, step, self.values[lo : hi + 1])]
 
     async def pages(
-        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+        self,
+        query: str,
+        start: int,
+        end: int,
+        step: int,
+        group_by: Sequence[str] = (),
+        keep: object = None,
     ) -> AsyncIterator[list[Series]]:
         yield await self.read(query, start, end, step)
 

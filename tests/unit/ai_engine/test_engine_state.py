@@ -61,7 +61,13 @@ class DeviceReader:
         ]
 
     async def pages(
-        self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = ()
+        self,
+        query: str,
+        start: int,
+        end: int,
+        step: int,
+        group_by: Sequence[str] = (),
+        keep: object = None,
     ) -> AsyncIterator[list[Series]]:
         yield await self.read(query, start, end, step)
 
