@@ -1,4 +1,4 @@
-"""Fault scenarios: a metrics backend that hangs, and a collector killed with SIGKILL.
+"""Fault scenarios: a hung backend, a collector killed with SIGKILL, a full disk, and more.
 
 Both read the dense Modbus meters of ``sentio.bench.meter`` (in their own process) through the
 real collector and count every reading back in a real VictoriaMetrics by PromQL, on loopback
@@ -12,6 +12,10 @@ ports of their own, bounded in time.
   must deliver every reading it had handed to the spool. It reports its counters after each
   spooled request (``python -m sentio.bench.faults child``), so the readings still in memory at
   the kill are known.
+- Full disk: the spool on a 1 MiB tmpfs (mounted here; left out where mounting is not allowed),
+  the backend down for 20 s, then up: every reading read is counted back or counted dropped.
+- Hung plugin (``sentio.bench.hung_plugin``) and a flood of new MQTT topics through a real
+  ``sentio run`` (``sentio.bench.flood``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +60,7 @@ SETTLE_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 30.0
 REPORT_EVERY_S = 0.05
+TMPFS_BYTES = 1 << 20
 
 
 class FaultsError(SentioError):
@@ -316,6 +321,23 @@ async def diskfull(
     )
 
 
+@contextlib.contextmanager
+def small_disk(folder: Path, size: int = TMPFS_BYTES) -> Iterator[Path | None]:
+    """Mount a tmpfs of ``size`` bytes on ``folder``; yield None where that is not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True, check=False,
+    ).returncode == 0  # fmt: skip
+    if not mounted:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
 async def _sleep_unless_done(task: asyncio.Task[None], seconds: float) -> None:
     """Let a fault last ``seconds``; raise at once if the collector ends early."""
     await asyncio.wait([task], timeout=seconds)
@@ -463,6 +485,19 @@ class FaultsReport:
     kill9_in_memory_at_kill: int
     fuzz_examples: int
     fuzz_crashes: int
+    # None where a tmpfs cannot be mounted (not root, or no mount namespace of one's own)
+    diskfull_readings: int | None
+    diskfull_lost: int | None
+    diskfull_dropped: int | None
+    hung_plugin_detect_s: float  # a hung poll's start to device_up 0 in the collector's state
+    flood_rss_mb: float  # peak RSS (VmHWM) of `sentio run` through the flood
+    flood_rss_before_mb: float
+    flood_topics: int
+    flood_names_refused: int
+    flood_messages_dropped: int
+    flood_known_sent: int
+    flood_known_landed: int
+    flood_known_max_gap_s: float
 
 
 def fuzz_all(examples: int, progress: Progress) -> tuple[int, int]:
@@ -485,13 +520,27 @@ def fuzz_all(examples: int, progress: Progress) -> tuple[int, int]:
 async def run_all(
     work: Path, *, hang_s: float, units: int, examples: int, progress: Progress
 ) -> FaultsReport:
-    """Run the hung-backend and kill -9 scenarios and the fuzz targets."""
-    (work / "hung").mkdir(parents=True, exist_ok=True)
-    (work / "kill9").mkdir(parents=True, exist_ok=True)
+    """Run the fault scenarios and the fuzz targets."""
+    from sentio.bench.flood import flood
+    from sentio.bench.hung_plugin import hung_plugin
+
+    for part in ("hung", "kill9", "disk", "plugin", "flood"):
+        (work / part).mkdir(parents=True, exist_ok=True)
     hung = await hung_backend(work / "hung", hang_s=hang_s, units=units, progress=progress)
     progress(f"hung backend: {hung}")
     killed = await kill9(work / "kill9", units=units, progress=progress)
     progress(f"kill -9: {killed}")
+    disk: DiskFullReport | None = None
+    with small_disk(work / "small-disk") as mounted:
+        if mounted is None:
+            progress("full disk: left out, a tmpfs cannot be mounted here (needs root)")
+        else:
+            disk = await diskfull(work / "disk", mounted / "spool", progress=progress)
+            progress(f"full disk: {disk}")
+    detect_s = await hung_plugin(work / "plugin")
+    progress(f"hung plugin: device down {detect_s} s after its poll hung")
+    flooded = await flood(work / "flood", progress=progress)
+    progress(f"flood: {flooded}")
     ran, crashes = await asyncio.to_thread(fuzz_all, examples, progress)
     return FaultsReport(
         hung_backend_readings=hung.readings,
@@ -502,4 +551,16 @@ async def run_all(
         kill9_in_memory_at_kill=killed.in_memory,
         fuzz_examples=ran,
         fuzz_crashes=crashes,
+        diskfull_readings=disk.readings if disk else None,
+        diskfull_lost=disk.lost if disk else None,
+        diskfull_dropped=disk.dropped if disk else None,
+        hung_plugin_detect_s=detect_s,
+        flood_rss_mb=flooded.rss_peak_mb,
+        flood_rss_before_mb=flooded.rss_before_mb,
+        flood_topics=flooded.topics,
+        flood_names_refused=flooded.names_refused,
+        flood_messages_dropped=flooded.messages_dropped,
+        flood_known_sent=flooded.known_sent,
+        flood_known_landed=flooded.known_landed,
+        flood_known_max_gap_s=flooded.known_max_gap_s,
     )
