@@ -8,12 +8,23 @@ pending wait or resolves the alert, as in vmalert.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
+GO_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_seconds(text: str) -> float:
+    """Return the seconds of a Go duration such as ``2m`` or ``1h30m``."""
+    parts = re.findall(r"([0-9]+)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a Go duration (e.g. 90s, 2m, 1h30m)")
+    return sum(int(n) * GO_UNITS[u] for n, u in parts)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,11 @@ def _predicted(name: str, expr: str, severity: str, runbook: str) -> AlertRule:
 def alert_group(config: AlertingConfig) -> RuleGroup:
     """Return the alerts on metrics: anomalies, predictions, devices, connectors, the pipeline."""
     c = config
-    score = "max by (device, metric, query, model) (sentio_ai_anomaly_score)"
+    held = (
+        f"max_over_time(sentio_ai_anomaly_score[{c.anomaly_hold}])"
+        if c.anomaly_hold.strip("0hms") else "sentio_ai_anomaly_score"
+    )  # fmt: skip
+    score = f"max by (device, metric, query, model) ({held})"
     ttt = "min by (device, metric, query) (sentio_ai_time_to_threshold_seconds)"
     return RuleGroup(
         name="sentio-alerts",

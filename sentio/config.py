@@ -389,7 +389,15 @@ class WebhookConfig(Strict):
 class AlertingConfig(Strict):
     """Alert rules (vmalert) and notifications (Alertmanager) that `sentio provision` writes."""
 
-    anomaly_for: GoDuration = Field("2m", description="Anomaly score above 1 this long fires.")
+    anomaly_for: GoDuration = Field(
+        "15m",
+        description="Anomaly score above 1 this long fires (chosen on TEP's training files).",
+    )
+    anomaly_hold: GoDuration = Field(
+        "5m",
+        description="A dip below 1 shorter than this neither restarts the wait nor resolves "
+        "(the rule reads max_over_time of the score over it); 0s reads the score alone.",
+    )
     critical_score: float = Field(2.0, gt=1, description="Score from which severity is critical.")
     prediction_warning_s: float = Field(86400.0, gt=0, description="Predicted fault within it.")
     prediction_critical_s: float = Field(14400.0, gt=0, description="Critical within it.")

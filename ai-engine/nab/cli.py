@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sentio.ai_engine.errors import AiEngineError
-from sentio.ai_engine.tep.cli import tep
+from sentio.ai_engine.tep.cli import tep, tep_episodes
 
 if TYPE_CHECKING:
     from sentio.ai_engine.nab.corpus import NabSeries
@@ -102,6 +102,7 @@ def nab(
 
 
 eval_app.command("tep")(tep)
+eval_app.command("tep-episodes")(tep_episodes)
 
 
 def _progress() -> Progress:

@@ -110,3 +110,58 @@ def _faults(report: dict[str, Any]) -> Table:
             ),
         )
     return table
+
+
+def tep_episodes(
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder holding d00.dat, d00_te.dat ... d21_te.dat.")
+    ],
+    as_json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with every figure.")
+    ] = False,
+    anomaly_for: Annotated[
+        str | None, typer.Option(help="The rule's `for:` (default: alerting.anomaly_for's).")
+    ] = None,
+    anomaly_hold: Annotated[
+        str | None, typer.Option(help="The rule's hold (default: alerting.anomaly_hold's).")
+    ] = None,
+) -> None:
+    """Score TEP runs whose faults end and normal operation resumes, per row and per episode."""
+    from sentio.ai_engine.alerts import RuleTiming, go_seconds
+    from sentio.ai_engine.tep.data import load_tep
+    from sentio.ai_engine.tep.episodes import evaluate_episodes
+
+    from sentio.config import AlertingConfig, VmalertConfig
+
+    defaults = AlertingConfig()
+    try:
+        rule = RuleTiming(
+            go_seconds(anomaly_for or defaults.anomaly_for),
+            go_seconds(VmalertConfig().evaluation_interval),
+            go_seconds(anomaly_hold or defaults.anomaly_hold),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        report = evaluate_episodes(load_tep(data), rule).as_json()
+    except AiEngineError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    if as_json_output:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    out = Console(soft_wrap=True)
+    table = Table(title=f"TEP faults that end: {report['runs']} runs, rule {report['rule']}")
+    for column in ("Faults", "F1", "False alarms", "Missed", "Alerted", "False alerts/day",
+                   "Delay p50", "Below 1 after end p50/max"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for name, rows in report["per_row"].items():
+        ep = report["per_episode"][name]
+        below = ep["score_below_1_after_end_s"]
+        table.add_row(
+            name.removeprefix("faults_"), f"{rows['f1']:.3f}",
+            f"{100 * rows['false_alarm_rate']:.1f}%", f"{100 * rows['missed_alarm_rate']:.1f}%",
+            f"{100 * ep['share_alerted']:.0f}%", f"{ep['false_alerts_per_day']:.2f}",
+            f"{ep['detection_delay_s']['median']} s", f"{below['median']} / {below['max']} s",
+        )  # fmt: skip
+    out.print(table)

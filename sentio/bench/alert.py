@@ -106,6 +106,7 @@ def rig_config(
     data["alerting"] = {
         **data.get("alerting", {}),
         "anomaly_for": ANOMALY_FOR,
+        "anomaly_hold": "0s",
         "group_wait": "1s",
         "group_interval": "3s",
         "repeat_interval": "1h",

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sentio.ai_engine.alerts import go_seconds
 from sentio.ai_engine.models.multivariate import DeviceModel
 from sentio.ai_engine.nab.cli import eval_app
 from sentio.ai_engine.tep.baselines import Pca, lagged
-from sentio.ai_engine.tep.data import FloatArray, load_tep, load_training
+from sentio.ai_engine.tep.data import FAULT_START, FloatArray, load_tep, load_training
+from sentio.ai_engine.tep.episodes import DURATIONS, runs
 from sentio.ai_engine.tep.evaluate import BASELINES, evaluate_tep
 from sentio.ai_engine.tep.scoring import device_score
-from sentio.ai_engine.tep.tune import CHOSEN, choose
+from sentio.ai_engine.tep.tune import CHOSEN, choose, choose_rule
 from typer.testing import CliRunner
+
+from sentio.config import AlertingConfig
 
 TEP_DATA = Path(
     os.environ.get("SENTIO_TEP_DATA", Path(__file__).parents[3].parent / "shared/datasets/tep")
@@ -129,3 +133,37 @@ def test_device_model_limits_from_held_out_rows_hold_on_fresh_healthy_rows() -> 
     model = DeviceModel(names).fit(_correlated(80, 7))
     fresh = device_score(model, _correlated(20000, 8))
     assert np.mean(fresh > 1) <= 0.02  # 80 rows: 4% before the floors, 1.0% with them
+
+
+@needs_tep
+def test_episodes_end_where_the_normal_run_takes_over_at_the_same_row() -> None:
+    data = load_tep(TEP_DATA)
+    built = runs(data)
+    assert len(built) == 21 * len(DURATIONS) + 1
+    run = built[2]  # fault 1, the third duration
+    end = FAULT_START + DURATIONS[2]
+    assert (run.start, run.end) == (FAULT_START, end)
+    np.testing.assert_array_equal(run.frame[:end], data.faults[1][:end])
+    np.testing.assert_array_equal(run.frame[end:], data.normal[end:])
+
+
+@needs_tep
+def test_faults_that_end_are_scored_per_row_and_per_episode_from_the_cli() -> None:
+    result = CliRunner().invoke(eval_app, ["tep-episodes", "--data", str(TEP_DATA), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rule"] == {"for_s": 900.0, "interval_s": 15.0, "hold_s": 300.0}
+    rows, episodes = report["per_row"]["faults_18"], report["per_episode"]["faults_18"]
+    assert rows["false_alarm_rate"] <= 0.10 and rows["f1"] >= 0.80
+    assert episodes["share_alerted"] >= 0.85
+    assert episodes["false_alerts_per_day"] <= 2.0
+    assert episodes["never_below_1_after_end"] == 0
+    assert episodes["score_below_1_after_end_s"]["max"] <= 4 * 3600
+
+
+@needs_tep
+def test_the_default_alert_timing_is_the_one_the_training_files_choose() -> None:
+    best, _ = choose_rule(load_training(TEP_DATA))
+    defaults = AlertingConfig()
+    assert best.rule.for_s == go_seconds(defaults.anomaly_for)
+    assert best.rule.hold_s == go_seconds(defaults.anomaly_hold)

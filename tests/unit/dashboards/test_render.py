@@ -168,3 +168,13 @@ def test_provisioning_writes_the_slack_secret_privately(
     staged = provision._stage(secret)
     assert staged.stat().st_mode & 0o777 == 0o600
     assert staged.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_anomaly_rule_holds_the_score_over_short_dips_unless_the_hold_is_zero() -> None:
+    held = SentioConfig.model_validate({"alerting": {"anomaly_hold": "3m"}})
+    text = vmalert.render_file(held, list(rules.rule_groups(held.alerting)))
+    assert "max_over_time(sentio_ai_anomaly_score[3m])) > 1" in text
+    plain = SentioConfig.model_validate({"alerting": {"anomaly_hold": "0s"}})
+    text = vmalert.render_file(plain, list(rules.rule_groups(plain.alerting)))
+    assert "score[0s]" not in text
+    assert "model) (sentio_ai_anomaly_score) > 1" in text
