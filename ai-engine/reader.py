@@ -18,6 +18,7 @@ import numpy.typing as npt
 from sentio.ai_engine.errors import AiEngineError
 
 from sentio.redact import redact
+from sentio.stack.query import label_name, quote
 
 FloatArray = npt.NDArray[np.float64]
 LabelSet = tuple[tuple[str, str], ...]
@@ -184,7 +185,7 @@ Keep = Callable[[dict[str, str]], bool]
 
 def _literal(text: str) -> str:
     """Return ``text`` as a double-quoted PromQL string."""
-    return json.dumps(text, ensure_ascii=False)
+    return quote(text)
 
 
 def _alternation(values: Sequence[str]) -> str:
@@ -202,7 +203,9 @@ def narrowed(query: str, matchers: dict[str, set[str]]) -> str:
     found = SELECTOR.match(query)
     if found:
         body = (found["body"] or "").strip().rstrip(",").strip()
-        extra = ", ".join(f"{k}=~{_literal(_alternation(list(v)))}" for k, v in matchers.items())
+        extra = ", ".join(
+            f"{label_name(k)}=~{_literal(_alternation(list(v)))}" for k, v in matchers.items()
+        )
         return f"{found['name'] or ''}{{{body + ', ' if body else ''}{extra}}}"
     for label, values in matchers.items():
         anchored = f"^(?:{_alternation(list(values))})$"

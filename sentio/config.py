@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -512,7 +513,8 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path or '<root>'}: {self.message}"
+        text = f"{where}: {self.path or '<root>'}: {self.message}"
+        return text.replace("\r", "\\r").replace("\n", "\\n")  # one problem, one line
 
 
 class ConfigFileError(ConfigError):
@@ -523,21 +525,35 @@ class ConfigFileError(ConfigError):
         super().__init__("\n".join(str(i) for i in issues))
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_$-][A-Za-z0-9_${}:/-]*")
+
+
 def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"  # a key with dots, spaces...
+        else:
+            out += f".{part}" if out else part
     return out
 
 
-def _walk(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, yaml.Node]]:
-    yield loc, node
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield from _walk(value, (*loc, str(key.value)))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _walk(item, (*loc, index))
+def _walk(root: yaml.Node) -> Iterator[tuple[Loc, yaml.Node]]:
+    """Yield each node of the graph with its key path; a node reached again (an alias) once."""
+    seen: set[int] = set()
+    todo: list[tuple[Loc, yaml.Node]] = [((), root)]
+    while todo:
+        loc, node = todo.pop()
+        yield loc, node
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo += [((*loc, str(key.value)), value) for key, value in reversed(node.value)]
+        elif isinstance(node, yaml.SequenceNode):
+            todo += [((*loc, index), item) for index, item in reversed(list(enumerate(node.value)))]
 
 
 class _Lines:
@@ -551,8 +567,10 @@ class _Lines:
         """Return the line of ``loc``, or of the nearest key above it that has one."""
         if self._lines is None:
             root = yaml.compose(self.text, Loader=LOADER)
-            found = _walk(root, ()) if root else iter(())
-            self._lines = {key: node.start_mark.line + 1 for key, node in found}
+            found = _walk(root) if root else iter(())
+            self._lines = {}
+            for key, node in found:
+                self._lines.setdefault(key, node.start_mark.line + 1)
         for end in range(len(loc), -1, -1):
             if loc[:end] in self._lines:
                 return self._lines[loc[:end]]
@@ -568,9 +586,10 @@ def substitute(text: str, loc: Loc, file: str, line: int | None) -> str:
             path = Path(expr[5:]).expanduser()
             try:
                 return path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: not UTF-8, a NUL in the path
+                reason = getattr(exc, "strerror", None) or str(exc)
                 raise ConfigFileError(
-                    [ConfigIssue(file, line, _dotted(loc), f"cannot read {path}: {exc.strerror}")]
+                    [ConfigIssue(file, line, _dotted(loc), f"cannot read {path}: {reason}")]
                 ) from exc
         name, sep, default = expr.partition(":-")
         if name in os.environ:
@@ -584,28 +603,54 @@ def substitute(text: str, loc: Loc, file: str, line: int | None) -> str:
     return SUBST.sub(one, text)
 
 
-def _substituted(data: Any, loc: Loc, lines: _Lines, file: str) -> tuple[Any, list[ConfigIssue]]:
+class _Recursive(Exception):
+    """Raise when an alias refers to a collection that contains it."""
+
+    def __init__(self, loc: Loc) -> None:
+        self.loc = loc
+
+
+def _substituted(
+    data: Any,
+    loc: Loc,
+    lines: _Lines,
+    file: str,
+    done: dict[int, Any] | None = None,
+    path: set[int] | None = None,
+) -> tuple[Any, list[ConfigIssue]]:
     """Return ``data`` with every `${...}` replaced, and the problems found.
 
     A container with nothing to replace is returned as it is, not copied: devices that share one
-    field list through a YAML alias keep sharing it.
+    field list through a YAML alias keep sharing it. A container reached again through an alias
+    is substituted once (``done``), so a few lines of nested aliases cannot take exponential
+    time; one inside itself (``path``) raises _Recursive.
     """
     issues: list[ConfigIssue] = []
-    if isinstance(data, dict):
-        out: dict[Any, Any] = {}
-        for key, value in data.items():
-            out[key], sub = _substituted(value, (*loc, str(key)), lines, file)
-            issues += sub
-        same = all(out[key] is value for key, value in data.items())
-        return (data if same else out), issues
-    if isinstance(data, list):
-        items = []
-        for index, value in enumerate(data):
-            item, sub = _substituted(value, (*loc, index), lines, file)
-            items.append(item)
-            issues += sub
-        same = all(a is b for a, b in zip(items, data, strict=True))
-        return (data if same else items), issues
+    done = {} if done is None else done
+    path = set() if path is None else path
+    if isinstance(data, dict | list):
+        if id(data) in done:
+            return done[id(data)], issues
+        if id(data) in path:
+            raise _Recursive(loc)
+        path.add(id(data))
+        if isinstance(data, dict):
+            out: dict[Any, Any] = {}
+            for key, value in data.items():
+                out[key], sub = _substituted(value, (*loc, str(key)), lines, file, done, path)
+                issues += sub
+            same = all(out[key] is value for key, value in data.items())
+            result: Any = data if same else out
+        else:
+            items = []
+            for index, value in enumerate(data):
+                item, sub = _substituted(value, (*loc, index), lines, file, done, path)
+                items.append(item)
+                issues += sub
+            result = data if all(a is b for a, b in zip(items, data, strict=True)) else items
+        path.discard(id(data))
+        done[id(data)] = result
+        return result, issues
     if isinstance(data, str) and "${" in data:
         try:
             return substitute(data, loc, file, lines.of(loc)), issues
@@ -614,20 +659,46 @@ def _substituted(data: Any, loc: Loc, lines: _Lines, file: str) -> tuple[Any, li
     return data, issues
 
 
+def _yaml_issue(exc: yaml.YAMLError, text: str, file: str) -> ConfigIssue:
+    """Return a YAML error as one issue on its line: what was wrong, and where in the line."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        reason = f"character U+{code:04X} is not allowed in YAML: {exc.reason}"
+        return ConfigIssue(file, line, "", f"invalid YAML: {reason} (column {column})")
+    if mark is None:
+        return ConfigIssue(file, 1, "", f"invalid YAML: {exc}")
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    reason = ": ".join(str(p) for p in parts if p) or str(exc)
+    return ConfigIssue(
+        file, mark.line + 1, "", f"invalid YAML: {reason} (column {mark.column + 1})"
+    )
+
+
 def parse(text: str, file: str = "<string>") -> SentioConfig:
     """Parse, substitute and validate config text; raise ConfigFileError with every problem."""
+    bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:  # only a str built in Python has these; a file decoded as UTF-8 cannot
+        line = text.count("\n", 0, bad) + 1
+        raise ConfigFileError([ConfigIssue(file, line, "", "a lone surrogate is not text")])
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigFileError([ConfigIssue(file, line, "", f"invalid YAML: {exc}")]) from exc
+        raise ConfigFileError([_yaml_issue(exc, text, file)]) from exc
     lines = _Lines(text)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigFileError([ConfigIssue(file, 1, "", "the top level must be a mapping")])
-    data, issues = _substituted(data, (), lines, file)
+    try:
+        data, issues = _substituted(data, (), lines, file)
+    except _Recursive as exc:
+        reason = "an alias refers to a collection that contains it; YAML configs are trees"
+        raise ConfigFileError(
+            [ConfigIssue(file, lines.of(exc.loc), _dotted(exc.loc), reason)]
+        ) from None
     try:
         config = SentioConfig.model_validate(data)
     except ValidationError as exc:
@@ -644,11 +715,17 @@ def load(path: Path | None) -> SentioConfig:
     if path is None:
         return SentioConfig()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigFileError(
             [ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]
         ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        reason = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        raise ConfigFileError([ConfigIssue(str(path), line, "", reason)]) from None
     return parse(text, str(path))
 
 

@@ -7,10 +7,12 @@ import faulthandler
 import logging
 import math
 import random
+import shlex
 import signal
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ from rich.panel import Panel
 from sentio.config import SentioConfig
 from sentio.simulators.faults import Fault
 from sentio.simulators.fleet import Target
+from sentio.stack.query import stream_filter
 from sentio.stack.running import stack_running
 from sentio.telemetry import Telemetry, setup
 
@@ -82,6 +85,7 @@ def where_to_look(config: SentioConfig) -> str:
     vm, vl = s.url("victoriametrics"), s.url("victorialogs")
     jaeger, am = s.url("jaeger"), s.url("alertmanager")
     svc = config.service.name
+    stream = stream_filter({"service.name": svc})
     return "\n".join(
         [
             f"VictoriaMetrics  {vm}/vmui   "
@@ -92,10 +96,10 @@ def where_to_look(config: SentioConfig) -> str:
             "(simulated Zigbee sensors, if mosquitto is installed)",
             '                 sentio_ai_anomaly_score{query="pump-vibration"} > 1',
             f"                 {vm}/api/v1/query?query=rate(sentio_demo_polls_total[1m])",
-            f'VictoriaLogs     {vl}/select/vmui   LogsQL: {{service.name="{svc}"}} device:="ahu-1"',
+            f'VictoriaLogs     {vl}/select/vmui   LogsQL: {stream} device:="ahu-1"',
             f"                 curl {vl}/select/logsql/query "
-            f"--data-urlencode 'query=_time:5m {{service.name=\"{svc}\"}} severity_text:=ERROR'",
-            f"Jaeger           {jaeger}/api/traces?service={svc}&limit=5   "
+            f"--data-urlencode {shlex.quote(f'query=_time:5m {stream} severity_text:=ERROR')}",
+            f"Jaeger           {jaeger}/api/traces?service={urllib.parse.quote(svc)}&limit=5   "
             f"(one trace: {jaeger}/api/traces/<trace_id>)",
             f"Dashboards       {vm}/vmui/#/dashboards   (Sentio's, in VictoriaMetrics' UI)",
             f"vmalert          {s.url('vmalert')}/vmalert/groups   Alertmanager {am}/api/v2/alerts",

@@ -24,7 +24,8 @@ Exception
 │   │   └── LogQLTranslationError         valid LogQL with no LogsQL translation; names it
 │   ├── AiEngineError                     (ai_engine.errors) the AI engine's own tree
 │   ├── BenchError, TelegrafError, ProcError, FaultsError, FuzzError, FleetError
-│   │                                     (sentio.bench) a benchmark failed
+│   │                                     (sentio.bench) a benchmark failed; FleetError's
+│   │                                     SinkRejected: a body the OTLP sink answers 400
 │   ├── MosquittoError, ZigbeePublishError, FaultError        (simulators) a simulator failed
 │   └── the built-in connectors' errors, each also a ConnectorError:
 │       ├── ModbusError                   (connectors.modbus.errors)

@@ -186,6 +186,20 @@ def faults(
     _print(asdict(report), as_json)
 
 
+@bench_app.command("fuzz")
+def fuzz(
+    examples: Annotated[int, typer.Option(help="Generated inputs per target.", min=1)] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fuzz every decoder and parser of outside input; exit 1 if any lets out a crash."""
+    from sentio.bench.fuzz import run_all
+
+    report = run_all(examples, lambda m: err.print(m, markup=False, highlight=False))
+    _print(asdict(report), as_json)
+    if report.fuzz_crashes:
+        raise typer.Exit(1)
+
+
 @bench_app.command("fleet")
 def fleet(
     devices: Annotated[

@@ -50,7 +50,7 @@ from sentio.stack.backends import backends
 from sentio.stack.install import install
 from sentio.stack.ports import free_ports
 from sentio.stack.probe import poll
-from sentio.stack.query import promql
+from sentio.stack.query import promql, selector
 from sentio.stack.supervisor import Stack, stop_child
 from sentio.stack.versions import load_versions
 from sentio.telemetry import Telemetry
@@ -187,7 +187,7 @@ async def victoriametrics(config: SentioConfig, progress: Progress) -> AsyncIter
 
 async def count_by_device(config: SentioConfig, instance: str, expected: int) -> dict[str, int]:
     """Return the samples of ``instance`` per device once the total stops changing."""
-    query = f'sum by (device) (count_over_time({{instance="{instance}"}}[6h]))'
+    query = f"sum by (device) (count_over_time({selector('', {'instance': instance})}[6h]))"
     last: dict[str, int] = {}
     stable = 0
     async with aiohttp.ClientSession() as session:
@@ -502,19 +502,10 @@ class FaultsReport:
 
 def fuzz_all(examples: int, progress: Progress) -> tuple[int, int]:
     """Run every fuzz target; return the examples run and the targets that crashed."""
-    from sentio.bench.fuzz import run as run_target
-    from sentio.bench.fuzz import targets
+    from sentio.bench.fuzz import run_all as fuzz_targets
 
-    ran = crashes = 0
-    for target in targets():
-        try:
-            ran += run_target(target, examples)
-        except Exception as exc:  # an undocumented error escaping is what is counted here
-            crashes += 1
-            progress(f"fuzz: {target.name} crashed: {type(exc).__name__}: {exc}"[:500])
-        else:
-            progress(f"fuzz: {target.name}: {examples} examples, no crash")
-    return ran, crashes
+    report = fuzz_targets(examples, progress)
+    return report.fuzz_examples, report.fuzz_crashes
 
 
 async def run_all(

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from sentio.bench.faults import victoriametrics
@@ -195,34 +199,95 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+class SinkRejected(FleetError):
+    """Raise when a request to the sink is not an OTLP protobuf export; it answers 400."""
+
+
+MAX_BODY = 64 << 20
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+def _inflated(body: bytes, encoding: str) -> bytes:
+    """Return ``body`` decompressed per its Content-Encoding, at most MAX_BODY bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in _WBITS:
+        raise SinkRejected(f"Content-Encoding {encoding!r} is not gzip, deflate or identity")
+    inflater = zlib.decompressobj(_WBITS[encoding])
+    try:
+        out = inflater.decompress(body, MAX_BODY + 1)
+    except zlib.error as exc:
+        raise SinkRejected(f"the body is not {encoding} ({len(body)} bytes): {exc}") from exc
+    if len(out) > MAX_BODY or inflater.unconsumed_tail:
+        raise SinkRejected(f"the body inflates to more than {MAX_BODY} bytes")
+    if not inflater.eof:
+        raise SinkRejected(f"the {encoding} body ends early ({len(body)} bytes)")
+    return out
+
+
+def decode_export(kind: str, body: bytes, encoding: str = "identity") -> int:
+    """Return the spans (``traces``) or log records (``logs``) of an OTLP/HTTP protobuf body.
+
+    Raise SinkRejected naming what is wrong with anything else; never another error.
+    """
+    data = _inflated(body, encoding)
+    message = ExportTraceServiceRequest() if kind == "traces" else ExportLogsServiceRequest()
+    try:
+        message.ParseFromString(data)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        raise SinkRejected(f"not an OTLP {kind} export ({len(data)} bytes): {exc}") from exc
+    if isinstance(message, ExportTraceServiceRequest):
+        return sum(len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans)
+    return sum(len(scope.log_records) for rl in message.resource_logs for scope in rl.scope_logs)
+
+
 class Sink:
-    """An OTLP/HTTP receiver for the collector's spans and logs: accept, count, keep nothing."""
+    """An OTLP/HTTP receiver for the collector's spans and logs: accept, count, keep nothing.
+
+    A body that is not an OTLP protobuf export (or cannot be read) gets a 400 naming why.
+    """
 
     def __init__(self) -> None:
         self.spans = 0
+        self.logs = 0
         self.requests = 0
+        self.rejected = 0
         self._runner: web.AppRunner | None = None
 
-    async def _traces(self, request: web.Request) -> web.Response:
-        message = ExportTraceServiceRequest.FromString(await request.read())
+    async def _decoded(self, request: web.Request, kind: str) -> int:
+        try:
+            body = await request.read()
+        except (aiohttp.ClientPayloadError, HttpProcessingError) as exc:
+            raise SinkRejected(f"cannot read the {kind} request body: {exc}") from exc
+        return decode_export(kind, body, request.headers.get("Content-Encoding", "identity"))
+
+    async def _receive(self, request: web.Request, kind: str) -> web.Response:
+        try:
+            count = await self._decoded(request, kind)
+        except SinkRejected as exc:
+            self.rejected += 1
+            return web.Response(status=400, text=str(exc))
         self.requests += 1
-        self.spans += sum(
-            len(scope.spans) for rs in message.resource_spans for scope in rs.scope_spans
-        )
+        if kind == "traces":
+            self.spans += count
+        else:
+            self.logs += count
         return web.Response(body=b"", content_type="application/x-protobuf")
 
+    async def _traces(self, request: web.Request) -> web.Response:
+        return await self._receive(request, "traces")
+
     async def _logs(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.requests += 1
-        return web.Response(body=b"", content_type="application/x-protobuf")
+        return await self._receive(request, "logs")
 
     @contextlib.asynccontextmanager
     async def serving(self, port: int) -> AsyncIterator[Sink]:
         """Listen on loopback ``port`` until the block ends."""
-        app = web.Application(client_max_size=64 << 20)
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/v1/traces", self._traces)
         app.router.add_post("/v1/logs", self._logs)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # decode_export does
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
@@ -297,7 +362,7 @@ class Backend:
                     raise FleetError(f"export {selector}: HTTP {resp.status}: {body[:300]}")
         except aiohttp.ClientError as exc:
             raise FleetError(f"export {selector}: {exc}") from exc
-        return [json.loads(line) for line in body.splitlines() if line.strip()]
+        return [json.loads(line) for line in body.split("\n") if line.strip()]
 
 
 async def _settled_total(vm: Backend, query: str, at: float) -> int:

@@ -1,15 +1,19 @@
-"""Property-based fuzzing (hypothesis) of every decoder that takes bytes from outside.
+"""Property-based fuzzing (hypothesis) of every decoder and parser of outside input.
 
-Each target names the documented errors it may raise; anything else escaping is a crash.
-The test suite runs every target (``tests/unit/test_fuzz.py``) and ``sentio bench faults``
-reports the examples run and the targets that crashed. hypothesis is a development
-dependency (``pip install 'sentio-iot[dev]'``).
+The targets: the connectors' decoders, the config loader, the PromQL/LogsQL quoting of values,
+the bench's OTLP sink and the spool's record reader. Each names the documented errors it may
+raise; anything else escaping is a crash. The unit tests run every target on UNIT_EXAMPLES
+inputs (``tests/unit/test_fuzz.py``); ``sentio bench fuzz`` and ``sentio bench faults`` on
+EXAMPLES and report the examples run and the targets that crashed. hypothesis is a
+development dependency (``pip install 'sentio-iot[dev]'``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
+import re
 import tempfile
 import zlib
 from collections.abc import Callable
@@ -19,7 +23,8 @@ from typing import Any
 
 from sentio.errors import SentioError
 
-EXAMPLES = 2000
+EXAMPLES = 2000  # per target in `sentio bench fuzz` and `sentio bench faults`
+UNIT_EXAMPLES = 300  # per target in the unit tests
 
 
 class FuzzError(SentioError):
@@ -253,35 +258,295 @@ def _modbus() -> Target:
     )
 
 
+def _mutated(st: Any, text: Any) -> Any:
+    """Return a strategy of ``text`` with a slice cut, a line doubled or YAML syntax spliced in."""
+    splices = st.sampled_from(
+        ["&a ", "*a", "*b", "<<: *a\n", "!!binary ", "!!set ", "? ", "---\n", "...\n", "\t", "{",
+         "]", ": ", "- ", "|\n", ">-\n", "'", '"', "%YAML 1.1\n", "!!python/name:os.system ",
+         "${NOPE}", "${file:\x00}", "\x85", "\ufeff", "\x01", "~: ", "? [a]\n: 1\n"]
+    )  # fmt: skip
+
+    def apply(value: tuple[str, int, int, str, int]) -> str:
+        doc, at, length, splice, how = value
+        at = at % (len(doc) + 1)
+        if how == 0:
+            return doc[:at] + doc[at + length :]
+        if how == 1:
+            return doc[:at] + splice + doc[at:]
+        lines = doc.splitlines(keepends=True)
+        if not lines:
+            return splice
+        i = at % len(lines)
+        return "".join([*lines[:i], splice + lines[i], *lines[i:]])
+
+    return st.tuples(
+        text, st.integers(0, 4000), st.integers(0, 20), splices, st.integers(0, 2)
+    ).map(apply)
+
+
+def _connector_configs() -> list[tuple[str, dict[str, Any]]]:
+    """Return each built-in connector's sample config, the seeds of the connector entries."""
+    from importlib import resources
+
+    import yaml
+
+    out = []
+    for name in ("modbus", "opcua", "mqtt", "zigbee2mqtt", "homeassistant"):
+        text = resources.files(f"sentio.connectors.{name}").joinpath("sample.yaml").read_text()
+        out.append((name, yaml.safe_load(text.replace("${", "$_{"))))
+    return out
+
+
 def _config() -> Target:
-    from sentio.config import ConfigFileError, parse
+    import yaml
+
+    from sentio.collectors.registry import build
+    from sentio.config import ConfigFileError, ConnectorInstanceConfig, load, parse
+    from sentio.errors import ConfigError
 
     st = _st()
     keys = st.sampled_from(
         ["service", "stack", "collector", "connectors", "telemetry", "ai", "name", "type",
-         "queue_limit", "max_batch", "port", "endpoint", "headers", "config", "report"]
+         "queue_limit", "max_batch", "port", "endpoint", "headers", "config", "report",
+         "queries", "promql", "shard", "count", "member", "tls", "ca_file", "metrics", "logs",
+         "victoriametrics", "victorialogs", "cluster", "retention", "devices", "mode", "<<"]
     ) | st.text(max_size=6)  # fmt: skip
-    values = st.recursive(
+    scalars = (
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
-        | st.sampled_from(["${HOME}", "${NOPE_NOT_SET}", "${X:-1}", "${file:/nonexistent}"]),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
-        max_leaves=10,
+        | st.sampled_from(["${HOME}", "${NOPE_NOT_SET}", "${X:-1}", "${file:/nonexistent}",
+                           "${file:/}", "${file:}", "${}", "30d", "1/2", "http://u:p@h:1/x",
+                           "mqtt://h", "opc.tcp://h:4840", "every_poll", "on_change"])
     )  # fmt: skip
-    import yaml
-
-    documents = st.one_of(
-        st.dictionaries(keys, values, max_size=5).map(lambda d: yaml.safe_dump(d)),
-        st.text(max_size=80),
-        st.text(alphabet=":-[]{}&*!|>'\"%@` \n\tab1", max_size=60),
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=12,
     )
+    seeds = _connector_configs()
 
-    def check(text: str) -> None:
-        try:
-            parse(text, "fuzz.yaml")
-        except ConfigFileError as exc:
-            assert exc.issues and all(str(issue).startswith("fuzz.yaml") for issue in exc.issues)
+    def connector(value: tuple[int, str, dict[str, Any], list[str], Any]) -> dict[str, Any]:
+        index, name, changes, dropped, report = value
+        kind, seed = seeds[index % len(seeds)]
+        config = {k: v for k, v in seed.items() if k not in dropped}
+        config.update(changes)
+        entry: dict[str, Any] = {"name": name, "type": kind, "config": config}
+        if report is not None:
+            entry["report"] = report
+        return entry
+
+    seed_keys = sorted({k for _, seed in seeds for k in seed})
+    connectors = st.tuples(
+        st.integers(0, 10),
+        st.sampled_from(["a", "b-1", "x.y"]) | st.text(max_size=6),
+        st.dictionaries(st.sampled_from(seed_keys) | keys, values, max_size=3),
+        st.lists(st.sampled_from(seed_keys), max_size=3),
+        st.none() | values,
+    ).map(connector)
+    structured = st.fixed_dictionaries(
+        {},
+        optional={
+            "service": st.dictionaries(st.sampled_from(["name", "instance_id", "x"]), scalars),
+            "collector": st.dictionaries(keys, values, max_size=4),
+            "stack": st.dictionaries(keys, values, max_size=3),
+            "telemetry": st.dictionaries(keys, values, max_size=3),
+            "ai": st.dictionaries(keys, values, max_size=3),
+            "connectors": st.lists(connectors, max_size=3) | values,
+        },
+    )
+    dumped = st.tuples(structured | st.dictionaries(keys, values, max_size=5), st.booleans()).map(
+        lambda t: yaml.safe_dump(t[0], default_flow_style=t[1], allow_unicode=True)
+    )
+    texts = st.one_of(
+        dumped,
+        _mutated(st, dumped),
+        st.text(max_size=80),
+        st.text(alphabet=":-[]{}&*!|>'\"%@`#?,<~$ \n\tab1", max_size=60),
+    )
+    documents = st.one_of(
+        texts.map(lambda t: ("text", t)),
+        st.one_of(texts.map(lambda t: t.encode(errors="surrogatepass")), st.binary(max_size=60))
+        .map(lambda b: ("file", b)),
+    )  # fmt: skip
+
+    def issues_ok(exc: ConfigFileError, text: str, file: str) -> None:
+        assert exc.issues, "a ConfigFileError without issues"
+        lines = text.count("\n") + text.count("\r") + 2
+        form = re.compile(re.escape(file) + r":(?P<line>[0-9]+): [^\n]+: [^\n]+")
+        for issue in exc.issues:
+            found = form.fullmatch(str(issue))
+            assert found is not None, f"not file:line: key: reason: {str(issue)!r}"
+            assert 1 <= int(found["line"]) <= lines, f"line out of the text: {str(issue)!r}"
+
+    def check(value: tuple[str, Any]) -> None:
+        how, document = value
+        with tempfile.TemporaryDirectory(prefix="sentio-fuzz-config-") as root:
+            path = Path(root) / "fuzz.yaml"
+            if how == "text":
+                text, file = document, "fuzz.yaml"
+            else:
+                text, file = document.decode(errors="replace"), str(path)
+                path.write_bytes(document)
+            try:
+                config = parse(text, file) if how == "text" else load(path)
+            except ConfigFileError as exc:
+                issues_ok(exc, text, file)
+                return
+        for index, instance in enumerate(config.connectors):
+            assert isinstance(instance, ConnectorInstanceConfig)
+            with contextlib.suppress(ConfigError):
+                build(instance, f"connectors[{index}]")
 
     return Target("config loader", lambda: documents, check)
+
+
+def _otlp_sink() -> Target:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from sentio.bench.fleet import SinkRejected, decode_export
+
+    st = _st()
+
+    def export(value: tuple[str, int, int, str]) -> tuple[str, bytes, int]:
+        kind, resources, items, name = value
+        message: Any
+        if kind == "traces":
+            message = ExportTraceServiceRequest()
+            for _ in range(resources):
+                scope = message.resource_spans.add().scope_spans.add()
+                for i in range(items):
+                    span = scope.spans.add(name=name, trace_id=bytes(16), span_id=bytes(8))
+                    span.attributes.add(key="i").value.int_value = i
+        else:
+            message = ExportLogsServiceRequest()
+            for _ in range(resources):
+                scope = message.resource_logs.add().scope_logs.add()
+                for _ in range(items):
+                    scope.log_records.add().body.string_value = name
+        return kind, message.SerializeToString(), resources * items
+
+    exports = st.tuples(
+        st.sampled_from(["traces", "logs"]), st.integers(0, 3), st.integers(0, 4),
+        st.text(max_size=12),
+    ).map(export)  # fmt: skip
+
+    def mutate(value: tuple[tuple[str, bytes, int], int, int, bytes, int]) -> tuple[str, bytes]:
+        (kind, body, _), at, how, junk, bit = value
+        at = at % (len(body) + 1)
+        if how == 0:
+            return kind, body[:at]
+        if how == 1:
+            return kind, body[:at] + junk + body[at:]
+        if how == 2 and body:
+            flipped = bytearray(body)
+            flipped[at % len(body)] ^= 1 << (bit % 8)
+            return kind, bytes(flipped)
+        return kind, body + junk
+
+    mutated = st.tuples(
+        exports, st.integers(0, 1 << 16), st.integers(0, 3), st.binary(max_size=12),
+        st.integers(0, 7),
+    ).map(mutate)  # fmt: skip
+    raw = st.tuples(st.sampled_from(["traces", "logs"]), st.binary(max_size=200))
+    nested = st.tuples(st.sampled_from(["traces", "logs"]), st.integers(1, 20_000)).map(
+        lambda t: (t[0], b"\x0a\x7f" * t[1])  # field 1, length-delimited, deeper and deeper
+    )
+    encodings = st.sampled_from(["identity", "", "gzip", "GZIP", "deflate", "x-gzip", "br"]) | (
+        st.text(max_size=8)
+    )
+
+    def wrap(value: tuple[tuple[str, bytes], str, bool]) -> tuple[str, bytes, str, int | None]:
+        (kind, body), encoding, compress = value
+        name = encoding.strip().lower()
+        if compress and name in ("gzip", "x-gzip"):
+            body = gzip.compress(body)
+        elif compress and name == "deflate":
+            body = zlib.compress(body)
+        return kind, body, encoding, None
+
+    def packed(value: tuple[tuple[str, bytes, int], str]) -> tuple[str, bytes, str, int | None]:
+        (kind, body, count), encoding = value
+        if encoding == "gzip":
+            body = gzip.compress(body)
+        elif encoding == "deflate":
+            body = zlib.compress(body)
+        return kind, body, encoding, count
+
+    exact = st.tuples(exports, st.sampled_from(["identity", "gzip", "deflate"])).map(packed)
+    bodies = st.one_of(exact, st.tuples(mutated | raw | nested, encodings, st.booleans()).map(wrap))
+
+    def check(value: tuple[str, bytes, str, int | None]) -> None:
+        kind, body, encoding, want = value
+        try:
+            got = decode_export(kind, body, encoding)
+        except SinkRejected as exc:
+            assert want is None, f"a valid {kind} export was rejected: {exc}"
+            assert str(exc)
+            return
+        assert got >= 0
+        if want is not None:
+            assert got == want, f"{got} items decoded, {want} sent"
+
+    return Target("otlp sink decoding", lambda: bodies, check)
+
+
+ADVERSARIAL = [
+    '"', "\\", '"}', '"} or vector(1) #', '\\"', "\n", "\r", "`", "'", '{x=~".*"}', "| delete",
+    "\u2028", "\x00", "\x7f", "é", "😀", " ", "", "\\u0041", "%22", "\\x41", "${HOME}",
+]  # fmt: skip
+
+
+def query_values() -> Any:
+    """Return a strategy of label and field values that try to break out of their literal."""
+    st = _st()
+    pieces = st.sampled_from(ADVERSARIAL) | st.text(max_size=4)
+    return st.one_of(
+        st.text(max_size=40), st.lists(pieces, max_size=8).map("".join),
+        st.text(st.characters(codec="utf-8"), max_size=20),
+    )  # fmt: skip
+
+
+def _queries() -> Target:
+    import ast
+
+    from sentio.stack.query import PROMQL_NAME, exact, quote, selector, stream_filter
+
+    st = _st()
+    literal = r'"(?:[^"\\\n\r]|\\.)*"'
+    promql = re.compile(rf"m\{{l=(?P<a>{literal}), k=(?P<b>{literal})\}}")
+    logsql = re.compile(rf"\{{service\.name=(?P<a>{literal})\}} trace_id:=(?P<b>{literal})")
+    values = query_values()
+    odd = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3)  # lone surrogates
+    names = st.sampled_from(["l", "service.name", "a:b", "_x"]) | st.text(max_size=6)
+
+    def check(value: tuple[str, str, str]) -> None:
+        a, b, name = value
+        try:
+            quoted = quote(a)
+        except ValueError:
+            assert any("\ud800" <= c <= "\udfff" for c in a), f"{a!r} refused"
+            return
+        assert ast.literal_eval(quoted) == a, f"{quoted} does not read back as {a!r}"
+        for pattern, built in (
+            (promql, selector("m", {"l": a, "k": b})),
+            (logsql, f"{stream_filter({'service.name': a})} {exact('trace_id', b)}"),
+        ):
+            found = pattern.fullmatch(built)
+            assert found is not None, f"{built!r} is not one selector of two literals"
+            assert (ast.literal_eval(found["a"]), ast.literal_eval(found["b"])) == (a, b)
+        built = selector("", {name: a})
+        if PROMQL_NAME.fullmatch(name):
+            assert built == f"{{{name}={quoted}}}"
+        else:
+            found = re.fullmatch(rf"\{{(?P<a>{literal})=(?P<b>{literal})\}}", built)
+            assert found is not None, f"{built!r} is not one quoted name and one literal"
+            assert (ast.literal_eval(found["a"]), ast.literal_eval(found["b"])) == (name, a)
+
+    return Target(
+        "promql and logsql quoting", lambda: st.tuples(values | odd, values, names), check
+    )
 
 
 def _spool() -> Target:
@@ -323,7 +588,10 @@ def _spool() -> Target:
 
 def targets() -> list[Target]:
     """Return every fuzz target."""
-    return [_mqtt(), _zigbee2mqtt(), _homeassistant(), _modbus(), _config(), _spool()]
+    return [
+        _mqtt(), _zigbee2mqtt(), _homeassistant(), _modbus(), _config(), _queries(), _otlp_sink(),
+        _spool(),
+    ]  # fmt: skip
 
 
 def run(target: Target, examples: int = EXAMPLES) -> int:
@@ -350,3 +618,29 @@ def run(target: Target, examples: int = EXAMPLES) -> int:
 
     one()
     return ran
+
+
+@dataclass(frozen=True)
+class FuzzReport:
+    """What ``sentio bench fuzz`` prints: the examples each target ran, the targets that crashed."""
+
+    fuzz_examples: int
+    fuzz_crashes: int
+    fuzz_targets: dict[str, int]
+    fuzz_crashed: list[str]
+
+
+def run_all(examples: int, progress: Callable[[str], None]) -> FuzzReport:
+    """Run every target on ``examples`` inputs; one that lets out an undocumented error crashed."""
+    ran: dict[str, int] = {}
+    crashed: list[str] = []
+    for target in targets():
+        try:
+            ran[target.name] = run(target, examples)
+        except Exception as exc:  # an undocumented error escaping is what is counted here
+            ran[target.name] = 0
+            crashed.append(target.name)
+            progress(f"fuzz: {target.name} crashed: {type(exc).__name__}: {exc}"[:2000])
+        else:
+            progress(f"fuzz: {target.name}: {ran[target.name]} examples, no crash")
+    return FuzzReport(sum(ran.values()), len(crashed), ran, crashed)

@@ -186,7 +186,7 @@ async def _landed(base: str, run: str, want: int) -> int:
     async with aiohttp.ClientSession() as session:
         while True:
             async with session.get(f"{base}/select/logsql/query", params=query) as resp:
-                rows = [json.loads(x) for x in (await resp.text()).splitlines() if x.strip()]
+                rows = [json.loads(x) for x in (await resp.text()).split("\n") if x.strip()]
             count = int(rows[0]["n"]) if rows else 0
             if count > last:
                 last, grew = count, time.monotonic()

@@ -15,7 +15,7 @@ from opentelemetry.trace import format_trace_id
 
 from sentio.config import SentioConfig
 from sentio.errors import StackError
-from sentio.stack.query import Backends, logsql, promql, trace
+from sentio.stack.query import Backends, exact, logsql, promql, selector, stream_filter, trace
 from sentio.telemetry import Telemetry
 
 T = TypeVar("T")
@@ -96,12 +96,12 @@ class Probe:
         service = self.config.service.name
 
         async def metric_found() -> dict[str, Any] | None:
-            query = f'{PROBE_METRIC_PROMQL}{{probe_run="{self.run_id}"}}'
+            query = selector(PROBE_METRIC_PROMQL, {"probe_run": self.run_id})
             result = await promql(session, self.urls.vm, query)
             return result[0] if result and float(result[0]["value"][1]) == value else None
 
         async def log_found() -> dict[str, Any] | None:
-            query = f'{{service.name="{service}"}} trace_id:="{trace_id}"'
+            query = f"{stream_filter({'service.name': service})} {exact('trace_id', trace_id)}"
             entries = await logsql(session, self.urls.vl, query, since="10m")
             return entries[0] if entries else None
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sentio.collectors.registry import build
 
@@ -86,3 +88,36 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.5) == 50.0
     assert percentile([3.0], 0.99) == 3.0
     assert math.isnan(percentile([], 0.99))
+
+
+async def test_the_sink_answers_400_to_what_is_not_an_otlp_export() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from sentio.bench.fleet import Sink
+    from tests.conftest import free_port
+
+    export = ExportTraceServiceRequest()
+    export.resource_spans.add().scope_spans.add().spans.add(name="poll")
+    good = export.SerializeToString()
+    cases = [  # found by fuzzing: the first and the corrupt gzip and deflate were a 500
+        (b"\xff\xff\xff", {}, 400, "not an OTLP traces export"),
+        (b"garbage", {"Content-Encoding": "gzip"}, 400, "the body is not gzip"),
+        (b"garbage", {"Content-Encoding": "deflate"}, 400, "the body is not deflate"),
+        (gzip.compress(good)[:-4], {"Content-Encoding": "gzip"}, 400, "ends early"),
+        (good, {"Content-Encoding": "br"}, 400, "is not gzip, deflate or identity"),
+        (gzip.compress(good), {"Content-Encoding": "gzip"}, 200, ""),
+        (good, {}, 200, ""),
+    ]
+    port = free_port()
+    sink = Sink()
+    async with (
+        sink.serving(port),
+        aiohttp.ClientSession(auto_decompress=False) as session,
+    ):
+        for body, headers, status, reason in cases:
+            url = f"http://127.0.0.1:{port}/v1/traces"
+            async with session.post(url, data=body, headers=headers) as resp:
+                assert (resp.status, reason in await resp.text()) == (status, True), body
+    assert (sink.requests, sink.spans, sink.rejected) == (2, 2, 5)

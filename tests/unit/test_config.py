@@ -144,3 +144,60 @@ def test_an_alias_stays_one_object_through_substitution(monkeypatch: pytest.Monk
     out, issues = _substituted(data, (), _Lines(text), "f.yaml")
     assert issues == [] and out["c"] == "10.0.0.7"
     assert out["a"] is out["b"] is data["a"], "nothing to replace: the list is not copied"
+
+
+# Found by fuzzing the loader (sentio/bench/fuzz.py, "config loader"): each was a traceback or
+# an error without its line before.
+
+
+def test_an_alias_inside_itself_is_an_error_not_a_recursion(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError) as info:
+        parse("service: &s\n  name: *s\n", "r.yaml")
+    assert str(info.value.issues[0]) == (
+        "r.yaml:1: service.name: an alias refers to a collection that contains it; "
+        "YAML configs are trees"
+    )
+
+
+@pytest.mark.timeout(60)
+def test_nested_aliases_are_substituted_once_each() -> None:
+    lines = ['x0: &x0 [a, "${SENTIO_UNSET_FOR_TEST:-b}"]']
+    lines += [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 10)}]" for i in range(1, 12)]  # 10^11
+    with pytest.raises(ConfigFileError) as info:
+        parse("\n".join(lines) + "\n", "n.yaml")
+    assert {i.path for i in info.value.issues} == {f"x{i}" for i in range(12)}
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("service:\n  name: Gerät\n".encode("latin-1"))
+    with pytest.raises(ConfigFileError) as info:
+        load(path)
+    assert str(info.value.issues[0]) == (
+        f"{path}:2: <root>: not UTF-8 text: byte 0xe4 at offset 20"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: 1\nb: \x01\n", "c.yaml:2: <root>: invalid YAML: character U+0001 is not allowed in "
+         "YAML: control characters are not allowed (column 4)"),
+        ("a: 1\nb: *nope\n", "c.yaml:2: <root>: invalid YAML: found undefined alias (column 4)"),
+        ("service: {name: x\n", "c.yaml:2: <root>: invalid YAML: while parsing a flow mapping: "
+         "did not find expected ',' or '}' (column 1)"),
+        ("a: \ud800\n", "c.yaml:1: <root>: a lone surrogate is not text"),
+        ("? |\n  two\n  lines\n: 1\n", 'c.yaml:4: ["two\\nlines\\n"]: Extra inputs are not '
+         "permitted"),
+    ],
+)  # fmt: skip
+def test_every_problem_is_one_line_with_its_line_number(text: str, expected: str) -> None:
+    with pytest.raises(ConfigFileError) as info:
+        parse(text, "c.yaml")
+    assert [str(i) for i in info.value.issues] == [expected]
+
+
+def test_a_file_reference_with_a_nul_is_a_config_error() -> None:
+    with pytest.raises(ConfigFileError) as info:
+        parse('service:\n  name: "${file:/tmp/a\\0b}"\n', "c.yaml")
+    assert str(info.value.issues[0]).startswith("c.yaml:2: service.name: cannot read /tmp/a")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentio.bench.fuzz import EXAMPLES, Target, run, targets
+from sentio.bench.fuzz import UNIT_EXAMPLES, Target, run, targets
 
 TARGETS = {t.name: t for t in targets()}
 
@@ -13,4 +13,4 @@ TARGETS = {t.name: t for t in targets()}
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzzed_input_raises_only_documented_errors(name: str) -> None:
     target: Target = TARGETS[name]
-    assert run(target, EXAMPLES) >= EXAMPLES
+    assert run(target, UNIT_EXAMPLES) >= UNIT_EXAMPLES
