@@ -31,6 +31,9 @@ from .config import Zigbee2MqttConfig
 from .exposes import FieldSpec, fields
 
 BRIDGE = "bridge"
+# availability and text values remembered, at most: a flood of new names past it is decoded
+# but not remembered (the collector caps and counts the names themselves)
+TRACKED_MAX = 10_000
 DEFAULT_UNITS: Mapping[str, str] = {
     "temperature": "Cel",
     "local_temperature": "Cel",
@@ -225,7 +228,8 @@ class Zigbee2MqttDecoder:
             Reading(name, "available", 1.0 if online else 0.0, BOOL, now, attributes)
         ]
         if self.available.get(name) != online:
-            self.available[name] = online
+            if name in self.available or len(self.available) < TRACKED_MAX:
+                self.available[name] = online  # bounded: a flood of names cannot grow it
             if self.bridge_online:
                 samples.append(self._reach(name, online, f"{name} is {_word(online)}", now))
         return samples
@@ -280,7 +284,8 @@ class Zigbee2MqttDecoder:
                 unit = self.unit(field, name)
                 samples.append(Reading(name, field, float(value), unit, now, attributes))
             elif isinstance(value, str) and self._texts.get((name, field)) != value:
-                self._texts[name, field] = value
+                if (name, field) in self._texts or len(self._texts) < TRACKED_MAX:
+                    self._texts[name, field] = value
                 samples.append(
                     Event(
                         name,

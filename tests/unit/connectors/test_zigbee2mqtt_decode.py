@@ -328,3 +328,16 @@ def test_a_device_left_out_of_bridge_devices_is_gone() -> None:
     [gone] = d.decode("zigbee2mqtt/bridge/devices", b"[]", NOW)
     assert isinstance(gone, Event) and gone.gone and gone.device == "plug"
     assert d.decode("zigbee2mqtt/bridge/devices", b"[]", NOW) == []
+
+
+def test_a_flood_of_new_names_is_decoded_without_growing_what_the_decoder_remembers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentio.connectors.zigbee2mqtt import decode as decode_module
+
+    monkeypatch.setattr(decode_module, "TRACKED_MAX", 3)
+    d = decoder()
+    for i in range(10):
+        assert d.decode(f"zigbee2mqtt/flood-{i}/availability", b"online", NOW)
+        assert d.decode(f"zigbee2mqtt/flood-{i}", b'{"mode": "auto"}', NOW)
+    assert len(d.available) == 3 and len(d._texts) == 3
