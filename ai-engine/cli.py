@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import tempfile
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,3 +147,32 @@ def _main(main: Coroutine[Any, Any, bool]) -> None:
         raise typer.Exit(1) from None
     if not ok:
         raise typer.Exit(1)
+
+
+@ai_app.command("rebaseline")
+def rebaseline(
+    device: Annotated[str, typer.Argument(help="The device (its `device` label).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sentio config with `ai:`.")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="Learn from this time on (unix seconds or ISO 8601); default now."),
+    ] = None,
+    query: Annotated[list[str] | None, typer.Option(help="Only this query (repeatable).")] = None,
+) -> None:
+    """Re-baseline a device after maintenance: its model learns only from --since on."""
+    from sentio.ai_engine.baseline import request_rebaseline
+
+    cfg = load(config)
+    grouped = [q for q in cfg.ai.queries if "device" in q.group_by]
+    names = set(query or [q.name for q in grouped])
+    unknown = names - {q.name for q in grouped}
+    if unknown or not names:
+        err.print(
+            f"{config}: no query scoring devices (`group_by` with `device`) named "
+            f"{', '.join(sorted(unknown)) or 'in `ai.queries`'}"
+        )
+        raise typer.Exit(2)
+    start = parse_time(since) if since is not None else int(time.time())
+    for name in sorted(names):
+        path = request_rebaseline(cfg.ai.state_dir, name, device, start)
+        err.print(f"{name}: re-baseline of {device} from {start} left for the engine: {path}")

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
+from sentio.ai_engine.baseline import DeviceHistory, settled, take_requests
 from sentio.ai_engine.episodes import Episodes, log_attributes
 from sentio.ai_engine.errors import AiEngineError, CycleStopped, StateError
 from sentio.ai_engine.models.base import StreamingDetector
@@ -37,6 +38,9 @@ MODELS_GROUP = "sentio.models"
 BUILTIN_MODELS = ("auto", "robust", "seasonal", "envelope", "multivariate")
 UNIVARIATE = ("robust", "seasonal")
 DEVICE_MODEL = "multivariate"
+# Alarming rows fewer than this many steps apart are one alarm period; rows this close to one
+# are left out of refits too.
+ALARM_GAP_STEPS = 5
 log = logging.getLogger("sentio.ai")
 
 
@@ -168,6 +172,8 @@ class QueryEngine:
         self.shard = shard
         self.state = QueryState()
         self.stopping: asyncio.Event | None = None  # set: stop the cycle at the next page
+        self.next_settle: dict[LabelSet, int] = {}  # when to look again at a lasting alarm
+        self.lasting: list[LabelSet] = []  # devices whose alarm has lasted settle_s this cycle
         self.episodes = Episodes(self.events, query.name)  # logged per episode, not per point
         if query.model not in BUILTIN_MODELS:
             custom_model(query.model)  # fail at start, naming the group, not at the first fit
@@ -232,6 +238,9 @@ class QueryEngine:
         started = time.monotonic()
         q = self.query
         state = QueryState(last_ts=self.state.last_ts, fitted_at=time.time())
+        state.history = self.state.history
+        for history in state.history.values():
+            history.prune(now - int(q.fit_window_s))
         index: dict[LabelSet, int] = {}
         count = 0
         async for page in self._pages(now - int(q.fit_window_s), now):
@@ -271,6 +280,10 @@ class QueryEngine:
                     state.envelope[s.key()] = detector
         for gkey, members in group(series, q.group_by).items() if q.group_by else ():
             frame = matrix(members).T
+            history = state.history.get(gkey)
+            if history is not None:  # alarming periods and rows before a re-baseline are left out
+                ts = members[0].timestamps.astype(np.int64)
+                frame = frame[history.learnable(ts, ALARM_GAP_STEPS * q.step_s)]
             if len(members) >= 2 and np.isfinite(frame).all(axis=1).sum() >= MIN_DEVICE_ROWS:
                 names = [m.labels.get("__name__", str(i)) for i, m in enumerate(members)]
                 state.devices[gkey] = DeviceModel(names).fit(frame)
@@ -283,6 +296,9 @@ class QueryEngine:
         at a time, and each use takes its own tail of every page.
         """
         started = time.monotonic()
+        if await self._rebaselines(now):
+            await self.fit(now)
+        self.lasting = []
         q = self.query
         step = q.step_s
         since = self.state.last_ts if self.state.last_ts is not None else now - step
@@ -305,9 +321,70 @@ class QueryEngine:
                         anomalies += await self._devices(tails(page, start - context), start, out)
                 if q.threshold is not None:
                     await self._forecasts(tails(page, now - int(q.forecast_window_s)), now, out)
+        if self.lasting:
+            await self._settle(self.lasting, now)
         self.state.last_ts = now
         self.save()
         return CycleStats("infer", q.name, count, out.sent, anomalies, time.monotonic() - started)
+
+    async def _rebaselines(self, now: int) -> bool:
+        """Apply the operators' re-baseline requests; return whether any device was named."""
+        applied = False
+        for device, since, path in take_requests(self.path.parent, self.query.name):
+            keys = {*self.state.devices, *self.state.history}
+            matched = [k for k in keys if dict(k).get("device") == device]
+            if not matched:
+                continue  # another shard's device, or one not seen yet
+            for gkey in matched:
+                self.state.history.setdefault(gkey, DeviceHistory()).rebaseline(since)
+            path.unlink(missing_ok=True)
+            self.events.warning(
+                "re-baseline of %s in %s: its model learns from %d on", device, self.query.name,
+                since, extra={"query": self.query.name, "device": device, "since": since,
+                              "event": "rebaseline"},
+            )  # fmt: skip
+            applied = True
+        return applied
+
+    def _watch(self, gkey: LabelSet, ts: np.ndarray, row: FloatArray, now: int) -> bool:
+        """Record a device's alarming rows; return whether its alarm has lasted ``settle_s``."""
+        q = self.query
+        gap = ALARM_GAP_STEPS * q.step_s
+        history = self.state.history.setdefault(gkey, DeviceHistory())
+        history.record(ts.astype(np.int64), np.nan_to_num(row) > 1.0, gap)
+        lasting = q.settle_s > 0 and history.alarming_for(now, gap) >= q.settle_s
+        return lasting and now >= self.next_settle.get(gkey, 0)
+
+    async def _settle(self, gkeys: list[LabelSet], now: int) -> None:
+        """Learn as the new normal the lasting alarms whose recent rows agree with themselves."""
+        q = self.query
+        start = now - int(q.settle_s)
+        async for page in self._pages(start, now):
+            for gkey, members in group(page, q.group_by).items():
+                model = self.state.devices.get(gkey)
+                if gkey not in gkeys or model is None:
+                    continue
+                by_name = {m.labels.get("__name__", ""): m for m in members}
+                if any(name not in by_name for name in model.metrics):
+                    continue
+                frame = matrix([by_name[name] for name in model.metrics]).T
+                frame = frame[np.isfinite(frame).all(axis=1)]
+                if not settled(model, frame):
+                    self.next_settle[gkey] = now + int(q.settle_s / 4)
+                    continue
+                self.state.devices[gkey] = DeviceModel(
+                    list(model.metrics), model.variance, model.smoothing, model.quantile,
+                    model.margin, model.folds, model.clip,
+                ).fit(frame)  # fmt: skip
+                self.state.history[gkey].rebaseline(start)
+                self.events.warning(
+                    "operating point of %s changed: its last %.0f s are learnt as normal",
+                    dict(gkey).get("device", repr(gkey)), q.settle_s,
+                    extra=log_attributes(
+                        {**dict(gkey), "query": q.name, "event": "operating_point_changed",
+                         "since": start}
+                    ),
+                )  # fmt: skip
 
     async def _score(self, page: list[Series], rows: list[int], out: OutputStream) -> int:
         """Score a page of series with their own models, write it, and return its anomalies."""
@@ -367,6 +444,8 @@ class QueryEngine:
                 frame = matrix([by_name[name] for name in model.metrics]).T
                 score, explanation = model.score(frame)
                 row = np.where(np.isfinite(frame[cols]).all(axis=1), score[cols], np.nan)
+                if len(cols) and self._watch(gkey, ts[cols], row, int(ts[-1])):
+                    self.lasting.append(gkey)
                 for c in np.nonzero(row > 1)[0].tolist():
                     drivers[len(keys), c] = explanation[cols[c]]
 

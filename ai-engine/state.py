@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sentio.ai_engine.baseline import DeviceHistory
 from sentio.ai_engine.errors import StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.multivariate import DeviceModel
@@ -40,6 +41,7 @@ class QueryState:
     choice: dict[LabelSet, str] = field(default_factory=dict)
     envelope: dict[LabelSet, StreamingDetector] = field(default_factory=dict)
     devices: dict[LabelSet, DeviceModel] = field(default_factory=dict)
+    history: dict[LabelSet, DeviceHistory] = field(default_factory=dict)
     last_ts: int | None = None
     fitted_at: float | None = None
 
@@ -82,6 +84,10 @@ def encode(state: QueryState) -> bytes:
         "choice": [[index[key], choice] for key, choice in state.choice.items()],
         "seasonal": seasonal,
         "devices": devices,
+        "history": [
+            {"key": [list(kv) for kv in gkey], "since": h.since, "alarms": h.alarms}
+            for gkey, h in state.history.items()
+        ],
         "last_ts": state.last_ts,
         "fitted_at": state.fitted_at,
     }
@@ -125,6 +131,10 @@ def decode(data: bytes) -> QueryState | None:
             prefix = f"device.{i}."
             parts = {n[len(prefix) :]: a for n, a in arrays.items() if n.startswith(prefix)}
             state.devices[_key(raw["key"])] = DeviceModel.from_arrays(raw["metrics"], parts)
+        for raw in meta.get("history", []):  # absent from states saved before it existed
+            since = None if raw["since"] is None else int(raw["since"])
+            alarms = [[int(a), int(b)] for a, b in raw["alarms"]]
+            state.history[_key(raw["key"])] = DeviceHistory(since, alarms)
         state.last_ts = None if meta["last_ts"] is None else int(meta["last_ts"])
         state.fitted_at = None if meta["fitted_at"] is None else float(meta["fitted_at"])
     except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:

@@ -253,6 +253,13 @@ class AIQueryConfig(Strict):
     forecast_window_s: float = Field(6 * 3600.0, gt=0, description="History the trend uses.")
     risk_high_s: float = Field(4 * 3600.0, gt=0, description="Crossing sooner: high risk.")
     risk_medium_s: float = Field(24 * 3600.0, gt=0, description="Crossing sooner: medium risk.")
+    settle_s: float = Field(
+        6 * 3600.0,
+        ge=0,
+        description="A device alarming this long whose recent rows agree with themselves has "
+        "changed its operating point: its model learns them as the new normal (logged once); "
+        "0 never does.",
+    )
 
 
 class AIConfig(Strict):

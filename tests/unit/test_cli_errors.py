@@ -145,6 +145,7 @@ WITHOUT_CONFIG = {
     "connectors new",
     "eval nab",
     "eval tep",
+    "eval tep-episodes",
     "bench alert",
     "bench faults",
     "bench fleet",
