@@ -36,16 +36,24 @@ def tep(
             "--tune", help="Choose the settings again from the training files (about 20 s)."
         ),
     ] = False,
+    engine_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--engine-defaults",
+            help="Score with the engine's default device model (as `sentio ai run` fits it) "
+            "instead of the settings chosen on the training files.",
+        ),
+    ] = False,
 ) -> None:
     """Fit on normal TEP data, score every test file row by row, compare with PCA and DPCA."""
     # numpy comes with the `ai` extra: import it only when this command runs.
     from sentio.ai_engine.tep.data import load_tep, load_training
     from sentio.ai_engine.tep.evaluate import evaluate_tep
-    from sentio.ai_engine.tep.tune import CHOSEN, Trial, choose
+    from sentio.ai_engine.tep.tune import CHOSEN, ENGINE, Trial, choose
 
     started = time.monotonic()
     try:
-        settings = CHOSEN
+        settings = ENGINE if engine_defaults else CHOSEN
         trials: list[Trial] = []
         if tune:
             best, trials = choose(load_training(data))  # the training files only
@@ -125,11 +133,20 @@ def tep_episodes(
     anomaly_hold: Annotated[
         str | None, typer.Option(help="The rule's hold (default: alerting.anomaly_hold's).")
     ] = None,
+    engine_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--engine-defaults",
+            help="Score with the engine's default device model (as `sentio ai run` fits it) "
+            "instead of the settings chosen on the training files.",
+        ),
+    ] = False,
 ) -> None:
     """Score TEP runs whose faults end and normal operation resumes, per row and per episode."""
     from sentio.ai_engine.alerts import RuleTiming, go_seconds
     from sentio.ai_engine.tep.data import load_tep
     from sentio.ai_engine.tep.episodes import evaluate_episodes
+    from sentio.ai_engine.tep.tune import CHOSEN, ENGINE
 
     from sentio.config import AlertingConfig, VmalertConfig
 
@@ -143,7 +160,8 @@ def tep_episodes(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
-        report = evaluate_episodes(load_tep(data), rule).as_json()
+        settings = ENGINE if engine_defaults else CHOSEN
+        report = evaluate_episodes(load_tep(data), rule, settings).as_json()
     except AiEngineError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None

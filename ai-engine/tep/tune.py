@@ -59,6 +59,8 @@ class Settings:
 
 # What `choose` picks from the training files (a test re-runs it and checks).
 CHOSEN = Settings(smoothing=0.3, clip=6.0, margin=1.5)
+# The engine's own defaults, as `sentio ai run` fits a device (not chosen on TEP).
+ENGINE = Settings(smoothing=DeviceModel.smoothing, clip=DeviceModel.clip, margin=DeviceModel.margin)
 
 
 @dataclass(frozen=True)

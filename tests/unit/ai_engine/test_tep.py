@@ -167,3 +167,15 @@ def test_the_default_alert_timing_is_the_one_the_training_files_choose() -> None
     defaults = AlertingConfig()
     assert best.rule.for_s == go_seconds(defaults.anomaly_for)
     assert best.rule.hold_s == go_seconds(defaults.anomaly_hold)
+
+
+@needs_tep
+def test_the_engine_defaults_can_be_scored_as_sentio_ai_run_fits_a_device() -> None:
+    result = CliRunner().invoke(
+        eval_app, ["tep", "--data", str(TEP_DATA), "--json", "--engine-defaults"]
+    )
+    assert result.exit_code == 0, result.output
+    model = DeviceModel(["x"])
+    assert json.loads(result.stdout)["settings"] == {
+        "smoothing": model.smoothing, "clip": model.clip, "margin": model.margin,
+    }  # fmt: skip
