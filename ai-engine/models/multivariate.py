@@ -157,6 +157,33 @@ class DeviceModel:
         return int(min(max(self.window, longest + 1), MAX_CONTEXT_ROWS))
 
     @property
+    def recovery_rows(self) -> int:
+        """Return the rows after which no smoothed statistic can still hold the score above 1.
+
+        Inputs to the smoothed statistics are clipped, so each has a largest possible value; once
+        the rows are normal again it decays by ``1 - smoothing`` a row (its square for T² and Q),
+        and this is how many rows it takes to fall from that value to half its limit, the other
+        half being left to the normal rows' own part.
+        """
+        c, m, decay = self.clip, len(self.metrics), -np.log(1.0 - self.smoothing)
+        limit = self.margin * self.channel_limits * self.channel_overall[:, None]
+        linear = [
+            float(np.max(c / limit[0])),
+            float(np.max(c**2 / limit[1])),
+            float(np.max((2 * c) ** 2 / limit[2])),
+        ]
+        largest = m * c**2  # the squared length of a clipped row, in scaled units
+        squared = [
+            largest / float(np.min(self.eigenvalues)) / (self.margin * self.overall_limits[2]),
+            largest
+            * float(np.max(self.residual_weights[1]))
+            / (self.margin * self.overall_limits[3]),
+        ]
+        rows = [np.log(max(2 * r, 1.0)) / decay for r in linear]
+        rows += [np.log(max(2 * r, 1.0)) / (2 * decay) for r in squared]
+        return int(np.ceil(max(rows)))
+
+    @property
     def fitted(self) -> bool:
         """Return whether the model has learnt from history."""
         return len(self.overall_limits) == len(GLOBAL)

@@ -134,6 +134,7 @@ class EpisodeOutcome:
     rule: RuleTiming
     settings: Settings
     runs: int
+    recovery_rows: int
 
     def as_json(self) -> dict[str, Any]:
         """Return every figure, keyed by fault set."""
@@ -142,6 +143,7 @@ class EpisodeOutcome:
             "row_s": ROW_S,
             "durations_rows": list(DURATIONS),
             "settings": self.settings.as_json(),
+            "recovery_bound_s": self.recovery_rows * ROW_S,
             "rule": {
                 "for_s": self.rule.for_s,
                 "interval_s": self.rule.interval_s,
@@ -188,4 +190,7 @@ def evaluate_episodes(
                 rows[name].add(score > 1.0, run.truth)
                 alert_rows[name].add(alerting, run.truth)
                 episodes[name].add(run, score, rule)
-    return EpisodeOutcome(rows, alert_rows, episodes, rule, settings, len(built))
+    outcome = EpisodeOutcome(
+        rows, alert_rows, episodes, rule, settings, len(built), model.recovery_rows
+    )
+    return outcome

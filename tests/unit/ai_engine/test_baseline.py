@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sentio.ai_engine.baseline import DeviceHistory, request_rebaseline, take_requests
 from sentio.ai_engine.engine import QueryEngine
+from sentio.ai_engine.models.multivariate import DeviceModel
 from sentio.ai_engine.reader import Series
 from sentio.ai_engine.state import decode, encode
 from typer.testing import CliRunner
@@ -148,3 +149,25 @@ def test_the_cli_leaves_a_request_for_the_engine(tmp_path: Path) -> None:
     assert take_requests(tmp_path / "state", "machines")[0][:2] == ("m1", 1700000000)
     wrong = CliRunner().invoke(app, ["ai", "rebaseline", "m1", "-c", str(config), "--query", "x"])
     assert wrong.exit_code == 2 and "x" in wrong.output
+
+
+def test_the_score_falls_below_one_within_the_models_recovery_bound() -> None:
+    rng = np.random.default_rng(4)
+    names = ["a", "b", "c", "d"]
+
+    def healthy(rows: int) -> np.ndarray:
+        base = rng.normal(0, 1, (rows, 1))
+        return np.hstack([base, 2 * base, -base, np.zeros((rows, 1))]) + rng.normal(
+            0, 0.2, (rows, 4)
+        ) + np.array([0, 0, 0, 10.0])  # fmt: skip
+
+    for smoothing in (0.1, 0.3):
+        model = DeviceModel(names, smoothing=smoothing).fit(healthy(600))
+        bound = model.recovery_rows
+        fault = healthy(100) + np.array([50.0, -50.0, 50.0, 30.0])  # far off, clipped
+        after = healthy(bound + 200)
+        score, _ = model.score(np.vstack([healthy(50), fault, after]))
+        tail = score[150 + bound :]
+        assert score[60:150].min() > 1
+        assert score[150:153].min() > 1, "the smoothed statistics hold it up at first"
+        assert np.mean(tail > 1) < 0.02, (smoothing, bound)
