@@ -24,11 +24,12 @@ from sentio.dashboards.model import Dashboard, Panel, Query, Variable
 from sentio.config import SentioConfig
 
 SCHEMA = "Grafana 11.6"
-VM_UID, VL_UID, JAEGER_UID, AM_UID = (
+VM_UID, VL_UID, JAEGER_UID, AM_UID, LOKI_UID = (
     "sentio-victoriametrics",
     "sentio-victorialogs",
     "sentio-jaeger",
     "sentio-alertmanager",
+    "sentio-loki",
 )
 VL_PLUGIN = "victoriametrics-logs-datasource"
 DATASOURCE_TYPES = {VM_UID: "prometheus", VL_UID: VL_PLUGIN, JAEGER_UID: "jaeger"}
@@ -200,6 +201,28 @@ def datasources(config: SentioConfig) -> list[dict[str, Any]]:
                     "spanStartTimeShift": "-5m",
                     "spanEndTimeShift": "5m",
                 }
+            },
+        },
+        {
+            # Grafana's built-in Loki datasource on Sentio's Loki API (LogQL over VictoriaLogs)
+            "uid": LOKI_UID,
+            "name": "Sentio Loki (LogQL)",
+            "type": "loki",
+            "access": "proxy",
+            "url": urls["loki-api"],
+            "jsonData": {
+                "maxLines": 1000,
+                # a record's trace_id label opens its trace in Jaeger
+                "derivedFields": [
+                    {
+                        "name": "trace_id",
+                        "matcherType": "label",
+                        "matcherRegex": "trace_id",
+                        "datasourceUid": JAEGER_UID,
+                        "url": "${__value.raw}",
+                        "urlDisplayLabel": "Trace in Jaeger",
+                    }
+                ],
             },
         },
         {

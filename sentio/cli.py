@@ -21,6 +21,7 @@ from sentio.dashboards.cli import alerts_app, provision_app
 from sentio.deploy.cli import deploy_app
 from sentio.errors import SentioError
 from sentio.extras import missing_message, require
+from sentio.logql.cli import logs_app
 from sentio.redact import redact
 from sentio.simulators.cli import simulate
 from sentio.stack.cli import stack_app
@@ -75,6 +76,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(provision_app, name="provision")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(logs_app, name="logs")
 app.command("run")(run_collector)
 app.command("simulate")(simulate)
 err = Console(stderr=True, soft_wrap=True)

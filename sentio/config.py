@@ -134,6 +134,12 @@ class VmalertConfig(Strict):
     evaluation_interval: GoDuration = Field("15s", description="`-evaluationInterval`.")
 
 
+class LokiApiConfig(Strict):
+    """Sentio's Loki-compatible read API: LogQL translated to LogsQL over VictoriaLogs."""
+
+    port: Port = Field(3100, description="HTTP port (Loki's /loki/api/v1/*, /ready).")
+
+
 class AlertmanagerConfig(Strict):
     """Native Prometheus Alertmanager: grouping, inhibition and notifications."""
 
@@ -174,6 +180,7 @@ class StackConfig(Strict):
     jaeger: JaegerConfig = JaegerConfig()
     vmalert: VmalertConfig = VmalertConfig()
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    loki_api: LokiApiConfig = LokiApiConfig()
 
     def rules_dir(self, kind: Literal["metrics", "logs"]) -> Path:
         """Return the folder whose `*.yml` / `*.yaml` files a vmalert instance evaluates."""
@@ -192,6 +199,7 @@ class StackConfig(Strict):
             "vmalert": self.vmalert.port,
             "vmalert-logs": self.vmalert.logs_port,
             "alertmanager": self.alertmanager.port,
+            "loki-api": self.loki_api.port,
         }[backend]
         return f"http://{self.host}:{port}"
 
@@ -453,6 +461,7 @@ class GrafanaConfig(Strict):
     victorialogs_url: str | None = Field(None, description="As Grafana reaches it.")
     jaeger_url: str | None = Field(None, description="As Grafana reaches it.")
     alertmanager_url: str | None = Field(None, description="As Grafana reaches it.")
+    loki_url: str | None = Field(None, description="Sentio's Loki API, as Grafana reaches it.")
 
     def datasource_urls(self, stack: StackConfig) -> dict[str, str]:
         """Return the URL of each backend as Grafana reaches it (the stack's by default)."""
@@ -461,6 +470,7 @@ class GrafanaConfig(Strict):
             "victorialogs": self.victorialogs_url or stack.url("victorialogs"),
             "jaeger": self.jaeger_url or stack.url("jaeger"),
             "alertmanager": self.alertmanager_url or stack.url("alertmanager"),
+            "loki-api": self.loki_url or stack.url("loki-api"),
         }
 
 

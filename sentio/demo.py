@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import json
 import logging
 import math
 import random
@@ -86,6 +87,12 @@ def where_to_look(config: SentioConfig) -> str:
     jaeger, am = s.url("jaeger"), s.url("alertmanager")
     svc = config.service.name
     stream = stream_filter({"service.name": svc})
+    selector = "{service_name=" + json.dumps(svc) + "}"
+    tail_cmd = shlex.quote(f"{selector} |= " + json.dumps("polled"))
+    logql = urllib.parse.urlencode(
+        {"query": f'{selector} | device="ahu-1"', "since": "5m", "limit": "5"},
+        quote_via=urllib.parse.quote,
+    )
     return "\n".join(
         [
             f"VictoriaMetrics  {vm}/vmui   "
@@ -99,6 +106,9 @@ def where_to_look(config: SentioConfig) -> str:
             f'VictoriaLogs     {vl}/select/vmui   LogsQL: {stream} device:="ahu-1"',
             f"                 curl {vl}/select/logsql/query "
             f"--data-urlencode {shlex.quote(f'query=_time:5m {stream} severity_text:=ERROR')}",
+            f"LogQL (Loki API) {s.url('loki-api')}/loki/api/v1/query_range?{logql}",
+            f"                 sentio logs query {tail_cmd}"
+            "   (Grafana: the Sentio Loki datasource)",
             f"Jaeger           {jaeger}/api/traces?service={urllib.parse.quote(svc)}&limit=5   "
             f"(one trace: {jaeger}/api/traces/<trace_id>)",
             f"Dashboards       {vm}/vmui/#/dashboards   (Sentio's, in VictoriaMetrics' UI)",

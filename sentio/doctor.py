@@ -96,6 +96,9 @@ async def running_version(
         info = json.loads(body)
         info = info.get("versionInfo") if isinstance(info, dict) else None
         return str(info.get("version", "")) if isinstance(info, dict) else ""
+    if backend.name == "loki-api":
+        _, body = await _text(session, f"{s.url('loki-api')}/loki/api/v1/status/buildinfo")
+        return str(json.loads(body).get("revision", ""))
     if backend.name == "jaeger":
         _, body = await _text(session, f"http://{s.host}:{s.jaeger.metrics_port}/metrics")
         match = JAEGER_VERSION.search(body)

@@ -2,16 +2,19 @@
 
 Every backend is an Apache-2.0 engine built from its pinned Go module: VictoriaMetrics
 (metrics), vmalert twice (PromQL rules on VictoriaMetrics; LogsQL rules on VictoriaLogs),
-VictoriaLogs (logs), Jaeger v2 (traces) and Alertmanager (notifications).
+VictoriaLogs (logs), Jaeger v2 (traces) and Alertmanager (notifications); beside them runs
+Sentio's own Loki-compatible read API (`loki-api`, ``python -m sentio.logql``), nothing to build.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentio import __version__
 from sentio.config import StackConfig
 from sentio.errors import StackError
 from sentio.stack.gobuild import GoProgram
@@ -41,7 +44,7 @@ class Backend:
     """One backend: its Go program, its command line and its health endpoint."""
 
     name: str
-    program: GoProgram
+    program: GoProgram | None  # None: a Sentio process, run by ``command``
     args: Callable[[StackConfig, Path], list[str]]
     env: Callable[[StackConfig, Path], dict[str, str]]
     health_path: str
@@ -50,6 +53,12 @@ class Backend:
     stop_grace_s: float = 20.0
     prepare: Callable[[StackConfig], None] | None = None
     stops_first: bool = False  # a client of the other backends: stopped before them
+    command: Callable[[StackConfig], list[str]] | None = None  # argv before ``args``
+
+    @property
+    def version(self) -> str:
+        """Return the pinned version (Sentio's own for a Sentio process)."""
+        return self.program.version if self.program is not None else __version__
 
     def health_url(self, stack: StackConfig) -> str:
         """Return the URL that answers 200 once the backend is ready."""
@@ -171,6 +180,21 @@ def victorialogs_cluster(stack: StackConfig, selected: Mapping[str, Backend]) ->
             ports=single.ports,
         )
     return out
+
+
+def _loki_api_command(stack: StackConfig) -> list[str]:
+    return [sys.executable, "-m", "sentio.logql"]
+
+
+def _loki_api_args(stack: StackConfig, data: Path) -> list[str]:
+    return [
+        "--host",
+        stack.host,
+        "--port",
+        str(stack.loki_api.port),
+        "--victorialogs",
+        stack.url("victorialogs"),
+    ]
 
 
 def _rule_args(folder: Path) -> list[str]:
@@ -394,5 +418,17 @@ def backends(versions: Versions) -> Mapping[str, Backend]:
             ports=lambda s: [s.vmalert.logs_port],
             prepare=_make_rule_dirs,
             stops_first=True,
+        ),
+        "loki-api": Backend(
+            name="loki-api",
+            program=None,
+            command=_loki_api_command,
+            args=_loki_api_args,
+            env=_no_env,
+            health_path="/ready",
+            port=lambda s: s.loki_api.port,
+            ports=lambda s: [s.loki_api.port],
+            stops_first=True,
+            stop_grace_s=5.0,
         ),
     }

@@ -5,14 +5,15 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentio.errors import BackendBuildError
+from sentio.errors import BackendBuildError, StackError
 from sentio.stack.backends import Backend, Tool
-from sentio.stack.gobuild import build
+from sentio.stack.gobuild import GoProgram, build
 from sentio.stack.golang import ensure_go
 from sentio.stack.versions import load_versions
 
@@ -33,9 +34,17 @@ def default_bin_dir() -> Path:
     return cache_root() / "bin"
 
 
+def _program(backend: Installable) -> GoProgram:
+    if backend.program is None:
+        raise StackError(f"{backend.name} is a Sentio process: there is nothing to build")
+    return backend.program
+
+
 def binary_path(backend: Installable, bin_dir: Path | None = None) -> Path:
-    """Return where the pinned build of ``backend`` lives."""
+    """Return where the pinned build of ``backend`` lives (the Python for a Sentio process)."""
     program = backend.program
+    if program is None:
+        return Path(sys.executable)
     return (bin_dir or default_bin_dir()) / program.name / program.version / program.binary
 
 
@@ -55,7 +64,7 @@ def verify(backend: Installable, path: Path) -> str:
     """Run the binary's version command; return its first line or raise."""
     try:
         proc = subprocess.run(
-            [str(path), *backend.program.version_args],
+            [str(path), *_program(backend).version_args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -66,7 +75,7 @@ def verify(backend: Installable, path: Path) -> str:
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         raise BackendBuildError(
-            f"{backend.name}: `{path} {' '.join(backend.program.version_args)}` exited "
+            f"{backend.name}: `{path} {' '.join(_program(backend).version_args)}` exited "
             f"{proc.returncode}: {output[-500:]}"
         )
     lines = [ln for ln in output.splitlines() if "version" in ln.lower()] or output.splitlines()
@@ -89,15 +98,15 @@ def install_one(backend: Installable, bin_dir: Path | None, progress: Progress) 
             reported = stamp.read_text(encoding="utf-8").strip()
         else:
             if not cached:
-                progress(f"{backend.name} {backend.program.version}: building")
+                progress(f"{backend.name} {_program(backend).version}: building")
                 go = ensure_go(load_versions()["GO_VERSION"], cache_root(), progress)
-                build(backend.program, path.parent, cache_root() / "build", progress, go)
+                build(_program(backend), path.parent, cache_root() / "build", progress, go)
             reported = verify(backend, path)
             stamp.write_text(reported + "\n", encoding="utf-8")
     seconds = time.monotonic() - started
     state = "cached" if cached else f"built in {seconds:.0f}s"
-    progress(f"{backend.name} {backend.program.version}: {state}, {reported or 'runs'}")
-    return InstallResult(backend.name, backend.program.version, path, cached, seconds, reported)
+    progress(f"{backend.name} {_program(backend).version}: {state}, {reported or 'runs'}")
+    return InstallResult(backend.name, _program(backend).version, path, cached, seconds, reported)
 
 
 def install(
@@ -107,7 +116,9 @@ def install(
     results: list[InstallResult] = []
     done: set[tuple[str, str]] = set()
     for backend in selected:
-        key = (backend.program.name, backend.program.version)
+        if backend.program is None:
+            continue  # a Sentio process: nothing to build
+        key = (backend.program.name, _program(backend).version)
         if key not in done:
             done.add(key)
             results.append(install_one(backend, bin_dir, progress))

@@ -18,7 +18,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 def free_stack_ports() -> dict[str, Any]:
     """Return a `stack:` section whose every backend listens on a free loopback port."""
-    p = free_ports(11)
+    p = free_ports(12)
     return {
         "victoriametrics": {"port": p[0]},
         "victorialogs": {"port": p[1]},
@@ -32,4 +32,5 @@ def free_stack_ports() -> dict[str, Any]:
         },
         "vmalert": {"port": p[8], "logs_port": p[9]},
         "alertmanager": {"port": p[10]},
+        "loki_api": {"port": p[11]},
     }

@@ -144,8 +144,9 @@ class Stack:
         with self.log_path(backend.name).open("ab") as log:
             log.write(f"\n--- sentio: starting {backend.name} at {time.ctime()}\n".encode())
             log.flush()
+            argv = backend.command(self.config) if backend.command else [str(binary)]
             proc = subprocess.Popen(
-                [str(binary), *backend.args(self.config, data)],
+                [*argv, *backend.args(self.config, data)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -273,9 +274,9 @@ class Stack:
                         healthy=ok,
                         pid=pid,
                         url=backend.health_url(self.config),
-                        version=backend.program.version if pid is not None else "",
+                        version=backend.version if pid is not None else "",
                         detail=detail,
-                        pinned=backend.program.version,
+                        pinned=backend.version,
                     )
                 )
         return out

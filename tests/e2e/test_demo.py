@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import requests
 import yaml
 from sentio.simulators.mosquitto import find_mosquitto
 
@@ -128,6 +130,12 @@ def test_demo_emits_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         series, entries = asyncio.run(_demo_data(config))
         assert 30 < float(series[0]["value"][1]) < 50
         assert {e["_msg"] for e in entries} == {"polled ahu-1"}
+        # the LogQL example URL the demo prints answers with the demo's records
+        [logql_url] = re.findall(r"http://\S+/loki/api/v1/query_range\?\S+", out.read_text())
+        streams = requests.get(logql_url, timeout=30).json()["data"]["result"]
+        lines = {line for s in streams for _ts, line in s["values"]}
+        assert lines == {"polled ahu-1"}, streams
+        assert all(s["stream"]["device"] == "ahu-1" for s in streams)
         temperatures, batteries = asyncio.run(_plant_data(config))
         assert sorted(temperatures) == ["line1-conveyor", "line1-oven", "line1-press"]
         assert 170 < temperatures["line1-oven"] < 190

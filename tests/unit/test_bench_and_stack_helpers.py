@@ -49,5 +49,6 @@ def test_status_of_a_stopped_stack_exits_1_and_names_each_backend(tmp_path: Path
         "alertmanager",
         "vmalert",
         "vmalert-logs",
+        "loki-api",
     ]
     assert not any(s["running"] or s["healthy"] for s in states)

@@ -65,6 +65,11 @@ def test_datasources_link_traces_and_logs_both_ways() -> None:
     to_logs = sources[grafana.JAEGER_UID]["jsonData"]["tracesToLogsV2"]
     assert to_logs["datasourceUid"] == grafana.VL_UID and "trace_id" in to_logs["query"]
     assert sources[grafana.AM_UID]["jsonData"]["implementation"] == "prometheus"
+    loki = sources[grafana.LOKI_UID]
+    assert loki["type"] == "loki" and loki["url"] == "http://127.0.0.1:3100"
+    [derived] = loki["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == grafana.JAEGER_UID
+    assert derived["matcherType"] == "label" and derived["matcherRegex"] == "trace_id"
 
 
 def test_every_alert_says_what_how_bad_where_and_what_to_do() -> None:
