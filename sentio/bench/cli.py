@@ -139,24 +139,54 @@ def footprint(
 
 @bench_app.command("alert")
 def alert(
-    runs: Annotated[int, typer.Option(help="Faults injected and cleared.", min=1)] = 5,
+    runs: Annotated[
+        int, typer.Option(help="Faults injected and cleared, per settings.", min=1)
+    ] = 5,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--settings",
+            help="rig (short debounce and waits, inference every 2 s) or default (what a user "
+            "gets: for 2m, group_wait 30s, 15 s evaluations, inference every 60 s); repeatable; "
+            "both when omitted.",
+        ),
+    ] = None,
     evaluation_interval: Annotated[
-        str, typer.Option(help="vmalert's evaluation interval (a Go duration).")
+        str, typer.Option(help="vmalert's evaluation interval of the rig settings (Go duration).")
     ] = "10s",
+    silent_runs: Annotated[
+        int,
+        typer.Option(
+            help="Collector and AI engine processes killed at the default settings, each timed "
+            "to its page (0: none).",
+            min=0,
+        ),
+    ] = 3,
     workdir: Annotated[
-        Path | None, typer.Option(help="Keep the stack's data, configs and logs here.")
+        Path | None, typer.Option(help="Keep the stacks' data, configs and logs here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Time fault injected to Slack message (through vmalert and Alertmanager) over runs."""
+    """Time fault injected to Slack message (through vmalert and Alertmanager) at each settings."""
     import tempfile
 
     from sentio.bench.alert import run as run_alert
 
+    chosen = settings or ["rig", "default"]
+    unknown = sorted(set(chosen) - {"rig", "default"})
+    if unknown:
+        raise typer.BadParameter(f"--settings {', '.join(unknown)}: expected rig or default")
     progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="sentio-alert-") as tmp:
-        report = run_alert(runs, evaluation_interval, workdir or Path(tmp), progress)
-    _print(asdict(report), as_json)
+        report = run_alert(
+            runs, evaluation_interval, workdir or Path(tmp), progress, chosen, silent_runs
+        )
+    if as_json:
+        _print(report, True)
+        return
+    for name, section in report.items():
+        typer.echo(f"[{name}]")
+        _print(section, False)
 
 
 @bench_app.command("faults")

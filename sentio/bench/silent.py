@@ -175,25 +175,32 @@ def _processes(
 @contextlib.asynccontextmanager
 async def running_components(
     base: SentioConfig, workdir: Path, alerting: dict[str, Any], ai_query: dict[str, Any],
-    progress: Progress,
+    progress: Progress, receiver: SlackReceiver | None = None,
 ) -> AsyncIterator[Components]:  # fmt: skip
-    """Start the Slack stand-in, a pump, provisioning, ``sentio run`` and ``sentio ai run``."""
-    receiver = SlackReceiver()
-    await receiver.start()
+    """Start the Slack stand-in, a pump, provisioning, ``sentio run`` and ``sentio ai run``.
+
+    Given a ``receiver``, the stack is taken as provisioned already, paging that stand-in.
+    """
+    own = receiver is None
+    slack = SlackReceiver() if receiver is None else receiver
+    if own:
+        await slack.start()
     server = PumpServer(build_fleet(1, False, 0).pumps, advance_every_s=1.0)
     try:
         hook = workdir / "slack-webhook-url"
-        hook.write_text(receiver.url + "\n", encoding="utf-8")
+        hook.write_text(slack.url + "\n", encoding="utf-8")
         hook.chmod(0o600)
         await server.start()
         run_id = uuid.uuid4().hex[:8]
         provisioning, configs = component_configs(
             base, server.port, hook, workdir, alerting, ai_query, run_id
         )
-        await asyncio.to_thread(apply, provisioning, progress)
+        if own:
+            await asyncio.to_thread(apply, provisioning, progress)
         with _processes(configs, workdir) as (procs, logs):
             ids = {c: cfg.instance_id() for c, cfg in configs.items()}
-            yield Components(provisioning, receiver, procs, ids, logs)
+            yield Components(provisioning, slack, procs, ids, logs)
     finally:
         await server.stop()
-        await receiver.stop()
+        if own:
+            await slack.stop()
