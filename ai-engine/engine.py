@@ -20,7 +20,7 @@ from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
 from sentio.ai_engine.models.multivariate import DeviceModel
 from sentio.ai_engine.models.robust import FloatArray, RobustStream
 from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
-from sentio.ai_engine.reader import LabelSet, PromReader, Series, group
+from sentio.ai_engine.reader import Keep, LabelSet, PromReader, Series, group
 from sentio.ai_engine.state import QueryState, load_state, save_state, state_path
 from sentio.ai_engine.writer import Finding, FindingWriter, OutputStream, ScoreBlock
 
@@ -67,6 +67,17 @@ def shard_key(labels: dict[str, str], group_by: list[str]) -> LabelSet:
     if group_by:
         return tuple((name, labels.get(name, "")) for name in group_by)
     return tuple(sorted(labels.items()))
+
+
+def shard_filter(group_by: list[str], shard: tuple[int, int]) -> Keep | None:
+    """Return what keeps a shard's series from a listing (None: one shard keeps them all)."""
+    if shard[1] <= 1:
+        return None
+
+    def mine(labels: dict[str, str]) -> bool:
+        return in_shard(shard_key(labels, group_by), shard)
+
+    return mine
 
 
 def tails(page: list[Series], start: int) -> list[Series]:
@@ -206,11 +217,7 @@ class QueryEngine:
     async def _pages(self, start: int, end: int) -> AsyncIterator[list[Series]]:
         """Yield this shard's series of the query over [start, end], a page at a time."""
         q, by = self.query, self.query.group_by
-
-        def mine(labels: dict[str, str]) -> bool:
-            return in_shard(shard_key(labels, by), self.shard)
-
-        keep = mine if self.shard[1] > 1 else None  # the reader lists, then reads only these
+        keep = shard_filter(by, self.shard)  # the reader lists, then reads only these
         async for page in self.reader.pages(q.promql, start, end, q.step_s, by, keep=keep):
             if self.stopping is not None and self.stopping.is_set():
                 raise CycleStopped(f"query {q.name!r}: stopped between pages")

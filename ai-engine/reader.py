@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import json
 import math
@@ -23,8 +22,10 @@ from sentio.stack.query import label_name, quote
 FloatArray = npt.NDArray[np.float64]
 LabelSet = tuple[tuple[str, str], ...]
 Item = dict[str, Any]
-RESULT = '"result":['
-SUCCESS = re.compile(r'"status"\s*:\s*"success"')
+RESULT = b'"result":['
+METRIC = b'{"metric":'
+VALUES = b',"values":['
+SUCCESS = re.compile(rb'"status"\s*:\s*"success"')
 CHUNK = 1 << 18
 
 
@@ -89,10 +90,13 @@ def _labels(item: Item) -> dict[str, str]:
 
 def _fill(grid: FloatArray, item: Item, start: int, step: int) -> None:
     """Put a result item's samples on ``grid``, whose first cell is at ``start``."""
-    pairs = cast(list[tuple[float, str]], item["values"])
-    if pairs:
+    if "ts" in item:
+        ts, values = cast(FloatArray, item["ts"]), cast(FloatArray, item["v"])
+    else:
+        pairs = cast(list[tuple[float, str]], item["values"])
         ts = np.fromiter((p[0] for p in pairs), np.float64, len(pairs))
         values = np.fromiter((float(p[1]) for p in pairs), np.float64, len(pairs))
+    if len(ts):
         grid[(ts.astype(np.int64) - start) // step] = values
 
 
@@ -107,11 +111,12 @@ def _error_detail(body: str) -> object:
 async def result_items(chunks: AsyncIterator[bytes]) -> AsyncIterator[Item]:
     """Yield the items of a `query_range` response's ``data.result`` one by one as it streams.
 
-    Only the item being parsed and one read buffer are held, never the whole response.
+    Only the item being parsed and one read buffer are held, never the whole response. An item
+    laid out as VictoriaMetrics writes it (``{"metric":{…},"values":[[t,"v"],…]}``) comes with its
+    samples already as arrays (``"ts"``, ``"v"``), parsed by numpy; any other is decoded by
+    ``json``.
     """
-    decoder = json.JSONDecoder()
-    text = codecs.getincrementaldecoder("utf-8")()
-    buf = ""
+    buf = b""
 
     async def more() -> bytes:
         return await anext(chunks, b"")
@@ -119,36 +124,81 @@ async def result_items(chunks: AsyncIterator[bytes]) -> AsyncIterator[Item]:
     while (found := buf.find(RESULT)) < 0:
         chunk = await more()
         if not chunk:  # not laid out as VictoriaMetrics does: parse it whole
-            body = json.loads(buf) if buf.strip() else {}
+            text = buf.decode(errors="replace")
+            body = json.loads(text) if text.strip() else {}
             if not isinstance(body, dict) or body.get("status") != "success":
-                raise ReaderError(f"not a successful query_range: {_error_detail(buf)}")
+                raise ReaderError(f"not a successful query_range: {_error_detail(text)}")
             for item in cast(list[Item], (body.get("data") or {}).get("result") or []):
                 yield item
             return
-        buf += text.decode(chunk)
+        buf += chunk
     if not SUCCESS.search(buf, 0, found):
-        raise ReaderError(f"not a successful query_range: {buf[:300]}")
+        raise ReaderError(f"not a successful query_range: {buf[:300].decode(errors='replace')}")
     pos = found + len(RESULT)
     while True:
-        while pos < len(buf) and buf[pos] in " \t\r\n,":
+        while pos < len(buf) and buf[pos] in b" \t\r\n,":
             pos += 1
-        if pos < len(buf) and buf[pos] == "]":
+        if pos < len(buf) and buf[pos] == ord("]"):
             return
-        # An item is attempted only once its closing brackets are in: a partial one fails to
-        # parse and is tried again with more data.
-        if pos < len(buf) and buf.find("]}", pos) >= 0:
-            try:
-                item, pos = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                pass
-            else:
-                yield cast(Item, item)
-                continue
+        end = _item_end(buf, pos)
+        if end is not None:
+            yield _item(buf, pos, end)
+            pos = end
+            continue
         chunk = await more()
         if not chunk:
             raise ReaderError("the query_range response ended inside its result")
-        buf = buf[pos:] + text.decode(chunk)
+        buf = buf[pos:] + chunk
         pos = 0
+
+
+def _item_end(buf: bytes, pos: int) -> int | None:
+    """Return where the result item at ``pos`` ends, or None while it is not all in."""
+    if buf.startswith(METRIC, pos):
+        values = buf.find(VALUES, pos)
+        first = values + len(VALUES)
+        if values < 0 or len(buf) < first + 2:
+            return None
+        if buf[first] == ord("]"):  # no samples
+            return first + 2 if buf[first + 1] == ord("}") else None
+        close = buf.find(b"]]}", first)
+        return None if close < 0 else close + 3
+    depth, quoted, escaped = 0, False, False  # any other layout: match its braces
+    for i in range(pos, len(buf)):
+        c = buf[i]
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (c == 92, c != 34)
+        elif c == 34:
+            quoted = True
+        elif c in b"{[":
+            depth += 1
+        elif c in b"}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _item(buf: bytes, pos: int, end: int) -> Item:
+    """Decode one result item; VictoriaMetrics' layout has its samples parsed by numpy."""
+    if buf.startswith(METRIC, pos):
+        values = buf.find(VALUES, pos)
+        try:
+            metric = json.loads(buf[pos + len(METRIC) : values])
+            numbers = np.fromstring(
+                buf[values + len(VALUES) : end - 3].translate(None, b'[]"'),
+                dtype=np.float64,
+                sep=",",
+            )
+        except ValueError:
+            pass
+        else:
+            if isinstance(metric, dict) and len(numbers) % 2 == 0:
+                return {"metric": metric, "ts": numbers[0::2], "v": numbers[1::2]}
+    try:
+        return cast(Item, json.loads(buf[pos:end]))
+    except ValueError as exc:
+        raise ReaderError(f"a query_range result item is not JSON: {exc}") from exc
 
 
 NAME = r"[A-Za-z_:][A-Za-z0-9_:.]*"

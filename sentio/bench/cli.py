@@ -44,9 +44,19 @@ def roundtrip(
 def ai(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
     series: Annotated[
-        int, typer.Option(help="Synthetic series (1-minute, one day).", min=1)
+        int, typer.Option(help="Synthetic series (1-minute, devices of ten).", min=1)
     ] = 10_000,
     runs: Annotated[int, typer.Option(help="Fresh queries fitted and inferred.", min=1)] = 1,
+    profile_name: Annotated[
+        str,
+        typer.Option(
+            help="The load: `default` (the engine's defaults: 7-day fit, auto models, group_by "
+            "device, forecasts on) or `rig` (1-day fit, no group_by, no forecasts)."
+        ),
+    ] = "default",
+    workers: Annotated[
+        str, typer.Option(help="Also count the bytes each of n workers reads, for each n.")
+    ] = "1,2,4",
     profile: Annotated[
         Path | None, typer.Option(help="Profile the first run's cycles; dump stats here.")
     ] = None,
@@ -55,8 +65,13 @@ def ai(
     """Time the AI engine's fit and infer cycles against reading the same series."""
     from sentio.bench.ai import run as run_ai
 
+    try:
+        counts = [int(n) for n in workers.split(",") if n.strip()]
+    except ValueError as exc:
+        hint = f"{workers!r}: expected counts like 1,2,4"
+        raise typer.BadParameter(hint, param_hint="--workers") from exc
     progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
-    report = run_ai(load(config), series, progress, runs, profile)
+    report = run_ai(load(config), series, progress, runs, profile, profile_name, counts)
     _print(asdict(report), as_json)
 
 
