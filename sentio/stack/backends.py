@@ -85,6 +85,7 @@ def _vm_args(stack: StackConfig, data: Path) -> list[str]:
         f"-retentionPeriod={vm.retention}",
         "-opentelemetry.usePrometheusNaming",
         "-search.latencyOffset=0s",
+        "-search.maxSeries=1000000",  # the AI engine lists its series with /api/v1/series
         "-search.disableCache",
         "-inmemoryDataFlushInterval=2s",
         f"-vmui.customDashboardsPath={stack.stack_config_dir() / 'dashboards'}",
