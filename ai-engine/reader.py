@@ -396,14 +396,48 @@ class PromReader:
             if key in grids and not np.isnan(grids[key]).all()
         ]
 
+    async def _streamed(
+        self, query: str, listed: Sequence[dict[str, str]], start: int, end: int, step: int,
+        group_by: Sequence[str], per_page: int,
+    ) -> AsyncIterator[list[Series]]:  # fmt: skip
+        """Yield the listed series in pages of one `query_range`, sorted by group, as it streams.
+
+        For a reader that keeps every series of a range that fits one query: no matchers, one
+        request, and still only a page of grids held.
+        """
+        length = (end - start) // step + 1
+        wanted = {tuple(sorted(labels.items())) for labels in listed}
+        ordered = query
+        if group_by:
+            ordered = f"sort_by_label({query}, {', '.join(_literal(n) for n in group_by)})"
+        page: list[Series] = []
+        last: LabelSet | None = None
+        async for item in self._items(ordered, start, end, step):
+            labels = _labels(item)
+            if tuple(sorted(labels.items())) not in wanted:
+                continue  # newer than the listing: the next cycle lists it
+            gkey = _group(labels, group_by)
+            if len(page) >= per_page and (not group_by or gkey != last):
+                yield page
+                page = []
+            grid = np.full(length, np.nan)
+            _fill(grid, item, start, step)
+            page.append(Series(labels, start, step, grid))
+            self.counts.peak_held = max(self.counts.peak_held, len(page))
+            last = gkey
+        if page:
+            yield page
+
     async def pages(
         self, query: str, start: int, end: int, step: int, group_by: Sequence[str] = (),
         keep: Keep | None = None,
     ) -> AsyncIterator[list[Series]]:  # fmt: skip
         """Yield the series of ``query`` over [start, end] on a ``step``-second grid, by pages.
 
-        The series are listed first (labels only), those ``keep`` refuses are dropped, and the
-        rest are read a page at a time by matchers naming the page's groups: a page holds up to
+        The series are listed first (labels only). A reader that keeps them all, over a range
+        that fits one query, reads them in one `query_range` sorted by group and parsed as it
+        streams; otherwise those ``keep`` refuses are dropped and the rest are read a page at a
+        time by matchers naming the page's groups: a page holds up to
         ``max_series_per_page`` series and about ``max_points_per_page`` points, every series of
         a group (the values of ``group_by``) lands in one page, and a range longer than
         ``max_points_per_series`` is read in time chunks of that page only. Memory is bounded by
@@ -423,6 +457,11 @@ class PromReader:
             ),
         )
         listed = await self.listing(query, start, end, step)
+        one_read = length <= limits.max_points_per_series
+        if keep is None and one_read and len(listed) <= limits.max_series_per_query:
+            async for series in self._streamed(query, listed, start, end, step, group_by, per_page):
+                yield series
+            return
         for page in plan(query, listed, group_by, keep, per_page, limits.max_query_bytes):
             series = await self._read_page(page, start, end, step, length)
             if series:

@@ -64,7 +64,7 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
         chunked = await PromReader(session, base, Limits(7, 4)).read(query, start, end, STEP)
         paged = PromReader(session, base, Limits(max_series_per_page=4))
         sizes = [len(page) async for page in paged.pages(query, start, end, STEP)]
-        peak = paged.counts.peak_held
+        peak, requests = paged.counts.peak_held, paged.counts.requests
         sensors = [
             {s.labels["sensor"] for s in page}
             for reader in (paged, PromReader(session, base, Limits(7, 4, max_series_per_page=4)))
@@ -73,6 +73,7 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
 
     assert sizes == [4] * 6 + [1]
     assert peak == 4, "a page of series held, never the query's"
+    assert requests == 2, "the listing, then one query_range streamed in pages"
     assert sensors == [{"s0"}, {"s1"}] * 2, "a group is never split across pages"
     assert [s.labels for s in chunked] == [s.labels for s in expected]
     for a, b in zip(chunked, expected, strict=True):
