@@ -149,6 +149,7 @@ WITHOUT_CONFIG = {
     "bench alert",
     "bench faults",
     "bench fleet",
+    "bench fuzz",
 }
 
 
