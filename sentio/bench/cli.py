@@ -136,6 +136,26 @@ def scaleout(
     _print(asdict(report), as_json)
 
 
+@bench_app.command("logql")
+def logql(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
+    records: Annotated[int, typer.Option(help="Log records loaded over OTLP.", min=1)] = 1_000_000,
+    repeat: Annotated[int, typer.Option(help="Timed runs of each query each way.", min=1)] = 7,
+    stream_lines: Annotated[
+        int, typer.Option(help="Lines of the streamed answer whose memory is measured.", min=1)
+    ] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time the Loki API against the same LogsQL sent straight to VictoriaLogs; its RSS."""
+    from sentio.bench.logql import run as run_logql
+
+    report = run_logql(
+        load(config), records=records, repeat=repeat, stream_lines=stream_lines,
+        progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    _print(asdict(report), as_json)
+
+
 @bench_app.command("footprint")
 def footprint(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
