@@ -82,24 +82,33 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
             if v is not None:
                 out.setdefault(_labels(row["metric"], plan.labels), {})[w.end] = v
         return out
-    if plan.range_ns != w.step_ns:
-        raise LogQLTranslationError(
-            f"range [{plan.range_ns / NS:g}s] with step {w.step_ns / NS:g}s",
-            "VictoriaLogs buckets by step: make the range equal the step (Grafana: $__auto)",
-        )
     step = w.step_ns
-    # bucket [t - step, t) of VictoriaLogs is Loki's window (t - range, t] at point t
-    start = w.start - step - plan.offset_ns
+    k, rest = divmod(plan.range_ns, step)
+    if plan.range_ns != step and not (plan.combine and k >= 1 and rest == 0):
+        raise LogQLTranslationError(
+            f"range [{plan.range_ns / NS:g}s] with step {step / NS:g}s",
+            "VictoriaLogs buckets by step: make the range equal the step (Grafana: $__auto), "
+            "or a multiple of it for count/rate/bytes/sum/max/min over time summed (or "
+            "maxed, mined) as they are",
+        )
+    # bucket [t - step, t) of VictoriaLogs is Loki's window (t - step, t] at point t; a range
+    # of k steps is the k buckets before t, combined
+    start = w.start - plan.range_ns - plan.offset_ns
     end = w.end - plan.offset_ns
     offset = (-start) % step  # VictoriaLogs starts buckets at multiples of step minus offset
     rows = await vl.stats_range(plan.query, start, end - 1, step, offset)
+    combine: Callable[[list[float]], float] = {"max": max, "min": min}.get(plan.combine, math.fsum)
     for row in rows:
         labels = _labels(row["metric"], plan.labels)
+        buckets: dict[int, float] = {}
         for ts, text in row["values"]:
-            t = round(float(ts) * NS) + step + plan.offset_ns
             v = _value(str(text))
-            if v is not None and w.start <= t <= w.end:
-                out.setdefault(labels, {})[t] = v
+            if v is not None:
+                buckets[round(float(ts) * NS) + step + plan.offset_ns] = v  # the bucket's end
+        for t in w.times():
+            got = [buckets[e] for e in range(t - (k - 1) * step, t + 1, step) if e in buckets]
+            if got:
+                out.setdefault(labels, {})[t] = got[0] if k == 1 else combine(got)
     return out
 
 

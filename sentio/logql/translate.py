@@ -27,6 +27,17 @@ _COMPARE = {"==", "!=", ">", ">=", "<", "<="}
 _SET = {"and", "or", "unless"}
 _FLIP = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 NS = 1_000_000_000
+# range functions whose per-step buckets combine exactly into a longer range
+_COMBINE = {
+    "count_over_time": "sum",
+    "rate": "sum",
+    "bytes_over_time": "sum",
+    "bytes_rate": "sum",
+    "sum_over_time": "sum",
+    "absent_over_time": "sum",
+    "max_over_time": "max",
+    "min_over_time": "min",
+}
 
 
 def re2_escape(text: str) -> str:
@@ -64,6 +75,8 @@ class StatsPlan:
     offset_ns: int = 0
     # VictoriaLogs field -> Loki label of each grouping column of the result
     labels: dict[str, str] = field(default_factory=dict)
+    # how buckets of a step combine into a longer range: "sum", "max", "min", or "" (they don't)
+    combine: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,10 +359,15 @@ class Translator:
         by = f"by ({', '.join(qf(f) for f in groups)}) " if groups else ""
         stats = _stats_pipe(by, stat)
         parts = [" ".join(filters), *pipes, *pre_level, stats, *post]
-        plan = StatsPlan(" | ".join(parts), ra.range_ns, ra.offset_ns, groups)
+        combine = _COMBINE.get(ra.fn, "")
+        if outer is not None and outer.op != combine:
+            combine = ""
+        plan = StatsPlan(" | ".join(parts), ra.range_ns, ra.offset_ns, groups, combine)
         if ra.fn == "absent_over_time":
             labels = {m.name: m.value for m in ra.query.matchers if m.op == "="}
-            return AbsentPlan(StatsPlan(plan.query, plan.range_ns, plan.offset_ns, {}), labels)
+            return AbsentPlan(
+                StatsPlan(plan.query, plan.range_ns, plan.offset_ns, {}, "sum"), labels
+            )
         return plan
 
     def _level_pipes(self, groups: dict[str, str]) -> list[str]:
@@ -446,7 +464,8 @@ class Translator:
         query += " | " + _stats_pipe(by, f"{fn}({arg})")
         if va.op == "stdvar":
             query += f" | math {VALUE} * {VALUE} as {VALUE}"
-        return StatsPlan(query, inner.range_ns, inner.offset_ns, groups)
+        combine = inner.combine if va.op == inner.combine else ""
+        return StatsPlan(query, inner.range_ns, inner.offset_ns, groups, combine)
 
     def binop(self, b: ast.BinOp) -> MetricPlan:
         """Return the plan of a binary operator."""
@@ -466,6 +485,9 @@ class Translator:
             stats, scalar, scalar_left = right, left.value, True
         if stats is not None and scalar is not None:
             n = _num(scalar)
+            # a sum of buckets stays one after scaling by a scalar; nothing else is kept
+            linear = b.op == "*" or (b.op == "/" and not scalar_left)
+            combine = stats.combine if stats.combine == "sum" and linear else ""
             if b.op in _ARITH:
                 expr = f"{n} {b.op} {VALUE}" if scalar_left else f"{VALUE} {b.op} {n}"
                 pipe = f"math {expr} as {VALUE}"
@@ -478,7 +500,7 @@ class Translator:
                 else:
                     pipe = f"filter {VALUE}:{op}{n}"
             return StatsPlan(
-                f"{stats.query} | {pipe}", stats.range_ns, stats.offset_ns, stats.labels
+                f"{stats.query} | {pipe}", stats.range_ns, stats.offset_ns, stats.labels, combine
             )
         on = tuple(self.field(x) for x in b.matching) if b.matching is not None else None
         return BinaryPlan(b.op, left, right, on)

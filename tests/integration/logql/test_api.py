@@ -140,7 +140,12 @@ def test_metric_shapes(logql_env: LogqlEnv) -> None:
         ({"query": '{a="b"}', "start": "yesterday"}, "invalid start"),
         ({"query": '{a="b"}', "start": "20", "end": "10"}, "end timestamp must not be before"),
         ({}, "query parameter is required"),
-        ({"query": 'sum(rate({a="b"}[5m]))', "step": "60s"}, "make the range equal the step"),
+        (
+            {"query": 'max by (x) (count_over_time({a="b"}[5m]))', "step": "60s"},
+            "make the range equal the step",
+        ),
+        ({"query": 'sum(count_over_time({a="b"}[90s]))', "step": "60s"}, "or a multiple of it"),
+        ({"query": 'sum(count_over_time({a="b"}[5m])) > 1', "step": "60s"}, "range [300s]"),
         ({"query": '{a="b"} | json | x > 1 | line_format "{{ .x | upper }}"'}, "line_format"),
         ({"query": '{a="b"} |~ "("'}, "VictoriaLogs refused the translated query"),
     ],

@@ -626,7 +626,37 @@ MATRIX: list[tuple[str, Callable[[Rec], Labels | None], Callable[[Recs], float]]
     ),
 ]
 for q, key, agg in MATRIX:
-    CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg: (key, agg)))
+    CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg: (key, agg, 60)))
+# ranges of several steps: the buckets of each step combined
+LONGER: list[tuple[str, int, Callable[[Rec], Labels | None], Callable[[Recs], float]]] = [
+    (f"sum by (host_name) (count_over_time({ALL}[3m]))", 180, lambda r: lab(host_name=r.host), len),
+    (
+        f'sum(rate({ALL} |= "ALERT" [2m]))',
+        120,
+        lambda r: lab() if "ALERT" in r.body else None,
+        lambda v: len(v) / 120,
+    ),
+    (
+        'count_over_time({device="pump-1"}[5m])',
+        300,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        len,
+    ),
+    (
+        f"max by (device) (max_over_time({ALL} | json | unwrap latency_ms [4m]))",
+        240,
+        lambda r: dev(r) if r.kind == "json" else None,
+        lambda v: max(lat(r) or 0 for r in v),
+    ),
+    (
+        f"sum(bytes_over_time({A}[2m])) * 2",
+        120,
+        lambda r: lab() if is_a(r) else None,
+        lambda v: 2 * sum(len(r.body) for r in v),
+    ),
+]
+for q, rng, key, agg in LONGER:
+    CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg, rng=rng: (key, agg, rng)))
 
 END_OFFSET = [0]
 
@@ -672,7 +702,7 @@ def test_corpus(logql_env: LogqlEnv, case: Case) -> None:
                 assert set(labels) <= names, labels
         return
     if case.kind == "matrix":
-        key, agg = case.expected(recs)
+        key, agg, rng = case.expected(recs)
         step = 60
         resp = get(env, "query_range", query=case.query, start=env.start_ns, end=env.end_ns,
                    step=f"{step}s")  # fmt: skip
@@ -688,7 +718,7 @@ def test_corpus(logql_env: LogqlEnv, case: Case) -> None:
             buckets: dict[Labels, list[Rec]] = defaultdict(list)
             for r in recs:
                 k = key(r)
-                if k is not None and t - step * NS < r.time_ns <= t:
+                if k is not None and t - rng * NS < r.time_ns <= t:
                     buckets[k].append(r)
             for k, v in buckets.items():
                 want[k][t] = float(agg(v))
