@@ -402,11 +402,23 @@ class Translator:
             "max_over_time": (f"max({v})", []),
             "stddev_over_time": (f"stddev({v})", []),
             "stdvar_over_time": (f"stddev({v})", [f"math {VALUE} * {VALUE} as {VALUE}"]),
-            "quantile_over_time": (f"quantile({_num(ra.param or 0)}, {v})", []),
+            "quantile_over_time": (self._quantile(ra.param or 0.0, v), []),
         }
         if ra.fn not in table:
             raise _refuse(f"{ra.fn}()", "no LogsQL stats function")
         return table[ra.fn]
+
+    @staticmethod
+    def _quantile(phi: float, v: str) -> str:
+        if phi <= 0:
+            return f"min({v})"
+        if phi >= 1:
+            return f"max({v})"
+        raise _refuse(
+            f"quantile_over_time({_num(phi)}, ...)",
+            "VictoriaLogs' quantile() takes the nearest-rank sample where Loki interpolates "
+            "between the two nearest; only 0 (min) and 1 (max) are the same",
+        )
 
     def vector_agg(self, va: ast.VectorAgg) -> MetricPlan:
         """Return the plan of a vector aggregation."""

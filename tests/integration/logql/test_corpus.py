@@ -438,6 +438,14 @@ vector(
     },
 )
 vector(
+    f"quantile_over_time(1, {ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(recs, lambda r: lab(path=r.json().get("path", "")), lat, max),
+)
+vector(
+    f"quantile_over_time(0, {ALL} | logfmt | unwrap temp {R}) by (device)",
+    lambda recs: by_key(recs, dev, temp, min),
+)
+vector(
     f"max by (device) (max_over_time({ALL} | json | unwrap latency_ms {R}))",
     lambda recs: by_key(recs, dev, lat, max),
 )

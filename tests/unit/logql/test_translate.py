@@ -94,8 +94,10 @@ def test_metric_queries_become_stats() -> None:
     )
     assert "sum_len(_msg)" in stats('sum(bytes_over_time({device="a"}[1m]))').query
     assert stats('sum(bytes_rate({device="a"}[10s]))').query.endswith("/ 10 as logql_value")
-    q = stats('quantile_over_time(0.9, {device="a"} | unwrap n [1m]) by (device)').query
-    assert q.endswith('stats by ("device") quantile(0.9, "n") as logql_value')
+    q = stats('quantile_over_time(1, {device="a"} | unwrap n [1m]) by (device)').query
+    assert q.endswith('stats by ("device") max("n") as logql_value')
+    q = stats('quantile_over_time(0, {device="a"} | unwrap n [1m]) by (device)').query
+    assert q.endswith('stats by ("device") min("n") as logql_value')
     q = stats('avg_over_time({device="a"} | unwrap duration(d) [1m]) by (device)').query
     assert 'math "d" / 1000000000 as "d"' in q
     q = stats('max by (device) (count_over_time({device="a"}[1m]))').query
@@ -144,6 +146,7 @@ def test_binary_between_metric_queries_and_absent() -> None:
         ('{device="a"} |= ip("1.2.3.4")', "ip() line filter"),
         ('{device="a"} | addr = ip("1.2.3.4")', "ip() label filter"),
         ('rate_counter({device="a"} | unwrap n [1m])', "rate_counter()"),
+        ('quantile_over_time(0.9, {device="a"} | unwrap n [1m])', "quantile_over_time(0.9, ...)"),
         ('first_over_time({device="a"} | unwrap n [1m])', "first_over_time()"),
         ('{device="a"} | line_format "{{ .x | ToUpper }}"', "line_format {{ .x | ToUpper }}"),
         ('{device="a"} | drop x="1"', 'drop x="1"'),
