@@ -42,7 +42,7 @@ SLACK_WEBHOOK_FILE = ALERTMANAGER_DIR / "secrets" / "slack" / "webhook-url"
 #   ai: `sentio bench ai --series 10000 --runs 3` (an infer cycle 0.81 s a minute, a fit 14.5 s
 #     an hour, 177 MiB: memory is bounded by a page of series, so it barely grows with them);
 #   scaleout: `sentio bench scaleout` (single-node VictoriaLogs taking 1.1 million records/s);
-#   logql: `sentio bench logql` (the Loki API streaming a 100,000-line answer).
+#   logql: `sentio bench logql` (the Loki API streaming a 100,000-line answer), once run.
 # OpenSearch was not run here: its figures (in overlays/cluster/traces.yaml) follow from its heap.
 MEASURED: dict[str, tuple[float, float]] = {
     "collector": (0.65, 100.0),  # footprint
@@ -52,7 +52,7 @@ MEASURED: dict[str, tuple[float, float]] = {
     "jaeger": (0.07, 537.0),  # footprint, Badger's caches included
     "alertmanager": (0.01, 36.0),  # footprint, idle: under 0.01 cores
     "vmalert": (0.01, 15.0),  # footprint, no rules loaded: under 0.01 cores
-    "loki-api": (0.05, 64.0),  # logql: idle under 0.01 cores, peak RSS while streaming
+    "loki-api": (0.05, 64.0),  # estimate: 43 MiB RSS after small queries (not yet bench logql)
 }
 # (kind, workload) -> (MEASURED key, share): a front or stateless replica gets half a node's.
 SIZES: dict[tuple[str, str], tuple[str, float]] = {
