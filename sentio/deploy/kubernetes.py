@@ -39,14 +39,15 @@ SLACK_WEBHOOK_FILE = ALERTMANAGER_DIR / "secrets" / "slack" / "webhook-url"
 # peak RSS, no CPU limits. Each line says which run it comes from:
 #   footprint: `sentio bench footprint --units 16 --window-s 30` (the collector reading 16
 #     simulated meters at full speed, 66,000 readings/s, into the native stack);
-#   ai: `sentio bench ai --series 10000 --runs 3` (an infer cycle 0.81 s a minute, a fit 14.5 s
-#     an hour, 177 MiB: memory is bounded by a page of series, so it barely grows with them);
+#   ai: `sentio bench ai --series 10000` at the engine's default config (7-day fit window,
+#     auto models, group_by device, forecasts on): an infer cycle 5.73 s a minute, a fit
+#     267 s an hour, peak RSS 209 MiB (a page of series held, never the query);
 #   scaleout: `sentio bench scaleout` (single-node VictoriaLogs taking 1.1 million records/s);
 #   logql: `sentio bench logql` (the Loki API streaming a 100,000-line answer), once run.
 # OpenSearch was not run here: its figures (in overlays/cluster/traces.yaml) follow from its heap.
 MEASURED: dict[str, tuple[float, float]] = {
     "collector": (0.65, 100.0),  # footprint
-    "ai-engine": (0.02, 177.0),  # ai: 0.81 / 60 + 14.5 / 3600 cores, bursts of one core
+    "ai-engine": (0.17, 209.4),  # ai: 5.73 / 60 + 267 / 3600 cores, bursts of one core
     "victoriametrics": (0.17, 122.0),  # footprint
     "victorialogs": (1.83, 275.0),  # scaleout
     "jaeger": (0.07, 537.0),  # footprint, Badger's caches included
