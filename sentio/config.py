@@ -573,6 +573,11 @@ def _walk(root: yaml.Node) -> Iterator[tuple[Loc, yaml.Node]]:
             todo += [((*loc, index), item) for index, item in reversed(list(enumerate(node.value)))]
 
 
+def _line_at(text: str, index: int) -> int:
+    """Return the line an editor shows for a character (YAML also breaks lines at U+2028)."""
+    return text.count("\n", 0, index) + 1
+
+
 class _Lines:
     """The line of each key of a YAML text, found only when a message needs one."""
 
@@ -587,7 +592,7 @@ class _Lines:
             found = _walk(root) if root else iter(())
             self._lines = {}
             for key, node in found:
-                self._lines.setdefault(key, node.start_mark.line + 1)
+                self._lines.setdefault(key, _line_at(self.text, node.start_mark.index))
         for end in range(len(loc), -1, -1):
             if loc[:end] in self._lines:
                 return self._lines[loc[:end]]
@@ -690,7 +695,7 @@ def _yaml_issue(exc: yaml.YAMLError, text: str, file: str) -> ConfigIssue:
     parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
     reason = ": ".join(str(p) for p in parts if p) or str(exc)
     return ConfigIssue(
-        file, mark.line + 1, "", f"invalid YAML: {reason} (column {mark.column + 1})"
+        file, _line_at(text, mark.index), "", f"invalid YAML: {reason} (column {mark.column + 1})"
     )
 
 

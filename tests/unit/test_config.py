@@ -201,3 +201,15 @@ def test_a_file_reference_with_a_nul_is_a_config_error() -> None:
     with pytest.raises(ConfigFileError) as info:
         parse('service:\n  name: "${file:/tmp/a\\0b}"\n', "c.yaml")
     assert str(info.value.issues[0]).startswith("c.yaml:2: service.name: cannot read /tmp/a")
+
+
+def test_lines_are_counted_as_an_editor_shows_them_not_at_yaml_only_breaks() -> None:
+    text = 'stack:\n  a: 1\u2028\u2028\u2028\n  " ": 2\nx: [\u2028\n y: :\n'
+    for bad in (text, text.split("x:")[1]):
+        with pytest.raises(ConfigFileError) as info:
+            parse(bad, "f.yaml")
+        lines = bad.count("\n")
+        assert all(1 <= issue.line <= lines for issue in info.value.issues), info.value.issues
+    with pytest.raises(ConfigFileError) as info:
+        parse(text.split("x:")[0], "f.yaml")
+    assert [issue.line for issue in info.value.issues] == [2, 3]
