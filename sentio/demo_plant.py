@@ -23,7 +23,7 @@ from sentio.simulators.faults import Fault
 from sentio.simulators.fleet import FaultError, Fleet, Target, build_fleet
 from sentio.simulators.line import URI, Line, LineServer
 from sentio.simulators.mosquitto import Mosquitto, MosquittoError
-from sentio.simulators.pump import POINTS, PumpServer
+from sentio.simulators.pump import PumpServer, modbus_fields
 from sentio.simulators.zigbee import ZigbeePublisher
 from sentio.telemetry import Telemetry
 
@@ -70,11 +70,7 @@ def plant_config(
     config: SentioConfig, port: int, line: LineServer, mqtt_port: int | None = None
 ) -> SentioConfig:
     """Return ``config`` plus the demo's connectors and its AI query."""
-    fields = [
-        {"name": p.metric, "table": "input", "address": p.input_address, "type": "float32",
-         "unit": p.unit}
-        for p in POINTS
-    ]  # fmt: skip
+    fields = modbus_fields()
     connectors = [
         ConnectorInstanceConfig(
             name=INSTANCE,

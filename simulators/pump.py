@@ -95,6 +95,17 @@ POINTS: tuple[PumpPoint, ...] = (
     PumpPoint("pressure", "bar", 6, 3, 0.01),
     PumpPoint("flow", "m3/h", 8, 4, 0.1),
 )
+
+
+def modbus_fields() -> list[dict[str, object]]:
+    """Return the Modbus connector's field list that reads every pump value (input registers)."""
+    return [
+        {"name": p.metric, "table": "input", "address": p.input_address, "type": "float32",
+         "unit": p.unit}
+        for p in POINTS
+    ]  # fmt: skip
+
+
 NOMINAL: dict[Metric, float] = {
     "vibration": 2.5,
     "bearing_temperature": 45.0,

@@ -35,7 +35,7 @@ from sentio.config import AIQueryConfig, AlertingConfig, SentioConfig, VmalertCo
 from sentio.dashboards.provision import apply
 from sentio.simulators.faults import Drift, Fault
 from sentio.simulators.fleet import build_fleet
-from sentio.simulators.pump import POINTS, Pump, PumpServer
+from sentio.simulators.pump import Pump, PumpServer, modbus_fields
 from sentio.simulators.slack import Message, SlackReceiver
 from sentio.stack.probe import poll
 from sentio.stack.query import alerts, promql
@@ -123,11 +123,7 @@ def rig_config(
         data["telemetry"]["export_interval_s"] = s.export_interval_s
     if s.flush_interval_s is not None:
         data["collector"] = {**data.get("collector", {}), "flush_interval_s": s.flush_interval_s}
-    fields = [
-        {"name": p.metric, "table": "input", "address": p.input_address, "type": "float32",
-         "unit": p.unit}
-        for p in POINTS
-    ]  # fmt: skip
+    fields = modbus_fields()
     data["connectors"] = [
         {
             "name": INSTANCE,

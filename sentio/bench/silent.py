@@ -27,7 +27,7 @@ from sentio.config import SentioConfig
 from sentio.dashboards.provision import apply
 from sentio.errors import SentioError
 from sentio.simulators.fleet import build_fleet
-from sentio.simulators.pump import POINTS, PumpServer
+from sentio.simulators.pump import PumpServer, modbus_fields
 from sentio.simulators.slack import Message, SlackReceiver
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
@@ -116,11 +116,7 @@ def component_configs(
     """Return the provisioning config and one config per component (each its own instance id)."""
     data = base.model_dump(mode="json", exclude_none=True)
     instance = f"silent-{run_id}"
-    fields = [
-        {"name": p.metric, "table": "input", "address": p.input_address, "type": "float32",
-         "unit": p.unit}
-        for p in POINTS
-    ]  # fmt: skip
+    fields = modbus_fields()
     data["connectors"] = [
         {
             "name": instance,
