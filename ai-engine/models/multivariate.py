@@ -23,13 +23,13 @@ from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
+from scipy.signal import lfilter
 
 FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
 RELATIVE_FLOOR = 0.01
 GLOBAL = ("t2", "q", "t2_ewma", "q_ewma")
 CHANNEL = ("level", "spread", "change")
-EWMA_BLOCK = 256
 SMOOTHED_CLIP = 6.0
 MAX_CONTEXT_ROWS = 240
 # The least residual variance a channel counts in (scaled units²): a tenth of its spread.
@@ -55,19 +55,9 @@ def fill_forward(frame: FloatArray) -> FloatArray:
 
 def ewma(x: FloatArray, alpha: float) -> FloatArray:
     """Return the exponentially weighted moving average of each column, starting from zero."""
-    rows = len(x)
-    out = np.empty_like(x)
-    size = min(EWMA_BLOCK, max(rows, 1))
-    lag = np.arange(size)[:, None] - np.arange(size)[None, :]
-    weights = np.where(lag >= 0, alpha * (1.0 - alpha) ** np.maximum(lag, 0), 0.0)
-    carry = (1.0 - alpha) ** np.arange(1, size + 1)
-    state = np.zeros(x.shape[1:])
-    for lo in range(0, rows, size):
-        block = x[lo : lo + size]
-        n = len(block)
-        out[lo : lo + n] = weights[:n, :n] @ block + carry[:n, None] * state
-        state = out[lo + n - 1]
-    return out
+    if len(x) == 0:
+        return np.zeros_like(x, dtype=np.float64)
+    return np.asarray(lfilter([alpha], [1.0, alpha - 1.0], x, axis=0), dtype=np.float64)
 
 
 def run_lengths(frame: FloatArray) -> FloatArray:
@@ -84,6 +74,15 @@ def resolution(column: FloatArray) -> float:
     """Return the smallest step between the distinct values of a channel, 0 if it has one."""
     distinct = np.unique(column[np.isfinite(column)])
     return float(np.diff(distinct).min()) if len(distinct) > 1 else 0.0
+
+
+def resolutions(frame: FloatArray) -> FloatArray:
+    """Return each column's ``resolution``, all columns at once."""
+    ordered = np.sort(np.where(np.isfinite(frame), frame, np.nan).T, axis=1)
+    steps = np.diff(ordered, axis=1)
+    moved = steps > 0
+    smallest = np.where(moved, steps, np.inf).min(axis=1, initial=np.inf)
+    return np.where(moved.any(axis=1), smallest, 0.0)
 
 
 @dataclass
@@ -192,20 +191,24 @@ class DeviceModel:
         center = np.median(frame, axis=0)
         mad = MAD_TO_SIGMA * np.median(np.abs(frame - center), axis=0)
         given = np.zeros(frame.shape[1]) if self.resolutions is None else self.resolutions
-        step = np.array([resolution(frame[:, j]) for j in range(frame.shape[1])])
+        step = resolutions(frame)
         typical = np.where(np.abs(center) > 0, np.abs(center), 1.0)
         floor = np.where(step > 0, step, RELATIVE_FLOOR * typical)
         scale = np.maximum.reduce([mad, frame.std(axis=0), np.asarray(given, float), floor])
         scaled = (frame - center) / scale
         mean = scaled.mean(axis=0)
-        _, singular, vt = np.linalg.svd(scaled - mean, full_matrices=False)
-        eigen = singular**2 / max(len(frame) - 1, 1)
+        # The principal axes from the metrics' small covariance matrix, not an SVD of every row:
+        # the same subspace and variances (up to each axis' sign, which no statistic sees).
+        centred = scaled - mean
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        order = np.argsort(values)[::-1]
+        eigen = np.maximum(values[order], 0.0) / max(len(frame) - 1, 1)
         total = float(eigen.sum())
         keep = 1 if total <= 0 else int(np.searchsorted(np.cumsum(eigen) / total, self.variance))
         keep = max(1, min(keep + 1, len(eigen)))
         eigen = np.maximum(eigen[:keep], 1e-6 * max(total, 1e-12))
         unit = np.where(step > 0, step, scale) / scale
-        return _Basis(center, scale, mean, vt[:keep].T, eigen, unit)
+        return _Basis(center, scale, mean, vectors[:, order[:keep]], eigen, unit)
 
     def _raw(self, basis: _Basis, frame: FloatArray, weights: FloatArray | None = None) -> _Raw:
         w = np.ones((2, frame.shape[1])) if weights is None else weights
@@ -216,12 +219,15 @@ class DeviceModel:
         residual = (z - t @ p.T) * np.sqrt(w[0])
         # A spike must not hold the smoothed statistics up for long after it ends.
         clipped = np.clip(z, -self.clip, self.clip)
-        e = ewma(clipped, self.smoothing)
+        change = np.zeros_like(z)
+        change[1:] = np.diff(clipped, axis=0)
+        # The three smoothed inputs in one pass: the level, its square, its squared change.
+        m = z.shape[1]
+        smoothed = ewma(np.hstack([clipped, clipped**2, change**2]), self.smoothing)
+        e = smoothed[:, :m]
         te = e @ p
         e_weights = (te / basis.eigenvalues) @ p.T
         e_residual = (e - te @ p.T) * np.sqrt(w[1])
-        change = np.zeros_like(z)
-        change[1:] = np.diff(clipped, axis=0)
         overall = {
             "t2": np.sum(t**2 / basis.eigenvalues, axis=1),
             "q": np.sum(residual**2, axis=1),
@@ -230,8 +236,8 @@ class DeviceModel:
         }
         channel = {
             "level": np.abs(e),
-            "spread": ewma(clipped**2, self.smoothing),
-            "change": ewma(change**2, self.smoothing),
+            "spread": smoothed[:, m : 2 * m],
+            "change": smoothed[:, 2 * m :],
         }
         return _Raw(z, residual, t2_weights, e, e_residual, e_weights, overall, channel)
 

@@ -1,0 +1,89 @@
+"""The device model's fast paths agree with the straightforward computations they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sentio.ai_engine.models.multivariate import (
+    MAD_TO_SIGMA,
+    RELATIVE_FLOOR,
+    DeviceModel,
+    _Basis,
+    resolution,
+    resolutions,
+)
+
+
+class SvdModel(DeviceModel):
+    """The device model with its principal axes from an SVD of every row, as it once was."""
+
+    def _basis(self, frame: np.ndarray) -> _Basis:
+        center = np.median(frame, axis=0)
+        mad = MAD_TO_SIGMA * np.median(np.abs(frame - center), axis=0)
+        given = np.zeros(frame.shape[1]) if self.resolutions is None else self.resolutions
+        step = np.array([resolution(frame[:, j]) for j in range(frame.shape[1])])
+        typical = np.where(np.abs(center) > 0, np.abs(center), 1.0)
+        floor = np.where(step > 0, step, RELATIVE_FLOOR * typical)
+        scale = np.maximum.reduce([mad, frame.std(axis=0), np.asarray(given, float), floor])
+        scaled = (frame - center) / scale
+        mean = scaled.mean(axis=0)
+        _, singular, vt = np.linalg.svd(scaled - mean, full_matrices=False)
+        eigen = singular**2 / max(len(frame) - 1, 1)
+        total = float(eigen.sum())
+        keep = 1 if total <= 0 else int(np.searchsorted(np.cumsum(eigen) / total, self.variance))
+        keep = max(1, min(keep + 1, len(eigen)))
+        eigen = np.maximum(eigen[:keep], 1e-6 * max(total, 1e-12))
+        unit = np.where(step > 0, step, scale) / scale
+        return _Basis(center, scale, mean, vt[:keep].T, eigen, unit)
+
+
+def frames(seed: int) -> list[np.ndarray]:
+    """Return devices like the bench's (a shared load curve), quantized and constant channels."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(300, 4000))
+    t = np.arange(rows)
+    load = np.sin(2 * np.pi * t / 1440 + rng.uniform(0, 6))
+    base = rng.uniform(10, 100, 10)
+    bench = base * (1 + 0.1 * load[:, None]) + rng.normal(0, 0.01, 10) * base * rng.standard_normal(
+        (rows, 10)
+    )
+    pump = np.column_stack(
+        [
+            np.round((4 + 0.2 * load + rng.normal(0, 0.05, rows)) / 0.3) * 0.3,
+            np.full(rows, 60.0),
+            30 + 3 * load + rng.normal(0, 0.3, rows),
+            rng.normal(1, 0.05, rows),
+        ]
+    )
+    gappy = bench[:, :4].copy()
+    gappy[rng.random(gappy.shape) < 0.05] = np.nan
+    return [np.round(bench, 4), pump, gappy]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_eigh_basis_scores_as_the_svd_one(seed: int) -> None:
+    for frame in frames(seed):
+        metrics = [f"m{j}" for j in range(frame.shape[1])]
+        fast = DeviceModel(metrics).fit(frame)
+        slow = SvdModel(metrics).fit(frame)
+        assert fast.components.shape == slow.components.shape
+        projector = fast.components @ fast.components.T
+        np.testing.assert_allclose(projector, slow.components @ slow.components.T, atol=1e-9)
+        for name in ("center", "scale", "mean", "stuck_limits"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+        for name in ("eigenvalues", "overall_limits", "channel_limits", "residual_weights"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-8)
+        test = frames(seed + 100)[0][:, : frame.shape[1]] if frame.shape[1] == 10 else frame
+        np.testing.assert_allclose(fast.score(test)[0], slow.score(test)[0], rtol=1e-7, atol=1e-12)
+
+
+def test_resolutions_of_all_columns_match_one_at_a_time() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        frame = np.round(rng.normal(0, 3, (int(rng.integers(0, 50)), 4)), int(rng.integers(0, 3)))
+        frame[rng.random(frame.shape) < 0.2] = np.nan
+        frame[rng.random(frame.shape) < 0.05] = np.inf
+        if rng.random() < 0.2:
+            frame[:, 1] = 5.0
+        one = [resolution(frame[:, j]) for j in range(4)]
+        np.testing.assert_array_equal(resolutions(frame), one)
