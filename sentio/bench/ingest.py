@@ -6,19 +6,27 @@ OTLP/HTTP, in alternating runs (Sentio, Telegraf, Sentio, ...) so that drift in 
 touches both alike. Readings are counted where they land: samples whose timestamps fall in the
 measured window, by PromQL. CPU is the reader's own (user + system, from /proc), so the
 simulator's and the backend's CPU count for neither.
+
+The collector runs at the defaults users get: a span per poll, exported to Jaeger. Any ``OTEL_*``
+variables the benchmark inherits (a sampler, say) reach the collector too, and are recorded in
+the report. Each reader's own count of what it lost is read from its log: the collector's
+summary line, and Telegraf's buffer overflow warnings (its ``quiet`` mode is off for them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import pstats
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +36,10 @@ import yaml
 
 from sentio.bench.meter import FLOATS, INT_SCALE, INTS, READINGS
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
-from sentio.bench.telegraf import ensure_telegraf, render_config
+from sentio.bench.telegraf import ensure_telegraf, read_log, render_config
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
+from sentio.redact import redact
 from sentio.stack.install import default_bin_dir
 from sentio.stack.running import stack_running
 from sentio.stack.supervisor import stop_child
@@ -41,6 +50,7 @@ START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 60.0
 PAUSE_BETWEEN_S = 15.0  # lets VictoriaMetrics finish merging one reader's data before the next
 STOP_TIMEOUT_S = 30.0
+_SENTIO_DROPPED = re.compile(r"^stopped: .*?, (\d+) dropped \(", re.MULTILINE)
 
 
 class BenchError(SentioError):
@@ -55,6 +65,9 @@ class Phase:
     seconds: float
     cpu_s: float
     peak_rss_mb: float
+    dropped_readings: int | None = None  # over the reader's whole run, by its own log
+    errors: int | None = None  # Telegraf's error lines
+    slow_gathers: int | None = None  # Telegraf's gathers that outlived their interval
 
     @property
     def readings_per_s(self) -> float:
@@ -82,6 +95,10 @@ class IngestReport:
     telegraf_cpu_s_per_100k_min: float | None
     telegraf_cpu_s_per_100k_max: float | None
     telegraf_peak_rss_mb: float | None
+    dropped_readings: int | None
+    telegraf_dropped_readings: int | None
+    telegraf_slow_gathers: int | None
+    telegraf_errors: int | None
     ratio: float | None
     ratio_min: float | None
     ratio_max: float | None
@@ -92,6 +109,7 @@ class IngestReport:
     units: int
     connections: int
     readings_per_request: int
+    otel_env: dict[str, str]
     runs: list[dict[str, Any]]
 
 
@@ -222,11 +240,30 @@ def _sentio(
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), *argv]
     what = "profiling (not counted)" if profile else f"measuring {timing.window_s:g} s"
     progress(f"Sentio collector: {len(connections)} connection(s), {what}")
-    with process(argv, work / "sentio.log") as proc:
-        return _measure(
+    log = work / "sentio.log"
+    with process(argv, log) as proc:
+        phase = _measure(
             proc, config.query_url(), readings_selector(f"bench-{run_id}"),
-            timing.warmup_s, timing.window_s, work / "sentio.log",
+            timing.warmup_s, timing.window_s, log,
         )  # fmt: skip
+    return dataclasses.replace(
+        phase, dropped_readings=sentio_dropped(log.read_text(errors="replace"))
+    )
+
+
+def sentio_dropped(text: str) -> int | None:
+    """Return the readings the collector's summary line says it dropped, None without one."""
+    match = _SENTIO_DROPPED.search(text)
+    return int(match.group(1)) if match else None
+
+
+def otel_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Return the ``OTEL_*`` variables the readers inherit, header values masked."""
+    return {
+        key: "***" if "HEADERS" in key else redact(value)
+        for key, value in sorted(environ.items())
+        if key.startswith("OTEL_")
+    }
 
 
 def _telegraf(
@@ -245,11 +282,17 @@ def _telegraf(
     progress(
         f"Telegraf {version}: {len(connections)} connection(s), measuring {timing.window_s:g} s"
     )
-    with process([str(binary), "--config", str(conf)], work / "telegraf.log") as proc:
-        return _measure(
+    log = work / "telegraf.log"
+    with process([str(binary), "--config", str(conf)], log) as proc:
+        phase = _measure(
             proc, config.query_url(), f'{{instance="{instance}"}}', timing.warmup_s,
-            timing.window_s, work / "telegraf.log",
+            timing.window_s, log,
         )  # fmt: skip
+    lost = read_log(log.read_text(errors="replace"))
+    return dataclasses.replace(
+        phase, dropped_readings=lost.dropped_metrics * READINGS, errors=lost.errors,
+        slow_gathers=lost.slow_gathers,
+    )  # fmt: skip
 
 
 def print_profile(path: Path, write: Progress, top: int = 25) -> None:
@@ -272,6 +315,9 @@ class Timing:
 
 
 def _run_record(reader: str, repetition: int, phase: Phase) -> dict[str, Any]:
+    lost = {"dropped_readings": phase.dropped_readings}
+    if phase.errors is not None:
+        lost |= {"errors": phase.errors, "slow_gathers": phase.slow_gathers}
     return {
         "reader": reader,
         "repetition": repetition,
@@ -281,6 +327,7 @@ def _run_record(reader: str, repetition: int, phase: Phase) -> dict[str, Any]:
         "readings_per_s": round(phase.readings_per_s),
         "cpu_s_per_100k": round(phase.cpu_s_per_100k, 4),
         "peak_rss_mb": round(phase.peak_rss_mb, 1),
+        **lost,
     }
 
 
@@ -301,6 +348,10 @@ def summarize(
     def rounded(values: list[float], digits: int, pick: Any) -> float | None:
         return round(pick(values), digits) if values else None
 
+    def total(values: list[int | None]) -> int | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
     ratio = rounded(ratios, 3, statistics.median)
     return IngestReport(
         readings_per_s=round(statistics.median(p.readings_per_s for p in sentio)),
@@ -314,6 +365,10 @@ def summarize(
         telegraf_cpu_s_per_100k_min=rounded(t_cpu, 4, min),
         telegraf_cpu_s_per_100k_max=rounded(t_cpu, 4, max),
         telegraf_peak_rss_mb=rounded([p.peak_rss_mb for p in telegraf], 1, max),
+        dropped_readings=total([p.dropped_readings for p in sentio]),
+        telegraf_dropped_readings=total([p.dropped_readings for p in telegraf]),
+        telegraf_slow_gathers=total([p.slow_gathers for p in telegraf]),
+        telegraf_errors=total([p.errors for p in telegraf]),
         ratio=ratio,
         ratio_min=rounded(ratios, 3, min),
         ratio_max=rounded(ratios, 3, max),
@@ -324,6 +379,7 @@ def summarize(
         units=units,
         connections=connections,
         readings_per_request=READINGS,
+        otel_env=otel_environment(),
         runs=runs,
     )
 
@@ -338,6 +394,9 @@ def run(
     readers' configs and logs go to ``workdir`` when given (kept), else a temporary one.
     """
     groups = _split(units, connections)
+    inherited = otel_environment()
+    if inherited:
+        progress(f"the readers inherit {' '.join(f'{k}={v}' for k, v in inherited.items())}")
     sentio: list[Phase] = []
     telegraf: list[Phase] = []
     with stack_running(config, progress), contextlib.ExitStack() as stack:

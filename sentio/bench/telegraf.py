@@ -7,9 +7,11 @@ first build to a few minutes; the binary is cached next to the backends.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sentio.bench.meter import FLOATS, INT_SCALE, INTS, READINGS
@@ -26,6 +28,11 @@ BUILD_TIMEOUT_S = 3600
 BATCH_METRICS = 5000 // READINGS
 
 Progress = Callable[[str], None]
+# Telegraf logs at the next write how many metrics its buffer overflowed: a warning, which its
+# ``quiet`` mode would hide, so the benchmark runs it with ``quiet = false``.
+_OVERFLOW = re.compile(r" W! \[outputs\.[^\]]*\] Metric buffer overflow; (\d+) metrics have been")
+_SLOW = re.compile(r" W! \[inputs\.[^\]]*\] Collection took longer than expected")
+_ERROR = re.compile(r" E! ")
 
 
 class TelegrafError(SentioError):
@@ -56,6 +63,24 @@ def ensure_telegraf(version: str, bin_dir: Path, progress: Progress) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class TelegrafLog:
+    """What Telegraf's log says it lost: metrics its buffers dropped, slow gathers, errors."""
+
+    dropped_metrics: int
+    slow_gathers: int
+    errors: int
+
+
+def read_log(text: str) -> TelegrafLog:
+    """Return the drops, slow gathers and error lines in a Telegraf log (run with quiet off)."""
+    return TelegrafLog(
+        dropped_metrics=sum(int(m.group(1)) for m in _OVERFLOW.finditer(text)),
+        slow_gathers=len(_SLOW.findall(text)),
+        errors=len(_ERROR.findall(text)),
+    )
+
+
 def _fields() -> str:
     floats = [f'{{ address={2 * i}, name="f{i}", type="FLOAT32" }}' for i in range(FLOATS)]
     ints = [
@@ -82,7 +107,7 @@ def render_config(
         f"  metric_batch_size = {BATCH_METRICS}",
         f"  metric_buffer_limit = {BATCH_METRICS * 2000}",
         "  omit_hostname = true",
-        "  quiet = true",
+        "  quiet = false",  # its drops are warnings
     ]
     # One output per connection: a single output sends one request at a time and falls behind
     # the gathering, so its buffer overflows and drops what was already read.

@@ -72,3 +72,64 @@ def test_the_summary_pairs_each_sentio_run_with_the_telegraf_run_after_it() -> N
     assert order == [(reader, i) for i in (1, 2, 3) for reader in ("sentio", "telegraf")]
     alone = summarize(sentio, [], Timing(0.01, 1.0, 10.0), units=16, connections=4)
     assert alone.ratio is None and alone.telegraf_cpu_s_per_100k is None
+
+
+def test_telegrafs_log_gives_its_drops_slow_gathers_and_errors() -> None:
+    from sentio.bench.telegraf import read_log
+
+    text = (
+        "2026-12-03T13:00:00Z I! Starting Telegraf 1.39.2\n"
+        "2026-12-03T13:00:01Z W! [outputs.opentelemetry] Metric buffer overflow; 12 metrics "
+        "have been dropped\n"
+        "2026-12-03T13:00:02Z W! [outputs.opentelemetry] Metric buffer overflow; 3 metrics "
+        "have been dropped\n"
+        "2026-12-03T13:00:02Z W! [inputs.modbus::meters-0] Collection took longer than "
+        "expected; not complete after interval of 10ms\n"
+        "2026-12-03T13:00:03Z E! [inputs.modbus::meters-1] Error in plugin: timeout\n"
+    )
+    lost = read_log(text)
+    assert (lost.dropped_metrics, lost.slow_gathers, lost.errors) == (15, 1, 1)
+    assert read_log("") == type(lost)(0, 0, 0)
+
+
+def test_the_telegraf_config_logs_warnings_where_its_drops_are() -> None:
+    conf = tomllib.loads(render_config(5020, [[1]], "http://127.0.0.1:8428/v1/metrics", "t"))
+    assert conf["agent"]["quiet"] is False
+
+
+def test_the_collectors_summary_line_gives_its_drops() -> None:
+    from sentio.bench.ingest import sentio_dropped
+
+    line = (
+        "collecting from 4 connector(s)\nstopped: 500 readings sent, 0 spooled, 7 dropped "
+        "(1 requests), 0 request(s) waiting in the spool, 0 names refused past the caps "
+        "(0 readings), 0 incoming messages dropped\n"
+    )
+    assert sentio_dropped(line) == 7
+    assert sentio_dropped("killed before its summary") is None
+
+
+def test_inherited_otel_variables_are_recorded_with_headers_masked() -> None:
+    from sentio.bench.ingest import otel_environment
+
+    environ = {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer abcdefghijkl",
+        "PATH": "/usr/bin",
+    }
+    assert otel_environment(environ) == {
+        "OTEL_EXPORTER_OTLP_HEADERS": "***",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    }
+
+
+def test_the_summary_totals_each_readers_drops() -> None:
+    from sentio.bench.ingest import Phase, Timing, summarize
+
+    sentio = [Phase(100, 1.0, 0.1, 90, dropped_readings=d) for d in (0, 5, None)]
+    telegraf = [Phase(100, 1.0, 0.2, 50, 200, errors=1, slow_gathers=2) for _ in range(3)]
+    report = summarize(sentio, telegraf, Timing(0.01, 1.0, 1.0), units=16, connections=4)
+    assert report.dropped_readings == 5 and report.telegraf_dropped_readings == 600
+    assert (report.telegraf_errors, report.telegraf_slow_gathers) == (3, 6)
+    assert report.runs[1]["dropped_readings"] == 200 and report.runs[1]["errors"] == 1
+    assert "errors" not in report.runs[0]
