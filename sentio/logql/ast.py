@@ -171,6 +171,10 @@ class BinOp:
     right: Expr
     bool_modifier: bool = False
     matching: tuple[str, ...] | None = field(default=None)
+    # ``ignoring (...)`` instead of ``on (...)``; ``group`` is "left", "right" or ""
+    ignoring: bool = False
+    group: str = ""
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

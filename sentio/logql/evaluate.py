@@ -7,20 +7,28 @@ renames labels to Loki's names.
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sentio.errors import LogQLTranslationError
 from sentio.logql.labels import LEVEL_LABELS, loki_name, normalize_level, parse_stream
 from sentio.logql.translate import (
+    QUANTILE_VALUES,
+    RATE_COUNTER_COLUMNS,
+    TIME_BUCKET,
+    VALUE,
     AbsentPlan,
+    AggPlan,
     BinaryPlan,
     MetricPlan,
     ScalarPlan,
     StatsPlan,
 )
-from sentio.logql.victorialogs import JSON, VictoriaLogs
+from sentio.logql.victorialogs import JSON, VictoriaLogs, parse_rfc3339_ns
 
 NS = 1_000_000_000
 Labels = tuple[tuple[str, str], ...]
@@ -64,6 +72,10 @@ def _labels(metric: dict[str, str], names: dict[str, str]) -> Labels:
     return tuple(sorted(out.items()))
 
 
+def _text(v: float | None) -> str | None:
+    return None if v is None else repr(v)
+
+
 def _value(text: str) -> float | None:
     try:
         v = float(text)
@@ -72,11 +84,133 @@ def _value(text: str) -> float | None:
     return None if math.isnan(v) else v
 
 
+def _quantile(q: float, text: str) -> float | None:
+    """Return Loki's quantile (linear between the two nearest ranks) of a JSON list of values."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None
+    values = sorted(v for x in raw if (v := _value(str(x))) is not None)
+    if not values:
+        return None
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    rank = q * (len(values) - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(len(values) - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return values[lower] * (1 - weight) + values[upper] * weight
+
+
+def _rate_counter(cols: dict[str, str], range_ns: int) -> float | None:
+    """Return Loki's rate_counter from the stats of one window (Loki's extrapolation, as is)."""
+    n_col, v0_col, v1_col, t0_col, t1_col, resets_col, reset0_col = RATE_COUNTER_COLUMNS
+    n = _value(cols.get(n_col, ""))
+    if n is None or n < 1:
+        return None
+    if n < 2:
+        return 0.0
+    nums = [_value(cols.get(c, "")) for c in (v0_col, v1_col, resets_col, reset0_col)]
+    if any(x is None for x in nums):
+        return None
+    v0, v1, resets, reset0 = (float(x or 0.0) for x in nums)
+    t0 = parse_rfc3339_ns(cols.get(t0_col, ""))
+    t1 = parse_rfc3339_ns(cols.get(t1_col, ""))
+    result = v1 - v0 + (resets - reset0)
+    # Loki takes sample times in ns and divides by 1000 as if they were ms: kept, to match it
+    to_start = float(range_ns // 1_000_000) / 1000
+    to_end = 0.0
+    sampled = float(t1 - t0) / 1000
+    average = sampled / (n - 1)
+    if result > 0 and v0 >= 0:
+        to_zero = sampled * (v0 / result)
+        to_start = min(to_start, to_zero)
+    threshold = average * 1.1
+    extrapolate = sampled
+    extrapolate += to_start if to_start < threshold else average / 2
+    extrapolate += to_end if to_end < threshold else average / 2
+    return result * _div(extrapolate, sampled) / (range_ns / NS)
+
+
+def _div(a: float, b: float) -> float:
+    """Return a / b as Go's floats divide (b == 0 gives an infinity or NaN)."""
+    if b:
+        return a / b
+    return math.nan if a == 0 else math.copysign(math.inf, a)
+
+
+def _reduce(plan: StatsPlan, cols: dict[str, str]) -> float | None:
+    if plan.reduce == "quantile":
+        return _quantile(plan.param, cols.get(QUANTILE_VALUES, "[]"))
+    if plan.reduce == "rate_counter":
+        return _rate_counter(cols, plan.range_ns)
+    return _value(cols.get(VALUE, ""))
+
+
+def _columns(rows: list[JSON], names: dict[str, str], point: Callable[[JSON], list[Any]]) -> Any:
+    """Return {labels: {ts text: {column: value}}} of stats rows, one column per ``__name__``."""
+    out: dict[Labels, dict[str, dict[str, str]]] = {}
+    for row in rows:
+        metric = row["metric"]
+        column = str(metric.get("__name__", VALUE))
+        labels = _labels(metric, names)
+        for ts, text in point(row):
+            out.setdefault(labels, {}).setdefault(str(ts), {})[column] = str(text)
+    return out
+
+
+async def _bucketed(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
+    """Answer a plan that groups by time itself, with one ``stats_query`` over the window."""
+    step = plan.range_ns if w.instant else w.step_ns
+    if plan.range_ns != step:
+        raise _range_error(plan, step)
+    start = (w.end if w.instant else w.start) - plan.range_ns - plan.offset_ns + 1
+    end = w.end - plan.offset_ns
+    offset = (-start) % step
+    query = plan.query.replace(TIME_BUCKET, f"_time:{step}ns offset {offset}ns")
+    rows = await vl.stats_instant(query, start, end)
+    cols: dict[tuple[Labels, int], dict[str, str]] = {}
+    for row in rows:
+        metric = dict(row["metric"])
+        bucket = parse_rfc3339_ns(str(metric.pop("_time", "")))
+        column = str(metric.get("__name__", VALUE))
+        key = (_labels(metric, plan.labels), bucket + step + plan.offset_ns - 1)
+        cols.setdefault(key, {})[column] = str(row["value"][1])
+    out: Series = {}
+    times = set(w.times())
+    for (labels, t), columns in cols.items():
+        v = _reduce(plan, columns)
+        if v is not None and t in times:
+            out.setdefault(labels, {})[t] = v
+    return out
+
+
+def _range_error(plan: StatsPlan, step: int) -> LogQLTranslationError:
+    return LogQLTranslationError(
+        f"range [{plan.range_ns / NS:g}s] with step {step / NS:g}s",
+        "VictoriaLogs buckets by step: make the range equal the step (Grafana: $__auto), "
+        "or a multiple of it for count/rate/bytes/sum/max/min over time summed (or "
+        "maxed, mined) as they are",
+    )
+
+
 async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
+    if TIME_BUCKET in plan.query:
+        return await _bucketed(vl, plan, w)
     out: Series = {}
     if w.instant:
         end = w.end - plan.offset_ns
         rows = await vl.stats_instant(plan.query, end - plan.range_ns + 1, end)
+        if plan.reduce:
+            cols = _columns(rows, plan.labels, lambda r: [r["value"]])
+            for labels, by_ts in cols.items():
+                for columns in by_ts.values():
+                    v = _reduce(plan, columns)
+                    if v is not None:
+                        out.setdefault(labels, {})[w.end] = v
+            return out
         for row in rows:
             v = _value(str(row["value"][1]))
             if v is not None:
@@ -85,24 +219,33 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
     step = w.step_ns
     k, rest = divmod(plan.range_ns, step)
     if plan.range_ns != step and not (plan.combine and k >= 1 and rest == 0):
-        raise LogQLTranslationError(
-            f"range [{plan.range_ns / NS:g}s] with step {step / NS:g}s",
-            "VictoriaLogs buckets by step: make the range equal the step (Grafana: $__auto), "
-            "or a multiple of it for count/rate/bytes/sum/max/min over time summed (or "
-            "maxed, mined) as they are",
-        )
+        raise _range_error(plan, step)
     # bucket [t - step, t) of VictoriaLogs is Loki's window (t - step, t] at point t; a range
     # of k steps is the k buckets before t, combined
     start = w.start - plan.range_ns - plan.offset_ns
     end = w.end - plan.offset_ns
     offset = (-start) % step  # VictoriaLogs starts buckets at multiples of step minus offset
     rows = await vl.stats_range(plan.query, start, end - 1, step, offset)
-    combine: Callable[[list[float]], float] = {"max": max, "min": min}.get(plan.combine, math.fsum)
-    for row in rows:
-        labels = _labels(row["metric"], plan.labels)
+    combines: dict[str, Callable[[list[float]], float]] = {
+        "max": max,
+        "min": min,
+        "first": lambda got: got[0],
+        "last": lambda got: got[-1],
+    }
+    combine = combines.get(plan.combine, math.fsum)
+    series: list[tuple[Labels, list[tuple[Any, str | None]]]]
+    if plan.reduce:
+        cols = _columns(rows, plan.labels, lambda r: list(r["values"]))
+        series = [
+            (labels, [(ts, _text(_reduce(plan, c))) for ts, c in by_ts.items()])
+            for labels, by_ts in cols.items()
+        ]
+    else:
+        series = [(_labels(row["metric"], plan.labels), list(row["values"])) for row in rows]
+    for labels, points in series:
         buckets: dict[int, float] = {}
-        for ts, text in row["values"]:
-            v = _value(str(text))
+        for ts, text in points:
+            v = _value(str(text)) if text is not None else None
             if v is not None:
                 buckets[round(float(ts) * NS) + step + plan.offset_ns] = v  # the bucket's end
         for t in w.times():
@@ -130,51 +273,104 @@ _CMP: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def _key(labels: Labels, on: tuple[str, ...] | None) -> Labels:
-    if on is None:
+def _key(labels: Labels, plan: BinaryPlan) -> Labels:
+    if plan.on is None:
         return labels
-    names = {loki_name(n) for n in on}
-    return tuple((k, v) for k, v in labels if k in names)
+    names = {loki_name(n) for n in plan.on}
+    return tuple((k, v) for k, v in labels if (k in names) != plan.ignoring)
 
 
-def _join(op: str, left: Series, right: Series, on: tuple[str, ...] | None) -> Series:
-    by_key: dict[Labels, dict[int, float]] = {}
-    for labels, points in right.items():
-        by_key.setdefault(_key(labels, on), {}).update(points)
+def _elem(plan: BinaryPlan, a: float, b: float) -> float | None:
+    """Return ``a op b``; for a comparison ``a`` (or 1/0 with bool), None when it drops."""
+    if plan.op in _ARITH:
+        return _ARITH[plan.op](a, b)
+    keep = _CMP[plan.op](a, b)
+    if plan.bool_modifier:
+        return 1.0 if keep else 0.0
+    return a if keep else None
+
+
+def _set_op(plan: BinaryPlan, left: Series, right: Series) -> Series:
     out: Series = {}
-    if op in ("and", "unless"):
+    right_keys: dict[Labels, set[int]] = {}
+    for labels, points in right.items():
+        right_keys.setdefault(_key(labels, plan), set()).update(points)
+    if plan.op in ("and", "unless"):
         for labels, points in left.items():
-            other = by_key.get(_key(labels, on), {})
-            kept = {t: v for t, v in points.items() if (t in other) == (op == "and")}
+            other = right_keys.get(_key(labels, plan), set())
+            kept = {t: v for t, v in points.items() if (t in other) == (plan.op == "and")}
             if kept:
                 out[labels] = kept
         return out
-    if op == "or":
-        out = {k: dict(v) for k, v in left.items()}
-        left_keys: dict[Labels, set[int]] = {}
-        for labels, points in left.items():
-            left_keys.setdefault(_key(labels, on), set()).update(points)
-        for labels, points in right.items():
-            taken = left_keys.get(_key(labels, on), set())
-            extra = {t: v for t, v in points.items() if t not in taken}
-            if extra:
-                out.setdefault(labels, {}).update(extra)
-        return out
+    out = {k: dict(v) for k, v in left.items()}
+    left_keys: dict[Labels, set[int]] = {}
     for labels, points in left.items():
-        key = _key(labels, on)
+        left_keys.setdefault(_key(labels, plan), set()).update(points)
+    for labels, points in right.items():
+        taken = left_keys.get(_key(labels, plan), set())
+        extra = {t: v for t, v in points.items() if t not in taken}
+        if extra:
+            out.setdefault(labels, {}).update(extra)
+    return out
+
+
+def _grouped(plan: BinaryPlan, left: Series, right: Series) -> Series:
+    """Return a many-to-one (group_left) or one-to-many (group_right) match."""
+    many, one = (left, right) if plan.group == "left" else (right, left)
+    ones: dict[Labels, tuple[Labels, dict[int, float]]] = {}
+    for labels, points in one.items():
+        key = _key(labels, plan)
+        if key in ones and set(ones[key][1]) & set(points):
+            raise LogQLTranslationError(
+                f"group_{plan.group}", "many-to-many matching: the labels on the one side repeat"
+            )
+        merged = {**ones[key][1], **points} if key in ones else dict(points)
+        ones[key] = (labels, merged)
+    out: Series = {}
+    for labels, points in many.items():
+        match = ones.get(_key(labels, plan))
+        if match is None:
+            continue
+        one_labels, one_points = match
+        result = dict(labels)
+        extra = dict(one_labels)
+        for name in plan.include:
+            if extra.get(name):
+                result[name] = extra[name]
+            else:
+                result.pop(name, None)
+        values: dict[int, float] = {}
+        for t, v in points.items():
+            if t not in one_points:
+                continue
+            a, b = (v, one_points[t]) if plan.group == "left" else (one_points[t], v)
+            r = _elem(plan, a, b)
+            if r is not None:
+                values[t] = r
+        if values:
+            out.setdefault(tuple(sorted(result.items())), {}).update(values)
+    return out
+
+
+def _join(plan: BinaryPlan, left: Series, right: Series) -> Series:
+    if plan.op in ("and", "or", "unless"):
+        return _set_op(plan, left, right)
+    if plan.group:
+        return _grouped(plan, left, right)
+    by_key: dict[Labels, dict[int, float]] = {}
+    for labels, points in right.items():
+        by_key.setdefault(_key(labels, plan), {}).update(points)
+    out: Series = {}
+    for labels, points in left.items():
+        key = _key(labels, plan)
         if key not in by_key:
             continue
         other = by_key[key]
-        result_labels = key if on is not None else labels
+        result_labels = key if plan.on is not None else labels
         values: dict[int, float] = {}
         for t, a in points.items():
-            if t not in other:
-                continue
-            b = other[t]
-            if op in _ARITH:
-                values[t] = _ARITH[op](a, b)
-            elif _CMP[op](a, b):
-                values[t] = a
+            if t in other and (r := _elem(plan, a, other[t])) is not None:
+                values[t] = r
         if values:
             out.setdefault(result_labels, {}).update(values)
     return out
@@ -182,6 +378,48 @@ def _join(op: str, left: Series, right: Series, on: tuple[str, ...] | None) -> S
 
 def _scalar_series(value: float, w: Window) -> Series:
     return {(): dict.fromkeys(w.times(), value)}
+
+
+_AGG: dict[str, Callable[[list[float]], float]] = {
+    "sum": math.fsum,
+    "avg": statistics.fmean,
+    "min": min,
+    "max": max,
+    "count": lambda vs: float(len(vs)),
+    "stddev": statistics.pstdev,
+    "stdvar": statistics.pvariance,
+}
+
+
+def _aggregate(plan: AggPlan, inner: Series) -> Series:
+    """Return a vector aggregation of series, by or without labels."""
+    names = set(plan.labels or ())
+
+    def key(labels: Labels) -> Labels:
+        return tuple((k, v) for k, v in labels if (k in names) != plan.without)
+
+    if plan.op in ("sort", "sort_desc"):
+        last = max((t for points in inner.values() for t in points), default=0)
+        ordered = sorted(inner.items(), key=lambda kv: kv[1].get(last, math.nan))
+        return dict(reversed(ordered) if plan.op == "sort_desc" else ordered)
+    out: Series = {}
+    if plan.op in ("topk", "bottomk"):
+        k = int(plan.param)
+        by_time: dict[tuple[Labels, int], list[tuple[float, Labels]]] = {}
+        for labels, points in inner.items():
+            for t, v in points.items():
+                by_time.setdefault((key(labels), t), []).append((v, labels))
+        for (_group, t), items in by_time.items():
+            items.sort(key=lambda item: item[0], reverse=plan.op == "topk")
+            for v, labels in items[:k]:
+                out.setdefault(labels, {})[t] = v
+        return out
+    fn = _AGG[plan.op]
+    groups: dict[Labels, dict[int, list[float]]] = {}
+    for labels, points in inner.items():
+        for t, v in points.items():
+            groups.setdefault(key(labels), {}).setdefault(t, []).append(v)
+    return {g: {t: fn(vs) for t, vs in points.items()} for g, points in groups.items()}
 
 
 async def evaluate(vl: VictoriaLogs, plan: MetricPlan, w: Window) -> Series:
@@ -196,7 +434,8 @@ async def evaluate(vl: VictoriaLogs, plan: MetricPlan, w: Window) -> Series:
         missing = {t: 1.0 for t in w.times() if t not in seen}
         labels = tuple(sorted((loki_name(k), v) for k, v in plan.labels.items()))
         return {labels: missing} if missing else {}
-    assert isinstance(plan, BinaryPlan)
+    if isinstance(plan, AggPlan):
+        return _aggregate(plan, await evaluate(vl, plan.inner, w))
     left = await evaluate(vl, plan.left, w)
     right = await evaluate(vl, plan.right, w)
     if isinstance(plan.right, ScalarPlan) or isinstance(plan.left, ScalarPlan):
@@ -208,14 +447,14 @@ async def evaluate(vl: VictoriaLogs, plan: MetricPlan, w: Window) -> Series:
             vals: dict[int, float] = {}
             for t, v in points.items():
                 a, b = (scalar.value, v) if scalar_left else (v, scalar.value)
-                if plan.op in _ARITH:
-                    vals[t] = _ARITH[plan.op](a, b)
-                elif _CMP[plan.op](a, b):
-                    vals[t] = v
+                r = _elem(plan, a, b)
+                if r is not None:
+                    # a comparison keeps the vector's value, whichever side it is on
+                    vals[t] = v if plan.op in _CMP and not plan.bool_modifier else r
             if vals:
                 out[labels] = vals
         return out
-    return _join(plan.op, left, right, plan.on)
+    return _join(plan, left, right)
 
 
 def fmt_value(v: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -177,6 +178,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Compare(name, "==" if (o == "=" and kind != "string") else o, text, kind)
 
     def lf_ip(self, name: str, op: Token, _ip: Token, value: str) -> ast.Compare:
+        if str(op) not in ("=", "!="):
+            raise LogQLParseError(f"label filter {name}{op}ip(...): ip() takes = or !=")
         return ast.Compare(name, str(op), value, "ip")
 
     def lf_and_expr(self, *parts: Any) -> ast.BoolFilter:
@@ -187,8 +190,6 @@ class _ToAst(Transformer[Token, Any]):
         return ast.BoolFilter("or", left, right)
 
     def label_filter_stage(self, expr: ast.LabelExpr) -> ast.Stage:
-        if _has_ip(expr):
-            return ast.Unsupported("ip() label filter")
         return ast.LabelFilter(expr)
 
     # formatting stages --------------------------------------------------------------------
@@ -302,39 +303,46 @@ class _ToAst(Transformer[Token, Any]):
             return ast.Number(-operand.value)
         return ast.BinOp("*", ast.Number(-1.0), operand)
 
-    def modifier(self, *parts: Any) -> tuple[bool, Any]:
+    def modifier(self, *parts: Any) -> tuple[bool, _Matching | None]:
         is_bool = any(isinstance(p, Token) and p.type == "BOOL" for p in parts)
-        matching = next((p for p in parts if not isinstance(p, Token)), None)
+        matching = next((p for p in parts if isinstance(p, _Matching)), None)
         return (is_bool, matching)
 
-    def matching(self, kind: Token, *rest: Any) -> Any:
-        if str(kind) == "ignoring" or any(r is not None and not isinstance(r, tuple) for r in rest):
-            return ast.UnsupportedExpr(f"{kind}(...) vector matching")
-        if len(rest) > 1:
-            return ast.UnsupportedExpr("group_left/group_right vector matching")
-        return tuple(rest[0] or ()) if rest else ()
+    def matching(self, kind: Token, *rest: Any) -> _Matching:
+        labels = tuple(rest[0] or ()) if rest else ()
+        group, include = rest[1] if len(rest) > 1 and rest[1] is not None else ("", ())
+        return _Matching(str(kind) == "ignoring", labels, group, include)
 
-    def group_modifier(self, *parts: Any) -> ast.UnsupportedExpr:
-        return ast.UnsupportedExpr("group_left/group_right vector matching")
+    def group_modifier(self, kind: Token, labels: Any = None) -> tuple[str, tuple[str, ...]]:
+        return ("left" if str(kind) == "group_left" else "right", tuple(labels or ()))
 
-    def binop(self, left: Any, op: Token, modifier: tuple[bool, Any], right: Any) -> ast.Expr:
-        is_bool, matching = modifier
-        if isinstance(matching, ast.UnsupportedExpr):
-            return matching
+    def binop(
+        self, left: Any, op: Token, modifier: tuple[bool, _Matching | None], right: Any
+    ) -> ast.Expr:
+        is_bool, m = modifier
         for side in (left, right):
             if isinstance(side, ast.LogQuery):
                 raise LogQLParseError("a binary operator needs metric queries, not a log query")
-        return ast.BinOp(str(op), left, right, is_bool, matching)
+        name = str(op)
+        if m is None:
+            return ast.BinOp(name, left, right, is_bool)
+        if m.group and name in ("and", "or", "unless"):
+            raise LogQLParseError(f"{name}: group_{m.group} is not allowed with set operators")
+        return ast.BinOp(name, left, right, is_bool, m.labels, m.ignoring, m.group, m.include)
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """A vector matching clause: ``on``/``ignoring`` labels and a group modifier."""
+
+    ignoring: bool
+    labels: tuple[str, ...]
+    group: str
+    include: tuple[str, ...]
 
 
 class _Name(str):
     """A label name, told apart from a template string in label_format."""
-
-
-def _has_ip(expr: ast.LabelExpr) -> bool:
-    if isinstance(expr, ast.Compare):
-        return expr.kind == "ip"
-    return _has_ip(expr.left) or _has_ip(expr.right)
 
 
 @functools.cache

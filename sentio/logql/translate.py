@@ -9,13 +9,15 @@ separately and joined by label set; ``absent_over_time`` an ``AbsentPlan``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
 
-from sentio.errors import LogQLTranslationError
+from sentio.errors import LogQLParseError, LogQLTranslationError
 from sentio.logql import ast
 from sentio.logql.labels import SEVERITY_FIELD, Resolver, level_regex
+from sentio.logql.parser import unquote
 
 VALUE = "logql_value"
 ROWS = "logql_rows"
@@ -37,7 +39,71 @@ _COMBINE = {
     "absent_over_time": "sum",
     "max_over_time": "max",
     "min_over_time": "min",
+    "first_over_time": "first",
+    "last_over_time": "last",
 }
+# where a rate_counter plan's stats groups by time buckets: "_time:<step> offset <offset>"
+TIME_BUCKET = "@logql_time_bucket@"
+# columns of the stats of a reduced plan, read by sentio.logql.evaluate
+QUANTILE_VALUES = "logql_values"
+RATE_COUNTER_COLUMNS = (
+    "logql_n",
+    "logql_v0",
+    "logql_v1",
+    "logql_t0",
+    "logql_t1",
+    "logql_resets",
+    "logql_reset0",
+)
+
+
+# Go's unicode.IsSpace (strings.TrimSpace) at either end of a value
+_GO_SPACE = r"^[\t\n\v\f\r \x{85}\p{Z}]+|[\t\n\v\f\r \x{85}\p{Z}]+$"
+_TEMPLATE_TOKEN = re.compile(
+    r'\s*(\.[A-Za-z_][A-Za-z0-9_]*|"(?:\\.|[^"\\])*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*)\s*'
+)
+
+
+def _split_pipeline(action: str) -> list[str]:
+    """Split a template action at the ``|`` outside strings."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote_char = ""
+    escaped = False
+    for ch in action:
+        if quote_char:
+            current.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote_char == '"':
+                escaped = True
+            elif ch == quote_char:
+                quote_char = ""
+        elif ch in '"`':
+            quote_char = ch
+            current.append(ch)
+        elif ch == "|":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _template_tokens(command: str) -> list[str] | None:
+    """Return the words of one template command, or None if it is not words and strings."""
+    tokens: list[str] = []
+    pos = 0
+    while pos < len(command):
+        m = _TEMPLATE_TOKEN.match(command, pos)
+        if m is None or m.end() == pos:
+            if command[pos:].strip():
+                return None
+            break
+        tokens.append(m.group(1))
+        pos = m.end()
+    return tokens
 
 
 def re2_escape(text: str) -> str:
@@ -75,8 +141,12 @@ class StatsPlan:
     offset_ns: int = 0
     # VictoriaLogs field -> Loki label of each grouping column of the result
     labels: dict[str, str] = field(default_factory=dict)
-    # how buckets of a step combine into a longer range: "sum", "max", "min", or "" (they don't)
+    # how buckets of a step combine into a longer range: "sum", "max", "min", "first", "last",
+    # or "" (they don't)
     combine: str = ""
+    # a value computed from several stats columns ("quantile", "rate_counter"), or "" (VALUE)
+    reduce: str = ""
+    param: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +164,21 @@ class BinaryPlan:
     left: MetricPlan
     right: MetricPlan
     on: tuple[str, ...] | None = None
+    ignoring: bool = False
+    group: str = ""
+    include: tuple[str, ...] = ()
+    bool_modifier: bool = False
+
+
+@dataclass(frozen=True)
+class AggPlan:
+    """A vector aggregation over series computed from stats answers (``inner`` is no one stats)."""
+
+    op: str
+    inner: MetricPlan
+    labels: tuple[str, ...] | None = None
+    without: bool = False
+    param: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +189,7 @@ class AbsentPlan:
     labels: dict[str, str]
 
 
-MetricPlan = StatsPlan | ScalarPlan | BinaryPlan | AbsentPlan
+MetricPlan = StatsPlan | ScalarPlan | BinaryPlan | AbsentPlan | AggPlan
 Plan = LogsPlan | MetricPlan
 
 
@@ -164,14 +249,22 @@ class Translator:
             raise _refuse(f"__error__{e.op}{quote(e.value)}", "VictoriaLogs has no __error__ label")
         if e.kind == "string":
             return self.matcher(ast.Matcher(e.name, e.op, e.value))
+        if e.kind == "ip":
+            name = qf(self.field(e.name))
+            body = f"{name}:{_ipv4_range(e.name, e.op, e.value)}"
+            # Loki drops a line without the label whichever the operator
+            return f"({name}:* -{body})" if e.op == "!=" else body
         name = qf(self.field(e.name))
         if e.op in ("==", "!="):
             body = f"{name}:range[{e.value}, {e.value}]"
             return f"-{body}" if e.op == "!=" else body
         return f"{name}:{e.op}{e.value}"
 
-    def template(self, text: str, construct: str) -> str:
-        """Return a LogsQL ``format`` pattern for a Go template with only ``{{.label}}``."""
+    def template(self, text: str, construct: str, pre: list[str], temps: list[str]) -> str:
+        """Return a LogsQL ``format`` pattern for a Go template; functions add ``pre`` pipes.
+
+        A function's result goes to a temporary field (named in ``temps``, deleted after).
+        """
         if "<" in _TEMPLATE_ACTION.sub("", text) or ">" in _TEMPLATE_ACTION.sub("", text):
             raise _refuse(construct, "'<' and '>' outside {{ }} have no LogsQL format form")
         out: list[str] = []
@@ -187,13 +280,69 @@ class Translator:
             elif fm:
                 out.append(f"<{self.field(fm.group(1))}>")
             else:
-                raise _refuse(
-                    f"{construct} {{{{ {action} }}}}",
-                    "only {{.label}}, {{__line__}} and {{__timestamp__}} are translated",
-                )
+                out.append(self._template_pipeline(action, construct, pre, temps))
             pos = m.end()
         out.append(text[pos:])
         return quote("".join(out))
+
+    def _template_pipeline(
+        self, action: str, construct: str, pre: list[str], temps: list[str]
+    ) -> str:
+        """Return the format placeholder of ``{{ fn .a | fn ... }}``, adding pipes to ``pre``."""
+
+        def refuse() -> LogQLTranslationError:
+            return _refuse(
+                f"{construct} {{{{ {action} }}}}",
+                "only .label, ToUpper/upper, ToLower/lower, trim/TrimSpace, replace and "
+                "default are translated",
+            )
+
+        def temp(source: str) -> str:
+            name = f"logql_tmp{len(temps) + 1}"
+            temps.append(name)
+            pre.append(f"format {quote(f'<{source}>')} as {name}")
+            return name
+
+        commands = _split_pipeline(action)
+        value: str | None = None
+        for i, command in enumerate(commands):
+            tokens = _template_tokens(command)
+            if tokens is None or not tokens:
+                raise refuse()
+            head, args = tokens[0], tokens[1:]
+            if head.startswith("."):
+                if i != 0 or args:
+                    raise refuse()
+                value = self.field(head[1:])
+                continue
+            if value is not None:
+                args.append("." + value)
+            fields = [a[1:] for a in args if a.startswith(".")]
+            strings = [unquote(a) for a in args if not a.startswith(".")]
+            if len(fields) != 1 or not args[-1].startswith("."):
+                raise refuse()
+            # a field named in a function's arguments is a label; a piped value is a field already
+            src = fields[0] if value is not None else self.field(fields[0])
+            last = i == len(commands) - 1
+            if head in ("ToUpper", "upper", "ToLower", "lower") and not strings:
+                case = "uc" if head in ("ToUpper", "upper") else "lc"
+                if last:
+                    return f"<{case}:{src}>"
+                value = temp(f"{case}:{src}")
+            elif head in ("trim", "TrimSpace") and not strings:
+                value = temp(src)
+                pre.append(f'replace_regexp ({quote(_GO_SPACE)}, "") at {value}')
+            elif head == "replace" and len(strings) == 2:
+                value = temp(src)
+                pre.append(f"replace ({quote(strings[0])}, {quote(strings[1])}) at {value}")
+            elif head == "default" and len(strings) == 1 and not set("<>") & set(strings[0]):
+                value = temp(src)
+                pre.append(f'format if ({value}:"") {quote(strings[0])} as {value}')
+            else:
+                raise refuse()
+        if value is None:
+            raise refuse()
+        return f"<{value}>"
 
     def parser(self, p: ast.Parser) -> list[str]:
         """Return the LogsQL pipes of a parser stage."""
@@ -216,12 +365,8 @@ class Translator:
         renames: list[str] = []
         for label, expr in p.params:
             src = label if expr is None else expr
-            if p.kind == "json" and not re.fullmatch(
-                r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", src
-            ):
-                raise _refuse(
-                    f"json {label}={quote(src)}", "only dotted paths like a.b are translated"
-                )
+            if p.kind == "json":
+                src = _json_path(label, src)
             sources.append(src)
             if src != label:
                 renames.append(f"rename {quote(src)} as {quote(label)}")
@@ -253,12 +398,20 @@ class Translator:
             elif isinstance(stage, ast.Parser):
                 pipes.extend(self.parser(stage))
             elif isinstance(stage, ast.LineFormat):
-                pipes.append(f"format {self.template(stage.template, 'line_format')} as _msg")
+                pre: list[str] = []
+                temps: list[str] = []
+                pattern = self.template(stage.template, "line_format", pre, temps)
+                pipes.extend([*pre, f"format {pattern} as _msg"])
+                if temps:
+                    pipes.append(f"delete {', '.join(temps)}")
             elif isinstance(stage, ast.LabelFormat):
                 for dst, src, is_template in stage.items:
                     if is_template:
-                        pattern = self.template(src, "label_format")
-                        pipes.append(f"format {pattern} as {qf(self.field(dst))}")
+                        pre, temps = [], []
+                        pattern = self.template(src, "label_format", pre, temps)
+                        pipes.extend([*pre, f"format {pattern} as {qf(self.field(dst))}"])
+                        if temps:
+                            pipes.append(f"delete {', '.join(temps)}")
                     elif src != dst:
                         pipes.append(f"rename {qf(self.field(src))} as {qf(self.field(dst))}")
             elif isinstance(stage, ast.Drop):
@@ -322,14 +475,11 @@ class Translator:
         self, ra: ast.RangeAgg, outer: ast.VectorAgg | None, extra: dict[str, str] | None = None
     ) -> MetricPlan:
         """Return the plan of a range aggregation, fused with ``outer`` when one stats does."""
-        if ra.fn in ("rate_counter", "first_over_time", "last_over_time"):
-            raise _refuse(f"{ra.fn}()", "VictoriaLogs' stats have no per-stream ordered form")
         filters, pipes, unwrap = self.log_parts(ra.query)
         secs = ra.range_ns / NS
-        needs_unwrap = ra.fn.endswith("_over_time") and ra.fn not in (
-            "count_over_time",
-            "bytes_over_time",
-            "absent_over_time",
+        needs_unwrap = ra.fn == "rate_counter" or (
+            ra.fn.endswith("_over_time")
+            and ra.fn not in ("count_over_time", "bytes_over_time", "absent_over_time")
         )
         if needs_unwrap and unwrap is None:
             raise _refuse(f"{ra.fn}()", "needs | unwrap <label>")
@@ -348,7 +498,6 @@ class Translator:
                 pipes.append(f"math {qf(value_field)} / {NS} as {qf(value_field)}")
             elif unwrap.conversion == "bytes":
                 pipes.append(f"math {qf(value_field)} as {qf(value_field)}")
-        stat, post = self._stat(ra, value_field, secs)
         if outer is not None:
             groups = self._group_fields(outer.grouping.labels) if outer.grouping else {}
         elif ra.grouping is not None:
@@ -357,6 +506,11 @@ class Translator:
             groups = {"_stream": "_stream", **(extra or {})}
         pre_level = self._level_pipes(groups)
         by = f"by ({', '.join(qf(f) for f in groups)}) " if groups else ""
+        phi = ra.param if ra.param is not None else 0.0
+        if ra.fn == "rate_counter" or (ra.fn == "quantile_over_time" and phi not in (0.0, 1.0)):
+            head = [" ".join(filters), *pipes, *pre_level]
+            return self._reduced(ra, head, groups, qf(value_field), by)
+        stat, post = self._stat(ra, value_field, secs)
         stats = _stats_pipe(by, stat)
         parts = [" ".join(filters), *pipes, *pre_level, stats, *post]
         combine = _COMBINE.get(ra.fn, "")
@@ -369,6 +523,43 @@ class Translator:
                 StatsPlan(plan.query, plan.range_ns, plan.offset_ns, {}, "sum"), labels
             )
         return plan
+
+    def _reduced(
+        self, ra: ast.RangeAgg, head: list[str], groups: dict[str, str], v: str, by: str
+    ) -> StatsPlan:
+        """Return the plan whose value the Loki API computes from several stats columns."""
+        if ra.fn == "rate_counter":
+            n, v0, v1, t0, t1, resets, reset0 = RATE_COUNTER_COLUMNS
+            # a reset adds the value before it; the first sample of a step's bucket sees the
+            # previous bucket's last sample, so its contribution is taken out again (reset0)
+            head += [
+                f"running_stats {by}last({v}) offset 1 as logql_prev",
+                f"math ceil(min(max(logql_prev - {v}, 0), 1)) as logql_up, "
+                "(logql_prev * logql_up) default 0 as logql_reset",
+            ]
+            cols = [
+                f"count() as {n}",
+                f"field_min(_time, {v}) as {v0}",
+                f"field_max(_time, {v}) as {v1}",
+                f"min(_time) as {t0}",
+                f"max(_time) as {t1}",
+                f"sum(logql_reset) as {resets}",
+                f"field_min(_time, logql_reset) as {reset0}",
+            ]
+            # buckets by time in the query itself (the Loki API puts the step in for
+            # TIME_BUCKET): stats_query_range refuses running_stats before stats
+            fields = [*(qf(f) for f in groups), TIME_BUCKET]
+            by = f"by ({', '.join(fields)}) "
+            tail = []
+        else:
+            cols = [f"values({v}) as {QUANTILE_VALUES}"]
+            tail = [] if by else [f"filter {ROWS}:>0", f"delete {ROWS}"]
+            if not by:
+                cols.append(f"count() as {ROWS}")
+        query = " | ".join([*head, f"stats {by}{', '.join(cols)}", *tail])
+        param = ra.param if ra.param is not None else 0.0
+        fn = "rate_counter" if ra.fn == "rate_counter" else "quantile"
+        return StatsPlan(query, ra.range_ns, ra.offset_ns, groups, "", fn, param)
 
     def _level_pipes(self, groups: dict[str, str]) -> list[str]:
         if "detected_level" not in groups:
@@ -403,6 +594,8 @@ class Translator:
             "stddev_over_time": (f"stddev({v})", []),
             "stdvar_over_time": (f"stddev({v})", [f"math {VALUE} * {VALUE} as {VALUE}"]),
             "quantile_over_time": (self._quantile(ra.param or 0.0, v), []),
+            "first_over_time": (f"field_min(_time, {v})", []),
+            "last_over_time": (f"field_max(_time, {v})", []),
         }
         if ra.fn not in table:
             raise _refuse(f"{ra.fn}()", "no LogsQL stats function")
@@ -410,15 +603,8 @@ class Translator:
 
     @staticmethod
     def _quantile(phi: float, v: str) -> str:
-        if phi <= 0:
-            return f"min({v})"
-        if phi >= 1:
-            return f"max({v})"
-        raise _refuse(
-            f"quantile_over_time({_num(phi)}, ...)",
-            "VictoriaLogs' quantile() takes the nearest-rank sample where Loki interpolates "
-            "between the two nearest; only 0 (min) and 1 (max) are the same",
-        )
+        # 0 and 1 only: the others are reduced from the sorted values (Translator._reduced)
+        return f"min({v})" if phi <= 0 else f"max({v})"
 
     def vector_agg(self, va: ast.VectorAgg) -> MetricPlan:
         """Return the plan of a vector aggregation."""
@@ -431,16 +617,20 @@ class Translator:
             inner = self.range_agg(va.inner, None, extra)
         else:
             inner = self.expr(va.inner)
-        if not isinstance(inner, StatsPlan):
-            raise _refuse(f"{va.op}(...) over a binary or absent expression", "not one stats query")
+        if isinstance(inner, ScalarPlan):
+            raise _refuse(f"{va.op}(scalar)", "an aggregation needs a vector")
+        if (
+            not isinstance(inner, StatsPlan)
+            or inner.reduce
+            or (without and "_stream" in inner.labels)
+        ):
+            # the inner series are no one stats query's rows (or are streams, whose labels
+            # LogsQL cannot drop one by one): aggregate the series of the stats answers
+            labels = va.grouping.labels if va.grouping is not None else ()
+            return AggPlan(va.op, inner, labels, without, va.param or 0.0)
         groups: dict[str, str] = {}
         if va.grouping is not None:
             if va.grouping.without:
-                if set(inner.labels) == {"_stream"}:
-                    raise _refuse(
-                        f"{va.op} without (...)",
-                        "the inner series are streams; name the labels to keep with by (...)",
-                    )
                 drop = {self.field(x) for x in va.grouping.labels}
                 groups = {f: lab for f, lab in inner.labels.items() if f not in drop}
             else:
@@ -482,11 +672,13 @@ class Translator:
     def binop(self, b: ast.BinOp) -> MetricPlan:
         """Return the plan of a binary operator."""
         left, right = self.expr(b.left), self.expr(b.right)
-        if b.bool_modifier:
-            raise _refuse(f"{b.op} bool", "LogsQL math has no comparison operators")
+        if b.bool_modifier and b.op not in _COMPARE:
+            raise LogQLParseError(f"bool modifier on {b.op}: only comparisons take bool")
         if isinstance(left, ScalarPlan) and isinstance(right, ScalarPlan):
-            if b.op in _COMPARE or b.op in _SET:
+            if b.op in _SET or (b.op in _COMPARE and not b.bool_modifier):
                 raise _refuse(f"scalar {b.op} scalar", "needs bool")
+            if b.op in _COMPARE:
+                return ScalarPlan(1.0 if _compare(b.op, left.value, right.value) else 0.0)
             return ScalarPlan(_arith(b.op, left.value, right.value))
         if b.op in _SET and (isinstance(left, ScalarPlan) or isinstance(right, ScalarPlan)):
             raise _refuse(f"{b.op} with a scalar", "set operators join two vectors")
@@ -495,7 +687,9 @@ class Translator:
             stats, scalar = left, right.value
         elif isinstance(right, StatsPlan) and isinstance(left, ScalarPlan):
             stats, scalar, scalar_left = right, left.value, True
-        if stats is not None and scalar is not None:
+        if stats is not None and stats.reduce:
+            stats = None  # its value is computed in the Loki API: so is the operator
+        if stats is not None and scalar is not None and not b.bool_modifier:
             n = _num(scalar)
             # a sum of buckets stays one after scaling by a scalar; nothing else is kept
             linear = b.op == "*" or (b.op == "/" and not scalar_left)
@@ -514,8 +708,10 @@ class Translator:
             return StatsPlan(
                 f"{stats.query} | {pipe}", stats.range_ns, stats.offset_ns, stats.labels, combine
             )
-        on = tuple(self.field(x) for x in b.matching) if b.matching is not None else None
-        return BinaryPlan(b.op, left, right, on)
+        on = tuple(b.matching) if b.matching is not None else None
+        return BinaryPlan(
+            b.op, left, right, on, b.ignoring, b.group, tuple(b.include), b.bool_modifier
+        )
 
 
 def _stats_pipe(by: str, fn: str) -> str:
@@ -523,6 +719,67 @@ def _stats_pipe(by: str, fn: str) -> str:
     if by:
         return f"stats {by}{fn} as {VALUE}"
     return f"stats {fn} as {VALUE}, count() as {ROWS} | filter {ROWS}:>0 | delete {ROWS}"
+
+
+_JSON_STEP = re.compile(
+    r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[\s*"((?:\\.|[^"\\])*)"\s*\]|\[\s*([0-9]+)\s*\]'
+)
+
+
+def _json_path(label: str, expr: str) -> str:
+    """Return the flattened field of a Loki JSON expression (``a.b``, ``a["b-c"]``)."""
+    parts: list[str] = []
+    pos = 0
+    while pos < len(expr):
+        m = _JSON_STEP.match(expr, pos)
+        if m is None or (m.group(1) and pos > 0 and expr[pos] != "."):
+            raise LogQLParseError(f"json {label}={quote(expr)}: not a JSON expression")
+        if m.group(3) is not None:
+            raise _refuse(
+                f"json {label}={quote(expr)}",
+                "array indexes: VictoriaLogs' unpack_json keeps arrays as JSON text",
+            )
+        key = m.group(1) if m.group(1) else unquote(f'"{m.group(2)}"')
+        if "." in key or not key:
+            raise _refuse(
+                f"json {label}={quote(expr)}",
+                "a key holding '.' is ambiguous in VictoriaLogs' flattened field names",
+            )
+        parts.append(key)
+        pos = m.end()
+    if not parts:
+        raise LogQLParseError(f"json {label}={quote(expr)}: empty JSON expression")
+    return ".".join(parts)
+
+
+def _ipv4_range(name: str, op: str, pattern: str) -> str:
+    """Return the LogsQL ``ipv4_range`` of a Loki ip() pattern: an address, a-b or a CIDR."""
+    text = pattern.strip()
+    try:
+        if "/" in text:
+            net = ipaddress.ip_network(text, strict=False)
+            if net.version == 4:
+                return f"ipv4_range({quote(str(net))})"
+        elif "-" in text:
+            lo, hi = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
+            if lo.version == hi.version == 4:
+                return f"ipv4_range({quote(str(lo))}, {quote(str(hi))})"
+        elif ipaddress.ip_address(text).version == 4:
+            return f"ipv4_range({quote(text)})"
+    except ValueError as exc:
+        raise LogQLParseError(f"{name}{op}ip({quote(pattern)}): not an IP, range or CIDR") from exc
+    raise _refuse(f"{name}{op}ip({quote(pattern)})", "only IPv4 patterns are translated")
+
+
+def _compare(op: str, a: float, b: float) -> bool:
+    return {
+        "==": a == b,
+        "!=": a != b,
+        ">": a > b,
+        ">=": a >= b,
+        "<": a < b,
+        "<=": a <= b,
+    }[op]
 
 
 def _arith(op: str, a: float, b: float) -> float:

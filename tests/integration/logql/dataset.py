@@ -115,6 +115,7 @@ def make_records(base_s: int) -> list[Rec]:
                 severity=level,
                 body=body,
                 trace_id=f"{i:032x}" if i % 6 == 0 else "",
+                extra={"client.ip": f"10.0.{i % 2}.{i}"} if i % 5 == 4 else {},
             )
         )
     return out

@@ -133,7 +133,7 @@ def test_metric_shapes(logql_env: LogqlEnv) -> None:
     ("params", "needle"),
     [
         ({"query": '{service_name="a"'}, "parse error at line 1"),
-        ({"query": 'rate_counter({a="b"} | unwrap x [1m])'}, "unsupported LogQL: rate_counter()"),
+        ({"query": '{a="b"} | distinct x'}, "unsupported LogQL: distinct"),
         ({"query": '{a="b"} |= ip("1.1.1.1")'}, "unsupported LogQL: ip() line filter"),
         ({"query": '{a="b"}', "limit": "x"}, "invalid limit"),
         ({"query": '{a="b"}', "direction": "sideways"}, "invalid direction"),
@@ -146,7 +146,7 @@ def test_metric_shapes(logql_env: LogqlEnv) -> None:
         ),
         ({"query": 'sum(count_over_time({a="b"}[90s]))', "step": "60s"}, "or a multiple of it"),
         ({"query": 'sum(count_over_time({a="b"}[5m])) > 1', "step": "60s"}, "range [300s]"),
-        ({"query": '{a="b"} | json | x > 1 | line_format "{{ .x | upper }}"'}, "line_format"),
+        ({"query": '{a="b"} | json | x > 1 | line_format "{{ .x | title }}"'}, "line_format"),
         ({"query": '{a="b"} |~ "("'}, "VictoriaLogs refused the translated query"),
     ],
 )

@@ -669,6 +669,371 @@ for q, rng, key, agg in LONGER:
 END_OFFSET = [0]
 
 
+# --- first/last, interpolated quantiles, rate_counter ----------------------------------------
+def first(vs: list[float]) -> float:
+    return vs[0]
+
+
+def last(vs: list[float]) -> float:
+    return vs[-1]
+
+
+def quant(q: float) -> Callable[[list[float]], float]:
+    """Return the quantile Loki takes: linear between the two nearest ranks."""
+    cuts = {0.25: (4, 0), 0.75: (4, 2), 0.9: (10, 8), 0.1: (10, 0)}
+
+    def f(vs: list[float]) -> float:
+        if len(vs) == 1:
+            return vs[0]
+        if q == 0.5:
+            return float(statistics.median(vs))
+        n, i = cuts[q]
+        return statistics.quantiles(vs, n=n, method="inclusive")[i]
+
+    return f
+
+
+def counter_rate(samples: list[tuple[int, float]], range_s: int) -> float:
+    """Return Loki's rate_counter of time-ordered samples (its extrapolation, unit quirk kept)."""
+    if len(samples) < 2:
+        return 0.0
+    increase = samples[-1][1] - samples[0][1]
+    previous = 0.0
+    for _t, v in samples:
+        if v < previous:
+            increase += previous
+        previous = v
+    to_start = float(range_s)
+    sampled = (samples[-1][0] - samples[0][0]) / 1000
+    average = sampled / (len(samples) - 1)
+    if increase > 0 and samples[0][1] >= 0:
+        to_start = min(to_start, sampled * samples[0][1] / increase)
+    threshold = average * 1.1
+    span = sampled + (to_start if to_start < threshold else average / 2)
+    span += 0.0 if threshold > 0.0 else average / 2
+    return increase * (span / sampled) / range_s
+
+
+def counter_by(
+    recs: Recs, key: Callable[[Rec], Labels], parse: Callable[[Rec], float | None], range_s: int
+) -> dict[Labels, float]:
+    samples: dict[Labels, list[tuple[int, float]]] = defaultdict(list)
+    for r in sorted(recs, key=lambda r: r.time_ns):
+        v = parse(r)
+        if v is not None:
+            samples[key(r)].append((r.time_ns, v))
+    return {k: counter_rate(v, range_s) for k, v in samples.items()}
+
+
+def two_level(
+    recs: Recs,
+    inner: Callable[[Rec], Labels],
+    outer: Callable[[Labels], Labels],
+    per: Callable[[Recs], dict[Labels, float]],
+    agg: Callable[[list[float]], float],
+) -> dict[Labels, float]:
+    """Return ``agg`` over the outer groups of the inner series ``per`` computes."""
+    out: dict[Labels, list[float]] = defaultdict(list)
+    for k, v in per(recs).items():
+        out[outer(k)].append(v)
+    return {k: agg(v) for k, v in out.items()}
+
+
+path = lambda r: lab(path=r.json().get("path", ""))  # noqa: E731
+host = lambda r: lab(host_name=r.host)  # noqa: E731
+dur = lambda r: dur_s(r.logfmt()["duration"]) if r.kind == "logfmt" else None  # noqa: E731
+vector(
+    f"first_over_time({ALL} | logfmt | unwrap temp {R}) by (device)",
+    lambda recs: by_key(recs, dev, temp, first),
+)
+vector(
+    f"last_over_time({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(recs, path, lat, last),
+)
+vector(
+    f"last_over_time({ALL} | json | unwrap latency_ms {R})",
+    lambda recs: by_key(recs, stream, lat, last),
+)
+vector(
+    f"first_over_time({ALL} | logfmt | unwrap duration(duration) {R}) by (service_name)",
+    lambda recs: by_key(recs, lambda r: lab(service_name=r.service), dur, first),
+)
+vector(
+    f"sum by (host_name) (first_over_time({ALL} | logfmt | unwrap temp {R}))",
+    lambda recs: two_level(
+        recs,
+        stream,
+        lambda k: lab(host_name=dict(k)["host_name"]),
+        lambda rs: by_key(rs, stream, temp, first),
+        math.fsum,
+    ),
+)
+for q in (0.5, 0.9, 0.25):
+    vector(
+        f"quantile_over_time({q}, {ALL} | json | unwrap latency_ms {R}) by (path)",
+        lambda recs, q=q: by_key(recs, path, lat, quant(q)),
+    )
+vector(
+    f"quantile_over_time(0.75, {ALL} | logfmt | unwrap temp {R})",
+    lambda recs: by_key(recs, stream, temp, quant(0.75)),
+)
+vector(
+    f"quantile_over_time(0.1, {ALL} | logfmt | unwrap duration(duration) {R}) by (device)",
+    lambda recs: by_key(recs, dev, dur, quant(0.1)),
+)
+vector(
+    f"sum(quantile_over_time(0.5, {ALL} | json | unwrap latency_ms {R}))",
+    lambda recs: {lab(): math.fsum(by_key(recs, stream, lat, quant(0.5)).values())},
+)
+vector(
+    f"max by (host_name) (quantile_over_time(0.9, {ALL} | logfmt | unwrap temp {R}))",
+    lambda recs: two_level(
+        recs,
+        stream,
+        lambda k: lab(host_name=dict(k)["host_name"]),
+        lambda rs: by_key(rs, stream, temp, quant(0.9)),
+        max,
+    ),
+)
+vector(
+    f"quantile_over_time(0.9, {ALL} | json | unwrap latency_ms {R}) by (path) > 85",
+    lambda recs: {k: v for k, v in by_key(recs, path, lat, quant(0.9)).items() if v > 85},
+)
+vector(
+    f"quantile_over_time(0.5, {ALL} | json | unwrap latency_ms {R}) by (path) * 2",
+    lambda recs: {k: 2 * v for k, v in by_key(recs, path, lat, quant(0.5)).items()},
+)
+vector(
+    f"topk(1, quantile_over_time(0.25, {ALL} | json | unwrap latency_ms {R}) by (path))",
+    lambda recs: dict([max(by_key(recs, path, lat, quant(0.25)).items(), key=lambda kv: kv[1])]),
+)
+vector(
+    f"rate_counter({ALL} | json | unwrap latency_ms {R})",
+    lambda recs: counter_by(recs, stream, lat, WINDOW_S),
+)
+vector(
+    f"rate_counter({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: counter_by(recs, path, lat, WINDOW_S),
+)
+vector(
+    f"rate_counter({ALL} | logfmt | unwrap temp {R}) by (device)",
+    lambda recs: counter_by(recs, dev, temp, WINDOW_S),
+)
+vector(
+    f"sum by (host_name) (rate_counter({ALL} | json | unwrap latency_ms {R}))",
+    lambda recs: two_level(
+        recs,
+        stream,
+        lambda k: lab(host_name=dict(k)["host_name"]),
+        lambda rs: counter_by(rs, stream, lat, WINDOW_S),
+        math.fsum,
+    ),
+)
+vector(
+    f"rate_counter({ALL} | json | unwrap latency_ms {R}) by (path) * 60",
+    lambda recs: {k: 60 * v for k, v in counter_by(recs, path, lat, WINDOW_S).items()},
+)
+
+# --- without over streams, bool, ignoring, group_left/group_right ----------------------------
+vector(
+    f"sum without (host_name) (count_over_time({ALL}{R}))",
+    lambda recs: group(recs, lambda r: lab(service_name=r.service), len),
+)
+vector(
+    f"max without (service_name, host_name) (count_over_time({ALL}{R}))",
+    lambda recs: {lab(): float(max(group(recs, stream, len).values()))},
+)
+vector(
+    f'sum without (device) (count_over_time({{device=~"pump-[12]"}}{R}))',
+    lambda recs: group([r for r in recs if r.device in ("pump-1", "pump-2")], stream, len),
+)
+vector(
+    f"avg without (service_name) (bytes_over_time({ALL}{R}))",
+    lambda recs: two_level(
+        recs,
+        stream,
+        lambda k: lab(host_name=dict(k)["host_name"]),
+        lambda rs: group(rs, stream, lambda v: float(sum(len(r.body) for r in v))),
+        statistics.fmean,
+    ),
+)
+lvl = lambda r: lab(detected_level=r.level)  # noqa: E731
+vector(
+    f"sum by (detected_level) (count_over_time({ALL}{R})) > bool 19",
+    lambda recs: {k: float(v > 19) for k, v in group(recs, lvl, len).items()},
+)
+vector(
+    f'count_over_time({{device="pump-1"}}{R}) <= bool 8',
+    lambda recs: {
+        k: float(v <= 8)
+        for k, v in group([r for r in recs if r.device == "pump-1"], stream, len).items()
+    },
+)
+vector(
+    f"sum(count_over_time({A}{R})) == bool 64", lambda recs: {lab(): float(total(recs, is_a) == 64)}
+)
+dev_svc = lambda r: lab(device=r.device, service_name=r.service)  # noqa: E731
+vector(
+    f"sum by (device, service_name) (count_over_time({A}{R})) - ignoring (service_name) sum by (device) (count_over_time({B}{R}))",
+    lambda recs: {
+        lab(device=dict(k)["device"]): v - per_dev(recs, is_b)[lab(device=dict(k)["device"])]
+        for k, v in group([r for r in recs if is_a(r)], dev_svc, len).items()
+    },
+)
+vector(
+    f"sum by (device, service_name) (count_over_time({ALL}{R})) / ignoring (service_name) group_left sum by (device) (count_over_time({ALL}{R}))",
+    lambda recs: {
+        k: v / per_dev(recs, lambda r: True)[lab(device=dict(k)["device"])]
+        for k, v in group(recs, dev_svc, len).items()
+    },
+)
+vector(
+    f"sum by (device) (count_over_time({ALL}{R})) * on (device) group_right sum by (device, service_name) (count_over_time({ALL}{R}))",
+    lambda recs: {
+        k: v * per_dev(recs, lambda r: True)[lab(device=dict(k)["device"])]
+        for k, v in group(recs, dev_svc, len).items()
+    },
+)
+vector(
+    f"sum by (device, service_name) (count_over_time({ALL}{R})) / on (device) group_left (host_name) sum by (device, host_name) (count_over_time({ALL}{R}))",
+    lambda recs: {
+        frozenset({**dict(k), "host_name": r_host[dict(k)["device"]]}.items()): v
+        / per_dev(recs, lambda r: True)[lab(device=dict(k)["device"])]
+        for r_host in [{r.device: r.host for r in recs}]
+        for k, v in group(recs, dev_svc, len).items()
+    },
+)
+vector(
+    f'sum by (device) (count_over_time({ALL}{R})) and ignoring (service_name) sum by (device, service_name) (count_over_time({B} |= "timeout" {R}))',
+    lambda recs: {
+        k: v
+        for k, v in per_dev(recs, lambda r: True).items()
+        if k in per_dev(recs, lambda r: is_b(r) and "timeout" in r.body)
+    },
+)
+
+# --- template functions, ip() label filters, json paths with [...] ---------------------------
+lines(
+    '{device="pump-1"} | line_format "{{ .device | ToUpper }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: r.device.upper(),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ ToLower .service_name }}/{{ upper .host_name }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: f"{r.service.lower()}/{r.host.upper()}",
+)
+lines(
+    ALL + ' |= "reading" | logfmt | line_format "{{ .msg | replace \\"ok\\" \\"OK\\" }}"',
+    contains("reading"),
+    lambda r: r.logfmt()["msg"].replace("ok", "OK"),
+)
+lines(
+    '{device="pump-3"} | line_format "{{ .device | replace \\"pump\\" \\"P\\" | ToUpper }}!"',
+    lambda r: r.device == "pump-3",
+    lambda r: r.device.replace("pump", "P").upper() + "!",
+)
+lines(
+    ALL + ' | label_format who="{{ default \\"nobody\\" .trace_id }}" | line_format "{{.who}}"',
+    lambda r: True,
+    lambda r: r.trace_id or "nobody",
+)
+lines(
+    ALL + ' |= "cycle" | regexp "cycle \\\\d+(?P<w> [A-Za-z]+ )" | line_format "[{{ .w | trim }}]"',
+    contains("cycle"),
+    lambda r: f"[{r.body.split()[3]}]",
+)
+lines(
+    ALL
+    + ' |= "cycle" | regexp "cycle \\\\d+(?P<w> [A-Za-z]+ )" | line_format "{{ TrimSpace .w | lower }}"',
+    contains("cycle"),
+    lambda r: r.body.split()[3].lower(),
+)
+ip_of = lambda r: r.extra.get("client.ip")  # noqa: E731
+lines(
+    ALL + ' | client_ip = ip("10.0.1.0/24")',
+    lambda r: ip_of(r) is not None and r.i % 2 == 1,
+)
+lines(
+    ALL + ' | client_ip = ip("10.0.0.10-10.0.0.50")',
+    lambda r: ip_of(r) is not None and r.i % 2 == 0 and 10 <= r.i <= 50,
+)
+lines(
+    ALL + ' | client_ip != ip("10.0.0.0/24")',
+    lambda r: ip_of(r) is not None and r.i % 2 == 1,
+)
+lines(ALL + ' | client_ip = ip("10.0.1.19")', lambda r: r.i == 19)
+lines(
+    ALL + ' | client_ip = ip("10.0.0.0/16") or device="pump-1"',
+    lambda r: ip_of(r) is not None or r.device == "pump-1",
+)
+vector(
+    f'sum by (host_name) (count_over_time({ALL} | client_ip = ip("10.0.0.0/23") {R}))',
+    lambda recs: group([r for r in recs if ip_of(r)], host, len),
+)
+lines(ALL + ' | json uid="user[\\"id\\"]" | uid="u2"', lambda r: r.json().get("user_id") == "u2")
+lines(
+    ALL + ' | json p="[\\"path\\"]", s="status" | p="/api/v0" | s >= 404',
+    lambda r: r.json().get("path") == "/api/v0" and (js(r, "status") or 0) >= 404,
+)
+
+
+def last_per_stream_max(v: Recs) -> float:
+    per: dict[Labels, float] = {}
+    for r in v:
+        if (x := lat(r)) is not None:
+            per[stream(r)] = x
+    return max(per.values())
+
+
+MATRIX_MORE: list[tuple[str, int, Callable[[Rec], Labels | None], Callable[[Recs], float]]] = [
+    (
+        f"max by (device) (last_over_time({ALL} | json | unwrap latency_ms [1m]))",
+        60,
+        lambda r: dev(r) if r.kind == "json" else None,
+        last_per_stream_max,
+    ),
+    (
+        'first_over_time({device="pump-1"} | json | unwrap latency_ms [3m])',
+        180,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        lambda v: lat(v[0]) or 0.0,
+    ),
+    (
+        'last_over_time({device="pump-1"} | json | unwrap latency_ms [2m])',
+        120,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        lambda v: lat(v[-1]) or 0.0,
+    ),
+    (
+        f"quantile_over_time(0.5, {ALL} | json | unwrap latency_ms [1m]) by (service_name)",
+        60,
+        lambda r: lab(service_name=r.service) if r.kind == "json" else None,
+        lambda v: quant(0.5)([lat(r) or 0.0 for r in v]),
+    ),
+    (
+        'rate_counter({device="pump-1"} | json | unwrap latency_ms [1m])',
+        60,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        lambda v: counter_rate([(r.time_ns, lat(r) or 0.0) for r in v], 60),
+    ),
+    (
+        f"rate_counter({ALL} | json | unwrap latency_ms [1m]) by (host_name)",
+        60,
+        lambda r: host(r) if r.kind == "json" else None,
+        lambda v: counter_rate([(r.time_ns, lat(r) or 0.0) for r in v], 60),
+    ),
+    (
+        f"sum without (service_name) (rate({ALL}[1m]))",
+        60,
+        lambda r: host(r),
+        lambda v: len(v) / 60,
+    ),
+]
+for q, rng, key, agg in MATRIX_MORE:
+    CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg, rng=rng: (key, agg, rng)))
+
+
 # --- running ---------------------------------------------------------------------------------
 def get(env: LogqlEnv, path: str, **params: Any) -> requests.Response:
     return requests.get(f"{env.api}/loki/api/v1/{path}", params=params, timeout=30)

@@ -11,6 +11,7 @@ from sentio.logql.params import ParamError, parse_step, parse_time, range_params
 from sentio.logql.parser import parse, parse_duration, unquote
 from sentio.logql.translate import (
     AbsentPlan,
+    AggPlan,
     BinaryPlan,
     LogsPlan,
     ScalarPlan,
@@ -144,21 +145,23 @@ def test_binary_between_metric_queries_and_absent() -> None:
     ("logql", "construct"),
     [
         ('{device="a"} |= ip("1.2.3.4")', "ip() line filter"),
-        ('{device="a"} | addr = ip("1.2.3.4")', "ip() label filter"),
-        ('rate_counter({device="a"} | unwrap n [1m])', "rate_counter()"),
-        ('quantile_over_time(0.9, {device="a"} | unwrap n [1m])', "quantile_over_time(0.9, ...)"),
-        ('first_over_time({device="a"} | unwrap n [1m])', "first_over_time()"),
-        ('{device="a"} | line_format "{{ .x | ToUpper }}"', "line_format {{ .x | ToUpper }}"),
+        ('{device="a"} | addr = ip("::1")', 'addr=ip("::1")'),
+        ('{device="a"} | line_format "{{ .x | title }}"', "line_format {{ .x | title }}"),
+        (
+            '{device="a"} | line_format "{{ Replace .x \\"a\\" \\"b\\" -1 }}"',
+            'line_format {{ Replace .x "a" "b" -1 }}',
+        ),
         ('{device="a"} | drop x="1"', 'drop x="1"'),
         ('{device="a"} | logfmt --strict', "logfmt --strict"),
-        ('sum without (device) (count_over_time({device="a"}[1m]))', "sum without (...)"),
-        ('count_over_time({device="a"}[1m]) > bool 2', "> bool"),
         ('label_replace(count_over_time({device="a"}[1m]), "a", "b", "c", "d")', "label_replace()"),
         ('sum_over_time({device="a"}[1m])', "sum_over_time()"),
+        ('rate_counter({device="a"}[1m])', "rate_counter()"),
         ('{device="a"} | json x="a[0]"', 'json x="a[0]"'),
+        ('{device="a"} | json x="a[\\"b.c\\"]"', 'json x="a[\\"b.c\\"]"'),
         ('{device="a"} | __error__!=""', '__error__ != ""'),
         ("vector(1)", "vector()"),
         ('{device="a"} |> "<_> x"', "pattern line filter |>"),
+        ('{device="a"} | distinct device', "distinct"),
     ],
 )
 def test_untranslatable_constructs_are_named(logql: str, construct: str) -> None:
@@ -221,3 +224,95 @@ def test_params() -> None:
         range_params({"query": "x", "limit": "-1"})
     with pytest.raises(ParamError, match="query"):
         range_params({})
+
+
+@pytest.mark.parametrize(
+    ("logql", "expected"),
+    [
+        (
+            '{device="a"} | line_format "{{ .device | ToUpper }}"',
+            '"device":="a" | format "<uc:device>" as _msg',
+        ),
+        (
+            '{device="a"} | line_format "{{ lower .service_name }}"',
+            '"device":="a" | format "<lc:service.name>" as _msg',
+        ),
+        (
+            '{device="a"} | line_format "{{ .m | trim | upper }}"',
+            '"device":="a" | format "<m>" as logql_tmp1'
+            ' | replace_regexp ("^[\\\\t\\\\n\\\\v\\\\f\\\\r \\\\x{85}\\\\p{Z}]+|'
+            '[\\\\t\\\\n\\\\v\\\\f\\\\r \\\\x{85}\\\\p{Z}]+$", "") at logql_tmp1'
+            ' | format "<uc:logql_tmp1>" as _msg | delete logql_tmp1',
+        ),
+        (
+            '{device="a"} | label_format x="{{ default \\"-\\" .m }}"',
+            '"device":="a" | format "<m>" as logql_tmp1'
+            ' | format if (logql_tmp1:"") "-" as logql_tmp1 | format "<logql_tmp1>" as "x"'
+            " | delete logql_tmp1",
+        ),
+        (
+            '{device="a"} | line_format "{{ replace \\"a\\" \\"b\\" .m }}"',
+            '"device":="a" | format "<m>" as logql_tmp1 | replace ("a", "b") at logql_tmp1'
+            ' | format "<logql_tmp1>" as _msg | delete logql_tmp1',
+        ),
+        ('{device="a"} | addr = ip("10.0.0.0/8")', '"device":="a" "addr":ipv4_range("10.0.0.0/8")'),
+        (
+            '{device="a"} | addr != ip("10.0.0.1-10.0.0.9")',
+            '"device":="a" ("addr":* -"addr":ipv4_range("10.0.0.1", "10.0.0.9"))',
+        ),
+        ('{device="a"} | addr = ip("10.1.2.3")', '"device":="a" "addr":ipv4_range("10.1.2.3")'),
+        (
+            '{device="a"} | json ua="req.headers[\\"User-Agent\\"]"',
+            '"device":="a" | unpack_json fields ("req.headers.User-Agent")'
+            ' | rename "req.headers.User-Agent" as "ua"',
+        ),
+        (
+            '{device="a"} | json p="[\\"path\\"]"',
+            '"device":="a" | unpack_json fields ("path") | rename "path" as "p"',
+        ),
+    ],
+)
+def test_functions_ip_and_json_paths(logql: str, expected: str) -> None:
+    assert logsql(logql) == expected
+
+
+def test_first_last_over_time_take_the_earliest_and_latest_sample() -> None:
+    q = stats('first_over_time({device="a"} | unwrap n [1m]) by (device)')
+    assert 'stats by ("device") field_min(_time, "n") as logql_value' in q.query
+    assert q.combine == "first"
+    q = stats('last_over_time({device="a"} | unwrap n [1m])')
+    assert 'field_max(_time, "n")' in q.query and q.combine == "last"
+
+
+def test_quantile_between_ranks_fetches_the_values() -> None:
+    q = stats('quantile_over_time(0.9, {device="a"} | unwrap n [1m]) by (device)')
+    assert q.reduce == "quantile" and q.param == 0.9
+    assert q.query.endswith('stats by ("device") values("n") as logql_values')
+    plan = translate(parse('sum(quantile_over_time(0.5, {device="a"} | unwrap n [1m]))'), R)
+    assert isinstance(plan, AggPlan) and plan.op == "sum"
+    plan = translate(parse('quantile_over_time(0.5, {device="a"} | unwrap n [1m]) > 3'), R)
+    assert isinstance(plan, BinaryPlan) and isinstance(plan.right, ScalarPlan)
+
+
+def test_rate_counter_counts_resets_in_logsql() -> None:
+    q = stats('rate_counter({device="a"} | unwrap n [1m])')
+    assert q.reduce == "rate_counter"
+    assert 'running_stats by (_stream) last("n") offset 1 as logql_prev' in q.query
+    assert "sum(logql_reset) as logql_resets" in q.query
+
+
+def test_without_over_streams_bool_and_vector_matching() -> None:
+    plan = translate(parse('sum without (host_name) (count_over_time({device="a"}[1m]))'), R)
+    assert isinstance(plan, AggPlan) and plan.without and plan.labels == ("host_name",)
+    plan = translate(parse('count_over_time({device="a"}[1m]) > bool 2'), R)
+    assert isinstance(plan, BinaryPlan) and plan.bool_modifier
+    assert translate(parse("2 > bool 1"), R) == ScalarPlan(1.0)
+    plan = translate(
+        parse(
+            'sum by (a, b) (count_over_time({device="a"}[1m])) / ignoring (b) group_left (c)'
+            ' sum by (a) (count_over_time({device="a"}[1m]))'
+        ),
+        R,
+    )
+    assert isinstance(plan, BinaryPlan)
+    assert (plan.on, plan.ignoring, plan.group, plan.include) == (("b",), True, "left", ("c",))
