@@ -70,9 +70,55 @@ class RobustStream:
         return score, expected, expected - band, expected + band
 
     def run(self, matrix: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Step through the columns of a series-by-time matrix; return four such matrices."""
-        out = [np.full(matrix.shape, np.nan) for _ in range(4)]
-        for j in range(matrix.shape[1]):
-            for target, column in zip(out, self.step(matrix[:, j]), strict=True):
-                target[:, j] = column
-        return out[0], out[1], out[2], out[3]
+        """Step through the columns of a series-by-time matrix; return four such matrices.
+
+        The same arithmetic as ``step`` column after column, but what does not depend on the
+        state (which values are present; once every series has warmed up, that all are ready)
+        is worked out for the whole matrix, so a step is a few operations on the state.
+        """
+        series, steps = matrix.shape
+        if steps == 0:
+            empty = np.full(matrix.shape, np.nan)
+            return empty, empty.copy(), empty.copy(), empty.copy()
+        self.resize(series)
+        x = np.ascontiguousarray(matrix.T)  # a row a step
+        present = np.isfinite(x)
+        everywhere = np.asarray(present.all(axis=1))
+        score, expected, band = (np.empty_like(x) for _ in range(3))
+        scored = np.empty_like(present)  # ready and present
+        center, scale, count = self.center, self.scale, self.count
+        warm = False
+        for j in range(steps):
+            sigma = np.maximum(MEAN_ABS_TO_SIGMA * scale, 1e-9 + 1e-6 * np.abs(center))
+            b = np.multiply(self.k, sigma, out=band[j])
+            expected[j] = center
+            here = present[j]
+            residual = x[j] - center  # not finite where absent: never used there
+            size = np.abs(residual)
+            np.divide(size, b, out=score[j])
+            warm = warm or bool(count.min(initial=np.inf) >= self.warmup)
+            if warm:  # every series ready: the rate is alpha and the residual clipped
+                scored[j] = here
+                moved = center + self.alpha * np.minimum(np.maximum(residual, -b), b)
+                grown = scale + self.alpha * (np.minimum(size, b) - scale)
+            else:
+                ready = count >= self.warmup
+                np.logical_and(ready, here, out=scored[j])
+                rate = np.where(ready, self.alpha, 1.0 / (count + 1.0))
+                moved = center + rate * np.where(ready, np.clip(residual, -b, b), residual)
+                deviation = np.where(ready, np.minimum(size, b), size)
+                grown = scale + rate * (deviation - scale)
+                count = count + here
+            if everywhere[j]:
+                center, scale = moved, grown
+            else:
+                center = np.where(here, moved, center)
+                scale = np.where(here, grown, scale)
+        known = np.zeros_like(present)  # a value seen before the step (so there is a centre)
+        np.logical_or.accumulate(present[:-1], axis=0, out=known[1:])
+        known |= self.count > 0
+        self.center, self.scale = center, scale
+        self.count = self.count + present.sum(axis=0)
+        score[~scored] = np.nan
+        expected[~known] = np.nan
+        return score.T, expected.T, (expected - band).T, (expected + band).T
