@@ -178,11 +178,29 @@ class BinOp:
 
 
 @dataclass(frozen=True)
+class Vector:
+    """``vector(s)``: one series without labels, ``s`` at every step."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class LabelReplace:
+    """``label_replace(inner, dst, replacement, src, regex)``."""
+
+    inner: Expr
+    dst: str
+    replacement: str
+    src: str
+    regex: str
+
+
+@dataclass(frozen=True)
 class UnsupportedExpr:
     """An expression the grammar knows and the translator refuses, by name."""
 
     construct: str
 
 
-Expr = RangeAgg | VectorAgg | Number | BinOp | UnsupportedExpr
+Expr = RangeAgg | VectorAgg | Number | Vector | LabelReplace | BinOp | UnsupportedExpr
 Query = LogQuery | Expr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from sentio.logql.translate import (
     AbsentPlan,
     AggPlan,
     BinaryPlan,
+    LabelReplacePlan,
     MetricPlan,
     ScalarPlan,
     StatsPlan,
+    VectorPlan,
 )
 from sentio.logql.victorialogs import JSON, VictoriaLogs, parse_rfc3339_ns
 
@@ -380,6 +383,40 @@ def _scalar_series(value: float, w: Window) -> Series:
     return {(): dict.fromkeys(w.times(), value)}
 
 
+_EXPAND = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]+))")
+
+
+def _expand(template: str, m: re.Match[str]) -> str:
+    """Return Go's regexp Expand of ``template`` ($1, ${1}, $name; a missing group is empty)."""
+
+    def one(e: re.Match[str]) -> str:
+        name = e.group(1) if e.group(1) is not None else e.group(2)
+        if name is None:
+            return "$"
+        if name.isdigit():
+            index = int(name)
+            return (m.group(index) or "") if index <= (m.re.groups) else ""
+        return (m.group(name) or "") if name in m.re.groupindex else ""
+
+    return _EXPAND.sub(one, template)
+
+
+def _label_replace(plan: LabelReplacePlan, inner: Series) -> Series:
+    """Return the series with ``dst`` set from ``src`` where the regex matches it whole."""
+    out: Series = {}
+    for labels, points in inner.items():
+        current = dict(labels)
+        m = plan.regex.fullmatch(current.get(plan.src, ""))
+        if m is not None:
+            value = _expand(plan.replacement, m)
+            if value:
+                current[plan.dst] = value
+            else:
+                current.pop(plan.dst, None)
+        out.setdefault(tuple(sorted(current.items())), {}).update(points)
+    return out
+
+
 _AGG: dict[str, Callable[[list[float]], float]] = {
     "sum": math.fsum,
     "avg": statistics.fmean,
@@ -434,6 +471,10 @@ async def evaluate(vl: VictoriaLogs, plan: MetricPlan, w: Window) -> Series:
         missing = {t: 1.0 for t in w.times() if t not in seen}
         labels = tuple(sorted((loki_name(k), v) for k, v in plan.labels.items()))
         return {labels: missing} if missing else {}
+    if isinstance(plan, VectorPlan):
+        return _scalar_series(plan.value, w)
+    if isinstance(plan, LabelReplacePlan):
+        return _label_replace(plan, await evaluate(vl, plan.inner, w))
     if isinstance(plan, AggPlan):
         return _aggregate(plan, await evaluate(vl, plan.inner, w))
     left = await evaluate(vl, plan.left, w)

@@ -290,7 +290,17 @@ class _ToAst(Transformer[Token, Any]):
 
     def vector_fn(self, fn: Token, *args: Any) -> ast.Expr:
         if str(fn) == "vector":
-            return ast.UnsupportedExpr("vector()")
+            return ast.Vector(_num(args[0]))
+        if str(fn) == "label_replace":
+            strings = [unquote(str(a)) for a in args[1:] if isinstance(a, Token)]
+            if len(args) != 5 or len(strings) != 4 or isinstance(args[0], ast.LogQuery):
+                raise LogQLParseError(
+                    "label_replace needs (vector, dst_label, replacement, src_label, regex)"
+                )
+            dst, replacement, src, regex = strings
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dst):
+                raise LogQLParseError(f"label_replace: invalid destination label name {dst!r}")
+            return ast.LabelReplace(args[0], dst, replacement, src, regex)
         return ast.UnsupportedExpr(f"{fn}()")
 
     def number(self, tok: Token) -> ast.Number:

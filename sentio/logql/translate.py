@@ -171,6 +171,24 @@ class BinaryPlan:
 
 
 @dataclass(frozen=True)
+class VectorPlan:
+    """``vector(s)``: a series without labels holding ``value`` at every step."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class LabelReplacePlan:
+    """``label_replace`` over the series of ``inner``, in the Loki API."""
+
+    inner: MetricPlan
+    dst: str
+    replacement: str
+    src: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
 class AggPlan:
     """A vector aggregation over series computed from stats answers (``inner`` is no one stats)."""
 
@@ -189,7 +207,9 @@ class AbsentPlan:
     labels: dict[str, str]
 
 
-MetricPlan = StatsPlan | ScalarPlan | BinaryPlan | AbsentPlan | AggPlan
+MetricPlan = (
+    StatsPlan | ScalarPlan | VectorPlan | BinaryPlan | AbsentPlan | AggPlan | LabelReplacePlan
+)
 Plan = LogsPlan | MetricPlan
 
 
@@ -423,18 +443,28 @@ class Translator:
         return filters, pipes, unwrap
 
     def drop(self, d: ast.Drop) -> list[str]:
-        """Return the LogsQL pipes of drop or keep."""
-        word = "keep" if d.keep else "drop"
-        if d.matchers:
-            m = d.matchers[0]
-            raise _refuse(f"{word} {m.name}{m.op}{quote(m.value)}", "drop/keep with a matcher")
-        names = [n for n in d.names if n != "__error__" and n != "__error_details__"]
-        if not names:
-            return []
-        fields = ", ".join(qf(self.field(n)) for n in names)
+        """Return the LogsQL pipes of drop or keep; a matcher limits it to matching values."""
+        internal = ("__error__", "__error_details__")
+        pipes: list[str] = []
+        by_label: dict[str, list[str]] = {}
+        for m in d.matchers:
+            if m.name not in internal and m.name not in d.names:
+                by_label.setdefault(m.name, []).append(self.matcher(m))
+        for label, conds in by_label.items():
+            # drop: empty the label where a matcher matches; keep: where none does (empty is
+            # absent)
+            when = " or ".join(conds)
+            if d.keep:
+                when = f"!({when})"
+            pipes.append(f'format if ({when}) "" as {qf(self.field(label))}')
+        names = [n for n in (*d.names, *(m.name for m in d.matchers)) if n not in internal]
         if d.keep:
-            return [f"fields _time, _msg, _stream, {fields}"]
-        return [f"delete {fields}"]
+            fields = ", ".join(dict.fromkeys(qf(self.field(n)) for n in names))
+            return [*pipes, f"fields _time, _msg, _stream{', ' if fields else ''}{fields}"]
+        plain = [qf(self.field(n)) for n in d.names if n not in internal]
+        if plain:
+            pipes.append(f"delete {', '.join(plain)}")
+        return pipes
 
     def log_query(self, q: ast.LogQuery) -> LogsPlan:
         """Return the plan of a log query."""
@@ -454,6 +484,13 @@ class Translator:
         """Return the plan of a metric expression."""
         if isinstance(e, ast.Number):
             return ScalarPlan(e.value)
+        if isinstance(e, ast.Vector):
+            return VectorPlan(e.value)
+        if isinstance(e, ast.LabelReplace):
+            inner = self.expr(e.inner)
+            if isinstance(inner, ScalarPlan):
+                raise _refuse("label_replace(scalar, ...)", "label_replace needs a vector")
+            return LabelReplacePlan(inner, e.dst, e.replacement, e.src, _go_regex(e.regex))
         if isinstance(e, ast.UnsupportedExpr):
             raise _refuse(e.construct, "VictoriaLogs has no equivalent")
         if isinstance(e, ast.RangeAgg):
@@ -750,6 +787,19 @@ def _json_path(label: str, expr: str) -> str:
     if not parts:
         raise LogQLParseError(f"json {label}={quote(expr)}: empty JSON expression")
     return ".".join(parts)
+
+
+def _go_regex(regex: str) -> re.Pattern[str]:
+    """Compile an anchored RE2 regex with Python's re, refusing what re reads otherwise."""
+    if re.search(r"\\[pPzCQE]|\[\[:", regex):
+        raise _refuse(
+            f"label_replace regex {quote(regex)}",
+            "RE2 classes (\\p, [[:...:]]), \\z, \\C and \\Q...\\E are not evaluated here",
+        )
+    try:
+        return re.compile(f"(?:{regex})")  # matched whole (fullmatch), as Prometheus anchors it
+    except re.error as exc:
+        raise LogQLParseError(f"label_replace: invalid regex {quote(regex)}: {exc}") from exc
 
 
 def _ipv4_range(name: str, op: str, pattern: str) -> str:

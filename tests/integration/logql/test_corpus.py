@@ -977,6 +977,60 @@ lines(
     lambda r: r.json().get("path") == "/api/v0" and (js(r, "status") or 0) >= 404,
 )
 
+# --- vector(), label_replace, drop/keep with matchers ----------------------------------------
+vector(f'sum(count_over_time({{service_name="nope"}}{R})) or vector(0)', lambda recs: {lab(): 0.0})
+vector(f"sum(count_over_time({A}{R})) or vector(0)", lambda recs: {lab(): total(recs, is_a)})
+vector(f"sum(count_over_time({B}{R})) + vector(1)", lambda recs: {lab(): total(recs, is_b) + 1})
+vector(
+    f'label_replace(sum by (device) (count_over_time({ALL}{R})), "pump", "$1", "device", "pump-(.*)")',
+    lambda recs: {
+        frozenset({**dict(k), "pump": dict(k)["device"][5:]}.items()): v
+        for k, v in per_dev(recs, lambda r: True).items()
+    },
+)
+vector(
+    f'label_replace(count_over_time({{device="pump-1"}}{R}), "svc", "${{1}}x", "service_name", "plant-(a)")',
+    lambda recs: {
+        frozenset(
+            {**dict(k), **({"svc": "ax"} if dict(k)["service_name"] == "plant-a" else {})}.items()
+        ): v
+        for k, v in group([r for r in recs if r.device == "pump-1"], stream, len).items()
+    },
+)
+vector(
+    f'label_replace(sum by (host_name) (count_over_time({ALL}{R})), "host_name", "", "host_name", "edge-1")',
+    lambda recs: {
+        (lab() if k == lab(host_name="edge-1") else k): v for k, v in group(recs, host, len).items()
+    },
+)
+vector(
+    f'sum by (pump) (label_replace(sum by (device) (count_over_time({ALL}{R})), "pump", "$1", "device", "pump-([01])"))',
+    lambda recs: group(
+        recs, lambda r: lab(pump=r.device[5:]) if r.device in ("pump-0", "pump-1") else lab(), len
+    ),
+)
+lines(
+    ALL + ' | drop device="pump-1" | line_format "{{.device}}"',
+    lambda r: True,
+    lambda r: "" if r.device == "pump-1" else r.device,
+)
+lines(
+    ALL + ' | drop device=~"pump-[12]", trace_id | line_format "{{.device}}/{{.trace_id}}"',
+    lambda r: True,
+    lambda r: ("" if r.device in ("pump-1", "pump-2") else r.device) + "/",
+)
+lines(
+    ALL
+    + ' | keep device="pump-3", service_name | line_format "{{.device}}:{{.service_name}}:{{.host_name}}"',
+    lambda r: True,
+    lambda r: f"{r.device if r.device == 'pump-3' else ''}:{r.service}:",
+)
+lines(
+    ALL + ' | keep device!="pump-0", device="pump-0" | line_format "{{.device}}{{.service_name}}"',
+    lambda r: True,
+    lambda r: r.device,
+)
+
 
 def last_per_stream_max(v: Recs) -> float:
     per: dict[Labels, float] = {}

@@ -13,9 +13,11 @@ from sentio.logql.translate import (
     AbsentPlan,
     AggPlan,
     BinaryPlan,
+    LabelReplacePlan,
     LogsPlan,
     ScalarPlan,
     StatsPlan,
+    VectorPlan,
     re2_escape,
     translate,
 )
@@ -151,17 +153,19 @@ def test_binary_between_metric_queries_and_absent() -> None:
             '{device="a"} | line_format "{{ Replace .x \\"a\\" \\"b\\" -1 }}"',
             'line_format {{ Replace .x "a" "b" -1 }}',
         ),
-        ('{device="a"} | drop x="1"', 'drop x="1"'),
         ('{device="a"} | logfmt --strict', "logfmt --strict"),
-        ('label_replace(count_over_time({device="a"}[1m]), "a", "b", "c", "d")', "label_replace()"),
         ('sum_over_time({device="a"}[1m])', "sum_over_time()"),
         ('rate_counter({device="a"}[1m])', "rate_counter()"),
         ('{device="a"} | json x="a[0]"', 'json x="a[0]"'),
         ('{device="a"} | json x="a[\\"b.c\\"]"', 'json x="a[\\"b.c\\"]"'),
         ('{device="a"} | __error__!=""', '__error__ != ""'),
-        ("vector(1)", "vector()"),
         ('{device="a"} |> "<_> x"', "pattern line filter |>"),
         ('{device="a"} | distinct device', "distinct"),
+        (
+            'label_replace(count_over_time({device="a"}[1m]), "a", "b", "c", "\\\\pL")',
+            'label_replace regex "\\\\pL"',
+        ),
+        ('absent(count_over_time({device="a"}[1m]))', "absent()"),
     ],
 )
 def test_untranslatable_constructs_are_named(logql: str, construct: str) -> None:
@@ -316,3 +320,21 @@ def test_without_over_streams_bool_and_vector_matching() -> None:
     )
     assert isinstance(plan, BinaryPlan)
     assert (plan.on, plan.ignoring, plan.group, plan.include) == (("b",), True, "left", ("c",))
+
+
+def test_vector_label_replace_and_drop_keep_matchers() -> None:
+    plan = translate(parse('sum(count_over_time({device="a"}[1m])) or vector(0)'), R)
+    assert isinstance(plan, BinaryPlan) and plan.right == VectorPlan(0.0)
+    plan = translate(
+        parse('label_replace(count_over_time({device="a"}[1m]), "d", "$1", "device", "(.*)")'), R
+    )
+    assert isinstance(plan, LabelReplacePlan) and plan.regex.fullmatch("abc")
+    assert logsql('{device="a"} | drop device="x", trace_id') == (
+        '"device":="a" | format if ("device":="x") "" as "device" | delete "trace_id"'
+    )
+    assert logsql('{device="a"} | keep device=~"x|y", trace_id') == (
+        '"device":="a" | format if (!("device":~"^(?:x|y)$")) "" as "device"'
+        ' | fields _time, _msg, _stream, "trace_id", "device"'
+    )
+    with pytest.raises(LogQLParseError):
+        parse('label_replace(count_over_time({device="a"}[1m]), "1x", "", "a", "")')
