@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,6 +41,9 @@ from sentio.logql.victorialogs import VictoriaLogs, parse_rfc3339_ns
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 FLUSH_VALUES = 500  # values per stream object before it is written out
+LABEL_SETS = 4096  # label sets of one answer remembered, so equal records share one dict
+WRITE_CHUNK = 64 * 1024  # bytes of a streamed answer gathered per write
+PLAN_CACHE = 512  # translated queries kept (Grafana repeats a dashboard's few queries)
 # The Loki API version whose shapes this implements; Grafana reads it to pick features.
 LOKI_API_VERSION = "3.4.0"
 VL_KEY: web.AppKey[VictoriaLogs] = web.AppKey("victorialogs", VictoriaLogs)
@@ -79,15 +83,32 @@ class LokiApi:
 
     def __init__(self, vl: VictoriaLogs) -> None:
         self.vl = vl
+        self._fields: list[str] | None = None
+        self._translator = Translator()
+        self._plans: OrderedDict[str, tuple[ast.Query, Plan]] = OrderedDict()
 
     async def translator(self) -> Translator:
         """Return a translator that knows the field names VictoriaLogs holds now."""
-        return Translator(Resolver(await self.vl.known_fields()))
+        fields = await self.vl.known_fields()
+        if fields is not self._fields:  # a new list: the cached translations may resolve anew
+            self._fields = fields
+            self._translator = Translator(Resolver(fields))
+            self._plans.clear()
+        return self._translator
 
     async def plan(self, query: str) -> tuple[ast.Query, Plan]:
-        """Parse and translate a LogQL query."""
+        """Parse and translate a LogQL query, from the cache when it was translated before."""
+        translator = await self.translator()
+        cached = self._plans.get(query)
+        if cached is not None:
+            self._plans.move_to_end(query)
+            return cached
         tree = parse(query)
-        return tree, (await self.translator()).translate(tree)
+        out = tree, translator.translate(tree)
+        self._plans[query] = out
+        if len(self._plans) > PLAN_CACHE:
+            self._plans.popitem(last=False)
+        return out
 
     # queries ----------------------------------------------------------------------------------
     async def query_range(self, request: web.Request) -> web.StreamResponse:
@@ -140,10 +161,8 @@ class LokiApi:
     async def _write_streams(
         self, request: web.Request, records: AsyncGenerator[dict[str, Any], None], interval_ns: int
     ) -> web.StreamResponse:
-        first = await anext(records, None)  # errors before any byte is sent become a 400
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        await resp.write(b'{"status":"success","data":{"resultType":"streams","result":[')
+        out = _Body(request)
+        out.add(b'{"status":"success","data":{"resultType":"streams","result":[')
         written, entries, size = 0, 0, 0
         labels: dict[str, str] | None = None
         values: list[list[str]] = []
@@ -154,27 +173,26 @@ class LokiApi:
             if labels is None or not values:
                 return
             body = json.dumps({"stream": labels, "values": values}, ensure_ascii=False)
-            await resp.write((b"," if written else b"") + body.encode())
+            await out.write((b"," if written else b"") + body.encode())
             written += 1
             values.clear()
 
-        async def all_records() -> AsyncIterator[dict[str, Any]]:
-            if first is None:
-                return
-            yield first
-            async for rec in records:
-                yield rec
-
-        async for rec in all_records():
-            ts = parse_rfc3339_ns(str(rec.get("_time", "")))
+        known: dict[tuple[tuple[str, Any], ...], dict[str, str]] = {}
+        async for rec in records:
+            ts = parse_rfc3339_ns(str(rec.pop("_time", "")))
             if interval_ns and last_ts is not None and abs(ts - last_ts) < interval_ns:
                 continue
             last_ts = ts
-            rec_labels = stream_labels(rec)
-            if rec_labels != labels or len(values) >= FLUSH_VALUES:
+            line = str(rec.pop("_msg", ""))
+            key = tuple(rec.items())  # the fields left are the labels' source
+            rec_labels = known.get(key)
+            if rec_labels is None:
+                if len(known) >= LABEL_SETS:
+                    known.clear()
+                rec_labels = known[key] = stream_labels(rec)
+            if (rec_labels is not labels and rec_labels != labels) or len(values) >= FLUSH_VALUES:
                 await flush()
                 labels = rec_labels
-            line = str(rec.get("_msg", ""))
             values.append([str(ts), line])
             entries += 1
             size += len(line)
@@ -186,9 +204,8 @@ class LokiApi:
                 "totalBytesProcessed": size,
             }
         }
-        await resp.write(b'],"stats":' + json.dumps(summary).encode() + b"}}")
-        await resp.write_eof()
-        return resp
+        out.add(b'],"stats":' + json.dumps(summary).encode() + b"}}")
+        return await out.finish()
 
     # metadata ---------------------------------------------------------------------------------
     async def _selector_query(self, text: str | None) -> str:
@@ -393,6 +410,48 @@ class LokiApi:
 API_KEY: web.AppKey[LokiApi] = web.AppKey("loki_api", LokiApi)
 
 
+class _Body:
+    """A JSON answer written in chunks of ``WRITE_CHUNK`` bytes, or whole when it is short.
+
+    A short answer goes out as one response with a length (one send); a long one is streamed
+    chunked, so memory stays bounded. Until the first chunk is sent, an error is still an
+    error status.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.resp: web.StreamResponse | None = None
+
+    def add(self, data: bytes) -> None:
+        """Queue ``data`` without writing."""
+        self.pending.append(data)
+        self.size += len(data)
+
+    async def write(self, data: bytes) -> None:
+        """Queue ``data``; send what is queued once it fills a chunk."""
+        self.add(data)
+        if self.size < WRITE_CHUNK:
+            return
+        if self.resp is None:
+            self.resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await self.resp.prepare(self.request)
+        chunk = b"".join(self.pending)
+        self.pending.clear()
+        self.size = 0
+        await self.resp.write(chunk)
+
+    async def finish(self) -> web.StreamResponse:
+        """Send what is left and end the answer."""
+        body = b"".join(self.pending)
+        self.pending.clear()
+        if self.resp is None:
+            return web.Response(body=body, content_type="application/json")
+        await self.resp.write_eof(body)
+        return self.resp
+
+
 def _success(result_type: str, result: Any) -> web.Response:
     return web.json_response(
         {"status": "success", "data": {"resultType": result_type, "result": result, "stats": {}}}
@@ -404,6 +463,7 @@ def build_app(vl_url: str, session: aiohttp.ClientSession | None = None) -> web.
     app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        parse('{a="b"}')  # builds the parser's tables now rather than at the first query
         own = session is None
         s = session or aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
@@ -413,6 +473,7 @@ def build_app(vl_url: str, session: aiohttp.ClientSession | None = None) -> web.
         api = LokiApi(vl)
         app[API_KEY] = api
         yield
+        await vl.close()
         if own:
             await s.close()
 

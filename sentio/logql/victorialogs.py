@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import calendar
+import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
@@ -12,8 +16,11 @@ import aiohttp
 
 from sentio.errors import LogQLError, StackError
 
+log = logging.getLogger(__name__)
 JSON = dict[str, Any]
-FIELDS_TTL_S = 30.0
+# Field names older than this are refreshed in the background; queries never wait for it.
+FIELDS_TTL_S = 10.0
+FIELDS_WINDOW_NS = 86400 * 1_000_000_000
 
 
 class VictoriaLogsQueryError(LogQLError):
@@ -30,8 +37,23 @@ def rfc3339(ns: int) -> str:
 def parse_rfc3339_ns(text: str) -> int:
     """Return the nanosecond Unix time of VictoriaLogs' ``_time`` (RFC 3339, up to 9 digits)."""
     head, _, frac = text.rstrip("Z").partition(".")
-    secs = int(datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
-    return secs * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+    return _seconds(head) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+_SECONDS: dict[str, int] = {}
+
+
+def _seconds(head: str) -> int:
+    secs = _SECONDS.get(head)
+    if secs is None:
+        if len(head) != 19 or head[4] != "-" or head[10] != "T":
+            raise ValueError(f"{head!r} is not an RFC 3339 time VictoriaLogs writes")
+        parts = (head[0:4], head[5:7], head[8:10], head[11:13], head[14:16], head[17:19])
+        secs = calendar.timegm((*(int(p) for p in parts), 0, 0, 0))
+        if len(_SECONDS) >= 4096:  # consecutive records mostly share their second
+            _SECONDS.clear()
+        _SECONDS[head] = secs
+    return secs
 
 
 class VictoriaLogs:
@@ -41,6 +63,7 @@ class VictoriaLogs:
         self.session = session
         self.base = base.rstrip("/")
         self._fields: tuple[float, list[str]] | None = None
+        self._refresh: asyncio.Task[list[str]] | None = None
 
     async def _error(self, resp: aiohttp.ClientResponse, path: str) -> Exception:
         body = (await resp.text())[:500]
@@ -116,14 +139,39 @@ class VictoriaLogs:
         return [str(v["value"]) for v in data.get("values", [])]
 
     async def known_fields(self) -> list[str]:
-        """Return every field name of the last day, cached for a few seconds."""
-        now = time.monotonic()
-        if self._fields is not None and now - self._fields[0] < FIELDS_TTL_S:
-            return self._fields[1]
-        end = time.time_ns()
-        names = await self.field_names("*", end - 86400 * 1_000_000_000, end)
-        self._fields = (now, names)
+        """Return every field name of the last day; a stale list is refreshed in the background.
+
+        Only the first call waits for VictoriaLogs; later ones get the list at hand, at most
+        ``FIELDS_TTL_S`` plus one round trip old, and the same list object until it changes.
+        """
+        if self._fields is None:
+            return await self._fetch_fields()
+        stamp, names = self._fields
+        if time.monotonic() - stamp >= FIELDS_TTL_S and self._refresh is None:
+            self._refresh = asyncio.ensure_future(self._fetch_fields())
+            self._refresh.add_done_callback(self._refreshed)
         return names
+
+    async def _fetch_fields(self) -> list[str]:
+        stamp = time.monotonic()
+        end = time.time_ns()
+        names = await self.field_names("*", end - FIELDS_WINDOW_NS, end)
+        if self._fields is not None and self._fields[1] == names:
+            names = self._fields[1]  # unchanged: callers may key caches on the list's identity
+        self._fields = (stamp, names)
+        return names
+
+    def _refreshed(self, task: asyncio.Task[list[str]]) -> None:
+        self._refresh = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("VictoriaLogs field names not refreshed: %s", task.exception())
+
+    async def close(self) -> None:
+        """Cancel a background refresh still running."""
+        if self._refresh is not None:
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refresh
 
     async def field_values(
         self, field: str, query: str, start: int, end: int, limit: int = 0
