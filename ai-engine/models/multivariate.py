@@ -78,11 +78,22 @@ def resolution(column: FloatArray) -> float:
 
 def resolutions(frame: FloatArray) -> FloatArray:
     """Return each column's ``resolution``, all columns at once."""
-    ordered = np.sort(np.where(np.isfinite(frame), frame, np.nan).T, axis=1)
+    return sorted_resolutions(np.sort(np.where(np.isfinite(frame), frame, np.nan).T, axis=1))
+
+
+def sorted_resolutions(ordered: FloatArray) -> FloatArray:
+    """Return the ``resolution`` of each row of ``ordered`` (sorted, any NaN last)."""
     steps = np.diff(ordered, axis=1)
     moved = steps > 0
     smallest = np.where(moved, steps, np.inf).min(axis=1, initial=np.inf)
     return np.where(moved.any(axis=1), smallest, 0.0)
+
+
+def sorted_median(ordered: FloatArray) -> FloatArray:
+    """Return the median of each row of ``ordered`` (sorted, not empty), as ``np.median`` does."""
+    n = ordered.shape[1]
+    middle = ordered[:, n // 2]
+    return middle if n % 2 else (ordered[:, n // 2 - 1] + middle) / 2.0
 
 
 @dataclass
@@ -187,11 +198,16 @@ class DeviceModel:
         """Return whether the model has learnt from history."""
         return len(self.overall_limits) == len(GLOBAL)
 
-    def _basis(self, frame: FloatArray) -> _Basis:
-        center = np.median(frame, axis=0)
+    def _basis(self, frame: FloatArray, ordered: FloatArray | None = None) -> _Basis:
+        """Learn the basis of ``frame``; ``ordered``, if given, is its columns sorted, as rows."""
+        if ordered is None or len(frame) == 0:
+            center = np.median(frame, axis=0)
+            step = resolutions(frame)
+        else:
+            center = sorted_median(ordered)
+            step = sorted_resolutions(ordered)
         mad = MAD_TO_SIGMA * np.median(np.abs(frame - center), axis=0)
         given = np.zeros(frame.shape[1]) if self.resolutions is None else self.resolutions
-        step = resolutions(frame)
         typical = np.where(np.abs(center) > 0, np.abs(center), 1.0)
         floor = np.where(step > 0, step, RELATIVE_FLOOR * typical)
         scale = np.maximum.reduce([mad, frame.std(axis=0), np.asarray(given, float), floor])
@@ -246,17 +262,21 @@ class DeviceModel:
         x = fill_forward(np.asarray(frame, dtype=np.float64))
         rows = len(x)
         warm = min(self.window, rows // (2 * self.folds))
-        basis = self._basis(x)
+        # Each column sorted once: a fold's columns sorted are these, less the held-out rows.
+        by_value = np.argsort(np.ascontiguousarray(x.T), axis=1)
+        ordered = np.take_along_axis(x.T, by_value, axis=1)
+        basis = self._basis(x, ordered)
         unit = basis.unit
         raws, skips = [], []
         for held in np.array_split(np.arange(rows), self.folds):
             rest = np.ones(rows, dtype=np.bool_)
             rest[held] = False
+            kept = ordered[rest[by_value]].reshape(x.shape[1], -1)
             # The rows before a block warm its smoothed statistics up (a smoothed statistic
             # that starts from zero runs low and would make the limit too tight); only the
             # block's own rows, which its basis never saw, are counted.
             lead = min(self.window, int(held[0]))
-            raw = self._raw(self._basis(x[rest]), x[held[0] - lead : held[-1] + 1])
+            raw = self._raw(self._basis(x[rest], kept), x[held[0] - lead : held[-1] + 1])
             raws.append(_tail(raw, lead))
             skips.append(warm if lead < self.window else 0)
         # Each channel's residual counts in units of its own normal residual, and never of less

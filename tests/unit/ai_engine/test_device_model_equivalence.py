@@ -11,13 +11,14 @@ from sentio.ai_engine.models.multivariate import (
     _Basis,
     resolution,
     resolutions,
+    sorted_median,
 )
 
 
 class SvdModel(DeviceModel):
-    """The device model with its principal axes from an SVD of every row, as it once was."""
+    """The device model as it once was: np.median, a resolution a column, an SVD of every row."""
 
-    def _basis(self, frame: np.ndarray) -> _Basis:
+    def _basis(self, frame: np.ndarray, ordered: np.ndarray | None = None) -> _Basis:
         center = np.median(frame, axis=0)
         mad = MAD_TO_SIGMA * np.median(np.abs(frame - center), axis=0)
         given = np.zeros(frame.shape[1]) if self.resolutions is None else self.resolutions
@@ -69,7 +70,7 @@ def test_eigh_basis_scores_as_the_svd_one(seed: int) -> None:
         assert fast.components.shape == slow.components.shape
         projector = fast.components @ fast.components.T
         np.testing.assert_allclose(projector, slow.components @ slow.components.T, atol=1e-9)
-        for name in ("center", "scale", "mean", "stuck_limits"):
+        for name in ("center", "scale", "mean", "stuck_limits", "channel_overall"):
             np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
         for name in ("eigenvalues", "overall_limits", "channel_limits", "residual_weights"):
             np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-8)
@@ -87,3 +88,11 @@ def test_resolutions_of_all_columns_match_one_at_a_time() -> None:
             frame[:, 1] = 5.0
         one = [resolution(frame[:, j]) for j in range(4)]
         np.testing.assert_array_equal(resolutions(frame), one)
+
+
+def test_the_median_of_sorted_columns_is_numpys() -> None:
+    rng = np.random.default_rng(1)
+    for rows in (1, 2, 3, 10, 11, 1000, 1001):
+        frame = np.round(rng.normal(0, 3, (rows, 5)), 2)
+        ordered = np.sort(frame.T, axis=1)
+        np.testing.assert_array_equal(sorted_median(ordered), np.median(frame, axis=0))
