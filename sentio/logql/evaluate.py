@@ -75,10 +75,6 @@ def _labels(metric: dict[str, str], names: dict[str, str]) -> Labels:
     return tuple(sorted(out.items()))
 
 
-def _text(v: float | None) -> str | None:
-    return None if v is None else repr(v)
-
-
 def _value(text: str) -> float | None:
     try:
         v = float(text)
@@ -167,26 +163,74 @@ def _columns(rows: list[JSON], names: dict[str, str], point: Callable[[JSON], li
 async def _bucketed(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
     """Answer a plan that groups by time itself, with one ``stats_query`` over the window."""
     step = plan.range_ns if w.instant else w.step_ns
-    if plan.range_ns != step:
+    k, rest = divmod(plan.range_ns, step)
+    if k < 1 or rest:
         raise _range_error(plan, step)
     start = (w.end if w.instant else w.start) - plan.range_ns - plan.offset_ns + 1
     end = w.end - plan.offset_ns
     offset = (-start) % step
     query = plan.query.replace(TIME_BUCKET, f"_time:{step}ns offset {offset}ns")
     rows = await vl.stats_instant(query, start, end)
-    cols: dict[tuple[Labels, int], dict[str, str]] = {}
+    buckets: dict[Labels, dict[int, dict[str, str]]] = {}
     for row in rows:
         metric = dict(row["metric"])
         bucket = parse_rfc3339_ns(str(metric.pop("_time", "")))
         column = str(metric.get("__name__", VALUE))
-        key = (_labels(metric, plan.labels), bucket + step + plan.offset_ns - 1)
-        cols.setdefault(key, {})[column] = str(row["value"][1])
+        # bucket [t - step + 1, t + 1) is Loki's window (t - step, t] at point t
+        t = bucket + step + plan.offset_ns - 1
+        by_time = buckets.setdefault(_labels(metric, plan.labels), {})
+        by_time.setdefault(t, {})[column] = str(row["value"][1])
+    return _reduced_series(plan, buckets, w.times(), step, k)
+
+
+def _merge(plan: StatsPlan, parts: list[dict[str, str]]) -> dict[str, str]:
+    """Return the stats columns of consecutive buckets (in time order) as one window's."""
+    if len(parts) == 1:
+        return parts[0]
+    if plan.reduce == "quantile":
+        values: list[Any] = []
+        for p in parts:
+            try:
+                values.extend(json.loads(p.get(QUANTILE_VALUES, "[]")))
+            except ValueError:
+                continue
+        return {QUANTILE_VALUES: json.dumps(values)}
+    n, v0, v1, t0, t1, resets, reset0 = RATE_COUNTER_COLUMNS
+
+    def total(column: str) -> str:
+        return repr(math.fsum(_value(p.get(column, "")) or 0.0 for p in parts))
+
+    first, last = parts[0], parts[-1]
+    # the resets of every bucket, less the first sample's of the window (its previous sample
+    # lies before it); a later bucket's first sample follows a sample within the window
+    return {
+        n: total(n),
+        v0: first.get(v0, ""),
+        t0: first.get(t0, ""),
+        reset0: first.get(reset0, ""),
+        v1: last.get(v1, ""),
+        t1: last.get(t1, ""),
+        resets: total(resets),
+    }
+
+
+def _reduced_series(
+    plan: StatsPlan,
+    buckets: dict[Labels, dict[int, dict[str, str]]],
+    times: list[int],
+    step: int,
+    k: int,
+) -> Series:
+    """Return each point's value reduced from the stats columns of its window's k buckets."""
     out: Series = {}
-    times = set(w.times())
-    for (labels, t), columns in cols.items():
-        v = _reduce(plan, columns)
-        if v is not None and t in times:
-            out.setdefault(labels, {})[t] = v
+    for labels, by_end in buckets.items():
+        for t in times:
+            parts = [by_end[e] for e in range(t - (k - 1) * step, t + 1, step) if e in by_end]
+            if not parts:
+                continue
+            v = _reduce(plan, _merge(plan, parts))
+            if v is not None:
+                out.setdefault(labels, {})[t] = v
     return out
 
 
@@ -229,6 +273,13 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
     end = w.end - plan.offset_ns
     offset = (-start) % step  # VictoriaLogs starts buckets at multiples of step minus offset
     rows = await vl.stats_range(plan.query, start, end - 1, step, offset)
+    if plan.reduce:
+        cols = _columns(rows, plan.labels, lambda r: list(r["values"]))
+        ends = {
+            labels: {round(float(ts) * NS) + step + plan.offset_ns: c for ts, c in by_ts.items()}
+            for labels, by_ts in cols.items()
+        }
+        return _reduced_series(plan, ends, w.times(), step, k)
     combines: dict[str, Callable[[list[float]], float]] = {
         "max": max,
         "min": min,
@@ -236,19 +287,11 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
         "last": lambda got: got[-1],
     }
     combine = combines.get(plan.combine, math.fsum)
-    series: list[tuple[Labels, list[tuple[Any, str | None]]]]
-    if plan.reduce:
-        cols = _columns(rows, plan.labels, lambda r: list(r["values"]))
-        series = [
-            (labels, [(ts, _text(_reduce(plan, c))) for ts, c in by_ts.items()])
-            for labels, by_ts in cols.items()
-        ]
-    else:
-        series = [(_labels(row["metric"], plan.labels), list(row["values"])) for row in rows]
-    for labels, points in series:
+    for row in rows:
+        labels = _labels(row["metric"], plan.labels)
         buckets: dict[int, float] = {}
-        for ts, text in points:
-            v = _value(str(text)) if text is not None else None
+        for ts, text in row["values"]:
+            v = _value(str(text))
             if v is not None:
                 buckets[round(float(ts) * NS) + step + plan.offset_ns] = v  # the bucket's end
         for t in w.times():

@@ -596,7 +596,8 @@ class Translator:
         query = " | ".join([*head, f"stats {by}{', '.join(cols)}", *tail])
         param = ra.param if ra.param is not None else 0.0
         fn = "rate_counter" if ra.fn == "rate_counter" else "quantile"
-        return StatsPlan(query, ra.range_ns, ra.offset_ns, groups, "", fn, param)
+        # the Loki API merges the columns of a window's buckets (evaluate._merge)
+        return StatsPlan(query, ra.range_ns, ra.offset_ns, groups, "merge", fn, param)
 
     def _level_pipes(self, groups: dict[str, str]) -> list[str]:
         if "detected_level" not in groups:
@@ -659,6 +660,7 @@ class Translator:
         if (
             not isinstance(inner, StatsPlan)
             or inner.reduce
+            or inner.combine in ("first", "last")
             or (without and "_stream" in inner.labels)
         ):
             # the inner series are no one stats query's rows (or are streams, whose labels
@@ -731,6 +733,8 @@ class Translator:
             # a sum of buckets stays one after scaling by a scalar; nothing else is kept
             linear = b.op == "*" or (b.op == "/" and not scalar_left)
             combine = stats.combine if stats.combine == "sum" and linear else ""
+            if stats.combine in ("first", "last") and b.op in _ARITH:
+                combine = stats.combine  # the first (last) bucket's value, transformed
             if b.op in _ARITH:
                 expr = f"{n} {b.op} {VALUE}" if scalar_left else f"{VALUE} {b.op} {n}"
                 pipe = f"math {expr} as {VALUE}"

@@ -1083,6 +1083,40 @@ MATRIX_MORE: list[tuple[str, int, Callable[[Rec], Labels | None], Callable[[Recs
         lambda r: host(r),
         lambda v: len(v) / 60,
     ),
+    # ranges of several steps: the stats columns of the buckets merged
+    (
+        'rate_counter({device="pump-1"} | json | unwrap latency_ms [5m])',
+        300,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        lambda v: counter_rate([(r.time_ns, lat(r) or 0.0) for r in v], 300),
+    ),
+    (
+        f"sum(rate_counter({ALL} | json | unwrap latency_ms [4m]))",
+        240,
+        lambda r: lab() if r.kind == "json" else None,
+        lambda v: math.fsum(
+            counter_rate([(r.time_ns, lat(r) or 0.0) for r in v if stream(r) == s], 240)
+            for s in {stream(r) for r in v}
+        ),
+    ),
+    (
+        f"quantile_over_time(0.9, {ALL} | json | unwrap latency_ms [3m]) by (service_name)",
+        180,
+        lambda r: lab(service_name=r.service) if r.kind == "json" else None,
+        lambda v: quant(0.9)([lat(r) or 0.0 for r in v]),
+    ),
+    (
+        f"sum by (host_name) (last_over_time({ALL} | json | unwrap latency_ms [2m]))",
+        120,
+        lambda r: host(r) if r.kind == "json" else None,
+        lambda v: math.fsum({stream(r): lat(r) or 0.0 for r in v}.values()),
+    ),
+    (
+        'last_over_time({device="pump-1"} | json | unwrap latency_ms [3m]) * 2',
+        180,
+        lambda r: stream(r) if r.device == "pump-1" else None,
+        lambda v: 2 * (lat(v[-1]) or 0.0),
+    ),
 ]
 for q, rng, key, agg in MATRIX_MORE:
     CASES.append(Case(q, "matrix", lambda recs, key=key, agg=agg, rng=rng: (key, agg, rng)))
