@@ -17,7 +17,7 @@ from sentio.ai_engine.errors import AiEngineError, CycleStopped, StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
 from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
-from sentio.ai_engine.models.multivariate import DeviceModel
+from sentio.ai_engine.models.multivariate import DeviceModel, Explanations
 from sentio.ai_engine.models.robust import FloatArray, RobustStream
 from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
 from sentio.ai_engine.reader import Keep, LabelSet, PromReader, Series, group
@@ -457,7 +457,7 @@ class QueryEngine:
                     drivers[len(keys), c] = explanation[cols[c]]
 
                 def why(
-                    c: int, e: list[dict[str, float]] = explanation, at: np.ndarray = cols
+                    c: int, e: Explanations = explanation, at: np.ndarray = cols
                 ) -> dict[str, object]:
                     return {"drivers": e[int(at[c])]}
 

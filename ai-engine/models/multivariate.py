@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from typing import SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -130,6 +131,31 @@ def _tail(raw: _Raw, start: int) -> _Raw:
         {k: v[start:] for k, v in raw.overall.items()},
         {k: v[start:] for k, v in raw.channel.items()},
     )  # fmt: skip
+
+
+class Explanations(Sequence[dict[str, float]]):
+    """Each row's share of blame per metric (rounded to 0.001), built only for the rows read."""
+
+    def __init__(self, metrics: Sequence[str], shares: FloatArray) -> None:
+        self.metrics = list(metrics)
+        self.shares = shares
+
+    def __len__(self) -> int:
+        return len(self.shares)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> dict[str, float]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, float]]: ...
+
+    def __getitem__(
+        self, index: SupportsIndex | slice
+    ) -> dict[str, float] | list[dict[str, float]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        row = self.shares[index].tolist()
+        return dict(zip(self.metrics, (round(v, 3) for v in row), strict=True))
 
 
 @dataclass
@@ -379,17 +405,13 @@ class DeviceModel:
         blame.append(stuck)
         return out, np.max(blame, axis=0)
 
-    def score(self, frame: FloatArray) -> tuple[FloatArray, list[dict[str, float]]]:
+    def score(self, frame: FloatArray) -> tuple[FloatArray, Explanations]:
         """Return a score per row (above 1 = anomalous) and each row's metric contributions."""
         parts, blame = self.parts(frame)
         score = np.max(np.vstack(list(parts.values())), axis=0)
         totals = blame.sum(axis=1, keepdims=True)
         shares = np.divide(blame, totals, out=np.zeros_like(blame), where=totals > 0)
-        explanations = [
-            dict(zip(self.metrics, (round(float(v), 3) for v in row), strict=True))
-            for row in shares
-        ]
-        return score, explanations
+        return score, Explanations(self.metrics, shares)
 
     def to_arrays(self) -> dict[str, FloatArray]:
         """Return the learnt state as plain arrays (for ``np.savez``)."""

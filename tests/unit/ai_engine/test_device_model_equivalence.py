@@ -96,3 +96,19 @@ def test_the_median_of_sorted_columns_is_numpys() -> None:
         frame = np.round(rng.normal(0, 3, (rows, 5)), 2)
         ordered = np.sort(frame.T, axis=1)
         np.testing.assert_array_equal(sorted_median(ordered), np.median(frame, axis=0))
+
+
+def test_explanations_are_each_rows_rounded_shares() -> None:
+    frame = frames(2)[1]
+    model = DeviceModel(["a", "b", "c", "d"]).fit(frame)
+    _, blame = model.parts(frame[:300])
+    totals = blame.sum(axis=1, keepdims=True)
+    shares = np.divide(blame, totals, out=np.zeros_like(blame), where=totals > 0)
+    want = [dict(zip("abcd", (round(float(v), 3) for v in row), strict=True)) for row in shares]
+    _, explanation = model.score(frame[:300])
+    assert len(explanation) == 300
+    assert list(explanation) == want
+    assert explanation[-1] == want[-1] and explanation[np.int64(7)] == want[7]
+    assert explanation[10:20:3] == want[10:20:3]
+    with pytest.raises(IndexError):
+        explanation[300]
