@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sentio.errors import LogQLParseError, LogQLTranslationError
@@ -62,6 +63,26 @@ _GO_SPACE = r"^[\t\n\v\f\r \x{85}\p{Z}]+|[\t\n\v\f\r \x{85}\p{Z}]+$"
 _TEMPLATE_TOKEN = re.compile(
     r'\s*(\.[A-Za-z_][A-Za-z0-9_]*|"(?:\\.|[^"\\])*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*)\s*'
 )
+
+
+# template function -> (what it does, its arguments in order: "s" a string, "f" the value)
+_TEMPLATE_FUNCS: dict[str, tuple[str, str]] = {
+    "ToUpper": ("uc", "f"),
+    "upper": ("uc", "f"),
+    "ToLower": ("lc", "f"),
+    "lower": ("lc", "f"),
+    "b64enc": ("base64encode", "f"),
+    "urlencode": ("urlencode", "f"),
+    "trim": ("trim", "f"),
+    "TrimSpace": ("trim", "f"),
+    "replace": ("replace", "ssf"),
+    "default": ("default", "sf"),
+    "trimPrefix": ("prefix", "sf"),
+    "trimSuffix": ("suffix", "sf"),
+    "trimAll": ("cutset", "sf"),
+    "regexReplaceAll": ("regex", "sfs"),
+}
+_TEMPLATE_SOURCES = {"__line__": "_msg", "__timestamp__": "_time"}
 
 
 def _split_pipeline(action: str) -> list[str]:
@@ -313,8 +334,7 @@ class Translator:
         def refuse() -> LogQLTranslationError:
             return _refuse(
                 f"{construct} {{{{ {action} }}}}",
-                "only .label, ToUpper/upper, ToLower/lower, trim/TrimSpace, replace and "
-                "default are translated",
+                f"only .label and {', '.join(_TEMPLATE_FUNCS)} are translated",
             )
 
         def temp(source: str) -> str:
@@ -323,46 +343,100 @@ class Translator:
             pre.append(f"format {quote(f'<{source}>')} as {name}")
             return name
 
+        def arg_field(token: str, piped: bool) -> str | None:
+            if token in _TEMPLATE_SOURCES:
+                return _TEMPLATE_SOURCES[token]
+            if token.startswith("."):
+                # a piped value is a field already; a field named in the arguments is a label
+                return token[1:] if piped else self.field(token[1:])
+            return None
+
         commands = _split_pipeline(action)
         value: str | None = None
         for i, command in enumerate(commands):
             tokens = _template_tokens(command)
-            if tokens is None or not tokens:
+            if not tokens:
                 raise refuse()
             head, args = tokens[0], tokens[1:]
-            if head.startswith("."):
+            source = arg_field(head, False)
+            if source is not None:
                 if i != 0 or args:
                     raise refuse()
-                value = self.field(head[1:])
+                value = source
                 continue
+            spec = _TEMPLATE_FUNCS.get(head)
+            if spec is None:
+                raise refuse()
+            kind, shape = spec
+            piped = value is not None
             if value is not None:
                 args.append("." + value)
-            fields = [a[1:] for a in args if a.startswith(".")]
-            strings = [unquote(a) for a in args if not a.startswith(".")]
-            if len(fields) != 1 or not args[-1].startswith("."):
+            # shape: "s" a string argument, "f" the value (a field), in the function's order
+            if len(args) != len(shape):
                 raise refuse()
-            # a field named in a function's arguments is a label; a piped value is a field already
-            src = fields[0] if value is not None else self.field(fields[0])
+            strings: list[str] = []
+            src = ""
+            for want, token in zip(shape, args, strict=True):
+                f = arg_field(token, piped and token is args[-1])
+                if want == "f" and f is not None:
+                    src = f
+                elif want == "s" and f is None and token[:1] in '"`':
+                    strings.append(unquote(token))
+                else:
+                    raise refuse()
             last = i == len(commands) - 1
-            if head in ("ToUpper", "upper", "ToLower", "lower") and not strings:
-                case = "uc" if head in ("ToUpper", "upper") else "lc"
+            if kind in ("uc", "lc", "base64encode"):
                 if last:
-                    return f"<{case}:{src}>"
-                value = temp(f"{case}:{src}")
-            elif head in ("trim", "TrimSpace") and not strings:
-                value = temp(src)
-                pre.append(f'replace_regexp ({quote(_GO_SPACE)}, "") at {value}')
-            elif head == "replace" and len(strings) == 2:
-                value = temp(src)
-                pre.append(f"replace ({quote(strings[0])}, {quote(strings[1])}) at {value}")
-            elif head == "default" and len(strings) == 1 and not set("<>") & set(strings[0]):
-                value = temp(src)
-                pre.append(f'format if ({value}:"") {quote(strings[0])} as {value}')
-            else:
-                raise refuse()
+                    return f"<{kind}:{src}>"
+                value = temp(f"{kind}:{src}")
+                continue
+            if kind == "urlencode":
+                # Go's url.QueryEscape keeps '~', VictoriaLogs escapes it ('%' is always %25)
+                value = temp(f"urlencode:{src}")
+                pre.append(f'replace ("%7E", "~") at {value}')
+                continue
+            value = temp(src)
+            pre.append(self._template_step(kind, strings, value, refuse))
         if value is None:
             raise refuse()
         return f"<{value}>"
+
+    @staticmethod
+    def _template_step(
+        kind: str, strings: list[str], field: str, refuse: Callable[[], LogQLTranslationError]
+    ) -> str:
+        """Return the pipe applying one template function to a temporary field."""
+        if kind == "trim":
+            return f'replace_regexp ({quote(_GO_SPACE)}, "") at {field}'
+        if kind == "replace":
+            return f"replace ({quote(strings[0])}, {quote(strings[1])}) at {field}"
+        if kind == "default":
+            if set("<>") & set(strings[0]):
+                raise refuse()
+            return f'format if ({field}:"") {quote(strings[0])} as {field}'
+        if kind in ("prefix", "suffix"):
+            if not strings[0]:
+                raise refuse()
+            text = re2_escape(strings[0])
+            regex = f"^{text}" if kind == "prefix" else f"{text}$"
+            return f'replace_regexp ({quote(regex)}, "") at {field}'
+        if kind == "cutset":
+            if not strings[0]:
+                raise refuse()
+            chars = "".join(f"\\x{{{ord(c):x}}}" for c in strings[0])
+            return f'replace_regexp ({quote(f"^[{chars}]+|[{chars}]+$")}, "") at {field}'
+        regex, repl = strings
+        try:
+            # VictoriaLogs leaves an empty value alone; Go would replace a match of ""
+            matches_empty = re.fullmatch(regex, "") is not None
+        except re.error:
+            matches_empty = True
+        if matches_empty:
+            raise _refuse(
+                f"regexReplaceAll {quote(regex)}",
+                "a regex that matches an empty value (VictoriaLogs leaves empty values alone)",
+            )
+        return f"replace_regexp ({quote(regex)}, {quote(repl)}) at {field}"
 
     def parser(self, p: ast.Parser) -> list[str]:
         """Return the LogsQL pipes of a parser stage."""

@@ -6,9 +6,11 @@ Each expected answer is computed here from the records (``dataset.Rec``), with p
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import statistics
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -948,6 +950,41 @@ lines(
     + ' |= "cycle" | regexp "cycle \\\\d+(?P<w> [A-Za-z]+ )" | line_format "{{ TrimSpace .w | lower }}"',
     contains("cycle"),
     lambda r: r.body.split()[3].lower(),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ __line__ | b64enc }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: base64.b64encode(r.body.encode()).decode(),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ .device | trimPrefix \\"pump-\\" }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: r.device.removeprefix("pump-"),
+)
+lines(
+    '{device="pump-2"} | line_format "{{ trimAll \\"p2-\\" .device }}"',
+    lambda r: r.device == "pump-2",
+    lambda r: r.device.strip("p2-"),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ regexReplaceAll \\"pump-([0-9])\\" .device \\"unit${1}\\" }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: "unit" + r.device[-1],
+)
+lines(
+    ALL + ' |= "reading" | logfmt | line_format "{{ .duration | trimSuffix \\"ms\\" }}"',
+    contains("reading"),
+    lambda r: r.logfmt()["duration"].removesuffix("ms"),
+)
+lines(
+    ALL + ' |= "ALERT" | line_format "{{ __line__ | urlencode }}"',
+    contains("ALERT"),
+    lambda r: urllib.parse.quote_plus(r.body, safe="~"),
+)
+lines(
+    '{device="pump-2"} | label_format x="{{.device}}~{{.host_name}} %7E" | line_format "{{ .x | urlencode }}"',
+    lambda r: r.device == "pump-2",
+    lambda r: urllib.parse.quote_plus(f"{r.device}~{r.host} %7E", safe="~"),
 )
 ip_of = lambda r: r.extra.get("client.ip")  # noqa: E731
 lines(

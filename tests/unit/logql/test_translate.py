@@ -162,6 +162,11 @@ def test_binary_between_metric_queries_and_absent() -> None:
         ('{device="a"} |> "<_> x"', "pattern line filter |>"),
         ('{device="a"} | distinct device', "distinct"),
         (
+            '{device="a"} | line_format "{{ regexReplaceAll \\"x*\\" .m \\"y\\" }}"',
+            'regexReplaceAll "x*"',
+        ),
+        ('{device="a"} | line_format "{{ .m | urldecode }}"', "line_format {{ .m | urldecode }}"),
+        (
             'label_replace(count_over_time({device="a"}[1m]), "a", "b", "c", "\\\\pL")',
             'label_replace regex "\\\\pL"',
         ),
