@@ -11,7 +11,6 @@ from typing import Any, TextIO
 import requests
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -23,6 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sentio import __version__
 from sentio.config import ExporterConfig, SentioConfig
+from sentio.otlp_traces import SpanExporter
 from sentio.redact import RedactFilter
 
 
@@ -142,7 +142,7 @@ def setup(config: SentioConfig, **resource_attributes: str) -> Telemetry:
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(**_exporter_kwargs(config, "traces")))
+        BatchSpanProcessor(SpanExporter(**_exporter_kwargs(config, "traces")))
     )
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(
