@@ -301,6 +301,11 @@ class _ToAst(Transformer[Token, Any]):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dst):
                 raise LogQLParseError(f"label_replace: invalid destination label name {dst!r}")
             return ast.LabelReplace(args[0], dst, replacement, src, regex)
+        if str(fn) == "approx_topk":
+            # Loki estimates it; the exact top k is what it estimates
+            if len(args) != 2 or not isinstance(args[0], ast.Number):
+                raise LogQLParseError("approx_topk needs (k, vector)")
+            return ast.VectorAgg("topk", args[1], None, args[0].value)
         return ast.UnsupportedExpr(f"{fn}()")
 
     def number(self, tok: Token) -> ast.Number:

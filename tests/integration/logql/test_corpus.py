@@ -1014,6 +1014,33 @@ lines(
     lambda r: r.json().get("path") == "/api/v0" and (js(r, "status") or 0) >= 404,
 )
 
+CASES.append(
+    Case(
+        f"approx_topk(2, sum by (device) (count_over_time({A}{R})))",
+        "topk",
+        lambda recs: (2, True, per_dev(recs, is_a)),
+    )
+)
+
+
+def offset_recs(recs: Recs, rng_s: int, off_s: int) -> Recs:
+    end = END_OFFSET[0] - off_s * NS
+    return [r for r in recs if end - rng_s * NS < r.time_ns <= end]
+
+
+vector(
+    f"rate_counter({ALL} | json | unwrap latency_ms [10m] offset 5m) by (host_name)",
+    lambda recs: counter_by(offset_recs(recs, 600, 300), host, lat, 600),
+)
+vector(
+    f"quantile_over_time(0.9, {ALL} | json | unwrap latency_ms [10m] offset 5m) by (path)",
+    lambda recs: by_key(offset_recs(recs, 600, 300), path, lat, quant(0.9)),
+)
+vector(
+    f"last_over_time({ALL} | logfmt | unwrap temp [10m] offset 5m) by (device)",
+    lambda recs: by_key(offset_recs(recs, 600, 300), dev, temp, last),
+)
+
 # --- vector(), label_replace, drop/keep with matchers ----------------------------------------
 vector(f'sum(count_over_time({{service_name="nope"}}{R})) or vector(0)', lambda recs: {lab(): 0.0})
 vector(f"sum(count_over_time({A}{R})) or vector(0)", lambda recs: {lab(): total(recs, is_a)})

@@ -343,3 +343,8 @@ def test_vector_label_replace_and_drop_keep_matchers() -> None:
     )
     with pytest.raises(LogQLParseError):
         parse('label_replace(count_over_time({device="a"}[1m]), "1x", "", "a", "")')
+
+
+def test_approx_topk_is_topk() -> None:
+    q = stats('approx_topk(2, sum by (device) (count_over_time({device="a"}[1m])))')
+    assert q.query.endswith("| first 2 by (logql_value desc)")
