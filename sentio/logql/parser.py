@@ -120,7 +120,8 @@ class _ToAst(Transformer[Token, Any]):
         if any(isinstance(v, ast.Unsupported) for v in kept):
             return ast.Unsupported("ip() line filter")
         if str(op) in ("|>", "!>"):
-            return ast.Unsupported(f"pattern line filter {op}")
+            for value in kept:
+                _check_line_pattern(str(op), value)
         return ast.LineFilter(str(op), tuple(kept))
 
     # parsers ------------------------------------------------------------------------------
@@ -354,6 +355,22 @@ class _Matching:
     labels: tuple[str, ...]
     group: str
     include: tuple[str, ...]
+
+
+LINE_PATTERN_CAPTURE = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def _check_line_pattern(op: str, pattern: str) -> None:
+    """Refuse what Loki refuses in a |> pattern: named or consecutive captures."""
+    end = -1
+    for m in LINE_PATTERN_CAPTURE.finditer(pattern):
+        if m.group(1) != "_":
+            raise LogQLParseError(
+                f"{op} {pattern!r}: only <_> captures are allowed in a line filter"
+            )
+        if m.start() == end:
+            raise LogQLParseError(f"{op} {pattern!r}: consecutive captures are not allowed")
+        end = m.end()
 
 
 class _Name(str):

@@ -9,6 +9,7 @@ separately and joined by label set; ``absent_over_time`` an ``AbsentPlan``.
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import json
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from sentio.errors import LogQLParseError, LogQLTranslationError
 from sentio.logql import ast
 from sentio.logql.labels import SEVERITY_FIELD, Resolver, level_regex
-from sentio.logql.parser import unquote
+from sentio.logql.parser import LINE_PATTERN_CAPTURE, unquote
 
 VALUE = "logql_value"
 ROWS = "logql_rows"
@@ -273,6 +274,32 @@ class Translator:
             return f"_msg:~{parts[0]}"
         return "(" + " or ".join(f"_msg:~{p}" for p in parts) + ")"
 
+    def pattern_filter(self, f: ast.LineFilter, n: int) -> list[str]:
+        """Return the pipes of a ``|>`` / ``!>`` pattern line filter, as Loki tests a pattern.
+
+        Loki finds each literal's first occurrence after the previous one; the captures between
+        must not be empty; the line must end with the pattern's last literal, or go on past
+        its last capture. ``extract`` splits the line the same way (first occurrences); a
+        regex first makes sure every literal occurs, in order.
+        """
+        pipes: list[str] = []
+        conds: list[str] = []
+        fields: list[str] = []
+        for i, pattern in enumerate(f.values):
+            extract, cond, names = _line_pattern(pattern, f"logql_m{n}_{i}_")
+            if extract:
+                pipes.append(extract)
+            conds.append(cond)
+            fields.extend(names)
+        if f.op == "|>":
+            cond = conds[0] if len(conds) == 1 else " or ".join(f"({c})" for c in conds)
+        else:
+            cond = " ".join(f"!({c})" for c in conds)
+        pipes.append(f"filter {cond}")
+        if fields:
+            pipes.append(f"delete {', '.join(fields)}")
+        return pipes
+
     def label_expr(self, e: ast.LabelExpr) -> str | None:
         """Return the LogsQL filter of a label filter expression (None: keeps every line)."""
         if isinstance(e, ast.BoolFilter):
@@ -485,7 +512,9 @@ class Translator:
                 raise _refuse(stage.construct, "VictoriaLogs has no equivalent")
             if unwrap is not None and not isinstance(stage, ast.LabelFilter):
                 raise _refuse(type(stage).__name__, "only label filters may follow unwrap")
-            if isinstance(stage, ast.LineFilter):
+            if isinstance(stage, ast.LineFilter) and stage.op in ("|>", "!>"):
+                pipes.extend(self.pattern_filter(stage, len(pipes)))
+            elif isinstance(stage, ast.LineFilter):
                 add(self.line_filter(stage))
             elif isinstance(stage, ast.LabelFilter):
                 add(self.label_expr(stage.expr))
@@ -878,6 +907,42 @@ def _go_regex(regex: str) -> re.Pattern[str]:
         return re.compile(f"(?:{regex})")  # matched whole (fullmatch), as Prometheus anchors it
     except re.error as exc:
         raise LogQLParseError(f"label_replace: invalid regex {quote(regex)}: {exc}") from exc
+
+
+def _line_pattern(pattern: str, prefix: str) -> tuple[str, str, list[str]]:
+    """Return the extract pipe (or ""), the filter and the fields of one |> pattern."""
+    parts: list[str | None] = []  # None: a capture
+    pos = 0
+    for m in LINE_PATTERN_CAPTURE.finditer(pattern):
+        if m.start() > pos:
+            parts.append(pattern[pos : m.start()])
+        parts.append(None)
+        pos = m.end()
+    if pos < len(pattern):
+        parts.append(pattern[pos:])
+    literals = [p for p in parts if p is not None]
+    if not parts:
+        return "", '_msg:=""', []  # an empty pattern matches only an empty line
+    if not literals:
+        return "", "_msg:*", []  # <_>: any line that is not empty
+    names: list[str] = []
+    checks = [f"_msg:~{quote('(?s)' + '.*'.join(re2_escape(x) for x in literals))}"]
+    text = ""
+    if parts[0] is not None:
+        names.append(f"{prefix}{len(names)}")  # a leading literal may be anywhere in the line
+        text += f"<plain:{names[-1]}>"
+    for part in parts:
+        if part is None:
+            names.append(f"{prefix}{len(names)}")
+            text += f"<plain:{names[-1]}>"
+            checks.append(f"{names[-1]}:*")
+        else:
+            text += html.escape(part, quote=False)
+    if parts[-1] is not None:
+        names.append(f"{prefix}{len(names)}")
+        text += f"<plain:{names[-1]}>"
+        checks.append(f'{names[-1]}:""')
+    return f"extract {quote(text)}", " ".join(checks), names
 
 
 def _ipv4_range(name: str, op: str, pattern: str) -> str:

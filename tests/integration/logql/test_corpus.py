@@ -986,6 +986,48 @@ lines(
     lambda r: r.device == "pump-2",
     lambda r: urllib.parse.quote_plus(f"{r.device}~{r.host} %7E", safe="~"),
 )
+
+
+def loki_pattern(pattern: str) -> Callable[[Rec], bool]:
+    """Return Loki's |> test: literals found in turn, captures not empty, the ending kept."""
+    parts = re.split(r"(<_>)", pattern)
+    elems = [p for p in parts if p]
+
+    def test(r: Rec) -> bool:
+        line = r.body
+        if not line or not elems:
+            return not line and not elems
+        off = 0
+        for i, e in enumerate(elems):
+            if e == "<_>":
+                continue
+            j = line.find(e, off)
+            if j < 0 or (i != 0 and j == off):
+                return False
+            off = j + len(e)
+        return (elems[-1] == "<_>") == (off != len(line))
+
+    return test
+
+
+for pat in (
+    "<_> cycle <_> Timeout after <_>",
+    "pump-<_> cycle <_> s",
+    "level=<_> device=pump-0 <_>",
+    '{\\"status\\": 404<_>',
+    "<_>api/v<_>",
+    "<_>",
+):
+    lines(f'{ALL} |> "{pat}"', loki_pattern(pat.replace('\\"', '"')))
+lines(f'{ALL} !> "<_>ALERT<_>"', lambda r: not loki_pattern("<_>ALERT<_>")(r))
+lines(
+    f'{ALL} |> "<_> s" or "<_>ok\\"" != "pump-1"',
+    lambda r: (loki_pattern("<_> s")(r) or loki_pattern('<_>ok"')(r)) and "pump-1" not in r.body,
+)
+vector(
+    f'sum by (device) (count_over_time({ALL} |> "<_> cycle <_>" {R}))',
+    lambda recs: group([r for r in recs if loki_pattern("<_> cycle <_>")(r)], dev, len),
+)
 ip_of = lambda r: r.extra.get("client.ip")  # noqa: E731
 lines(
     ALL + ' | client_ip = ip("10.0.1.0/24")',

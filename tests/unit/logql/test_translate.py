@@ -159,7 +159,6 @@ def test_binary_between_metric_queries_and_absent() -> None:
         ('{device="a"} | json x="a[0]"', 'json x="a[0]"'),
         ('{device="a"} | json x="a[\\"b.c\\"]"', 'json x="a[\\"b.c\\"]"'),
         ('{device="a"} | __error__!=""', '__error__ != ""'),
-        ('{device="a"} |> "<_> x"', "pattern line filter |>"),
         ('{device="a"} | distinct device', "distinct"),
         (
             '{device="a"} | line_format "{{ regexReplaceAll \\"x*\\" .m \\"y\\" }}"',
@@ -348,3 +347,19 @@ def test_vector_label_replace_and_drop_keep_matchers() -> None:
 def test_approx_topk_is_topk() -> None:
     q = stats('approx_topk(2, sum by (device) (count_over_time({device="a"}[1m])))')
     assert q.query.endswith("| first 2 by (logql_value desc)")
+
+
+def test_pattern_line_filter_splits_as_loki_tests() -> None:
+    assert logsql('{device="a"} |> "<_> x <_>"') == (
+        '"device":="a" | extract "<plain:logql_m0_0_0> x <plain:logql_m0_0_1>"'
+        ' | filter _msg:~"(?s) x " logql_m0_0_0:* logql_m0_0_1:*'
+        " | delete logql_m0_0_0, logql_m0_0_1"
+    )
+    assert logsql('{device="a"} !> "a<b"') == (
+        '"device":="a" | extract "<plain:logql_m0_0_0>a&lt;b<plain:logql_m0_0_1>"'
+        ' | filter !(_msg:~"(?s)a<b" logql_m0_0_1:"") | delete logql_m0_0_0, logql_m0_0_1'
+    )
+    with pytest.raises(LogQLParseError):
+        parse('{device="a"} |> "<x> y"')
+    with pytest.raises(LogQLParseError):
+        parse('{device="a"} |> "<_><_> y"')
