@@ -1,4 +1,9 @@
-"""`sentio bench logql` at a small scale: every query answers both ways, the stream is whole."""
+"""`sentio bench logql` at a small scale: every query answers both ways, the stream is whole.
+
+The bench waits until VictoriaLogs returns its newest record as a row, not only until it
+counts every record: its stats see fresh records a second or so before ``sort | limit``
+queries do, and the streamed answer then came back empty now and then.
+"""
 
 from __future__ import annotations
 
@@ -19,5 +24,7 @@ def test_bench_logql_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert report.stream_bytes > 2000 * 20
     assert [t.query for t in report.timings] == [q for _k, q in CORPUS]
     assert all(t.api_s > 0 and t.direct_s > 0 for t in report.timings)
-    assert report.api_peak_rss_streaming_mb > 0
-    assert report.p99_ratio >= report.median_ratio > 0
+    assert report.api_peak_rss_streaming_mb >= report.api_rss_before_mb > 0
+    assert report.api_peak_rss_mb >= report.api_peak_rss_streaming_mb
+    assert 0 < report.ratio_min <= report.ratio_p25 <= report.median_ratio
+    assert report.median_ratio <= report.ratio_p75 <= report.p99_ratio <= report.ratio_max
