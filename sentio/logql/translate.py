@@ -319,7 +319,7 @@ class Translator:
             return self.matcher(ast.Matcher(e.name, e.op, e.value))
         if e.kind == "ip":
             name = qf(self.field(e.name))
-            body = f"{name}:{_ipv4_range(e.name, e.op, e.value)}"
+            body = f"{name}:{_ip_range(e.name, e.op, e.value)}"
             # Loki drops a line without the label whichever the operator
             return f"({name}:* -{body})" if e.op == "!=" else body
         name = qf(self.field(e.name))
@@ -945,23 +945,36 @@ def _line_pattern(pattern: str, prefix: str) -> tuple[str, str, list[str]]:
     return f"extract {quote(text)}", " ".join(checks), names
 
 
-def _ipv4_range(name: str, op: str, pattern: str) -> str:
-    """Return the LogsQL ``ipv4_range`` of a Loki ip() pattern: an address, a-b or a CIDR."""
-    text = pattern.strip()
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def _ip_range(name: str, op: str, pattern: str) -> str:
+    """Return the LogsQL ``ipv4_range``/``ipv6_range`` of a Loki ip(): an address, a-b or a CIDR."""
+    lo: ipaddress.IPv4Address | ipaddress.IPv6Address
+    hi: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
-        if "/" in text:
-            net = ipaddress.ip_network(text, strict=False)
-            if net.version == 4:
-                return f"ipv4_range({quote(str(net))})"
-        elif "-" in text:
-            lo, hi = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
-            if lo.version == hi.version == 4:
-                return f"ipv4_range({quote(str(lo))}, {quote(str(hi))})"
-        elif ipaddress.ip_address(text).version == 4:
-            return f"ipv4_range({quote(text)})"
+        if "/" in pattern:
+            net = ipaddress.ip_network(pattern, strict=False)
+            lo, hi = net.network_address, net.broadcast_address
+        elif "-" in pattern:
+            lo, hi = (ipaddress.ip_address(x) for x in pattern.split("-", 1))
+        else:
+            lo = hi = ipaddress.ip_address(pattern)
     except ValueError as exc:
         raise LogQLParseError(f"{name}{op}ip({quote(pattern)}): not an IP, range or CIDR") from exc
-    raise _refuse(f"{name}{op}ip({quote(pattern)})", "only IPv4 patterns are translated")
+    if lo.version != hi.version or lo > hi:  # type: ignore[operator]
+        raise LogQLParseError(f"{name}{op}ip({quote(pattern)}): not an IP range")
+    if lo.version == 6 and (
+        "%" in pattern
+        or any(isinstance(a, ipaddress.IPv6Address) and a in _MAPPED for a in (lo, hi))
+        or (lo < _MAPPED.network_address < hi)  # type: ignore[operator]
+    ):
+        # VictoriaLogs reads IPv4-mapped IPv6 as IPv4; Loki keeps the two families apart
+        raise _refuse(f"{name}{op}ip({quote(pattern)})", "IPv4-mapped or zoned IPv6 ranges")
+    fn = "ipv4_range" if lo.version == 4 else "ipv6_range"
+    if lo == hi:
+        return f"{fn}({quote(str(lo))})"
+    return f"{fn}({quote(str(lo))}, {quote(str(hi))})"
 
 
 def _compare(op: str, a: float, b: float) -> bool:

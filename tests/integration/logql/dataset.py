@@ -115,7 +115,13 @@ def make_records(base_s: int) -> list[Rec]:
                 severity=level,
                 body=body,
                 trace_id=f"{i:032x}" if i % 6 == 0 else "",
-                extra={"client.ip": f"10.0.{i % 2}.{i}"} if i % 5 == 4 else {},
+                extra=(
+                    {"client.ip": f"10.0.{i % 2}.{i}"}
+                    if i % 5 == 4
+                    else {"client.ip": f"2001:db8::{i:x}"}
+                    if i % 5 == 2
+                    else {}
+                ),
             )
         )
     return out

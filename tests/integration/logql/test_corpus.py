@@ -1028,7 +1028,20 @@ vector(
     f'sum by (device) (count_over_time({ALL} |> "<_> cycle <_>" {R}))',
     lambda recs: group([r for r in recs if loki_pattern("<_> cycle <_>")(r)], dev, len),
 )
-ip_of = lambda r: r.extra.get("client.ip")  # noqa: E731
+ip_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 4 else None  # noqa: E731
+ip6_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 2 else None  # noqa: E731
+lines(
+    ALL + ' | client_ip = ip("2001:db8::/120")',
+    lambda r: ip6_of(r) is not None and r.i < 256,
+)
+lines(
+    ALL + ' | client_ip = ip("2001:db8::10-2001:db8::30")',
+    lambda r: ip6_of(r) is not None and 0x10 <= r.i <= 0x30,
+)
+lines(
+    ALL + ' | client_ip != ip("2001:db8::/32")',
+    lambda r: ip_of(r) is not None,
+)
 lines(
     ALL + ' | client_ip = ip("10.0.1.0/24")',
     lambda r: ip_of(r) is not None and r.i % 2 == 1,
@@ -1039,7 +1052,7 @@ lines(
 )
 lines(
     ALL + ' | client_ip != ip("10.0.0.0/24")',
-    lambda r: ip_of(r) is not None and r.i % 2 == 1,
+    lambda r: (ip_of(r) is not None and r.i % 2 == 1) or ip6_of(r) is not None,
 )
 lines(ALL + ' | client_ip = ip("10.0.1.19")', lambda r: r.i == 19)
 lines(

@@ -147,7 +147,8 @@ def test_binary_between_metric_queries_and_absent() -> None:
     ("logql", "construct"),
     [
         ('{device="a"} |= ip("1.2.3.4")', "ip() line filter"),
-        ('{device="a"} | addr = ip("::1")', 'addr=ip("::1")'),
+        ('{device="a"} | addr = ip("::ffff:1.2.3.4")', 'addr=ip("::ffff:1.2.3.4")'),
+        ('{device="a"} | addr = ip("::/0")', 'addr=ip("::/0")'),
         ('{device="a"} | line_format "{{ .x | title }}"', "line_format {{ .x | title }}"),
         (
             '{device="a"} | line_format "{{ Replace .x \\"a\\" \\"b\\" -1 }}"',
@@ -263,7 +264,15 @@ def test_params() -> None:
             '"device":="a" | format "<m>" as logql_tmp1 | replace ("a", "b") at logql_tmp1'
             ' | format "<logql_tmp1>" as _msg | delete logql_tmp1',
         ),
-        ('{device="a"} | addr = ip("10.0.0.0/8")', '"device":="a" "addr":ipv4_range("10.0.0.0/8")'),
+        (
+            '{device="a"} | addr = ip("10.0.0.0/8")',
+            '"device":="a" "addr":ipv4_range("10.0.0.0", "10.255.255.255")',
+        ),
+        (
+            '{device="a"} | addr = ip("2001:db8::/32")',
+            '"device":="a" "addr":ipv6_range("2001:db8::",'
+            ' "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")',
+        ),
         (
             '{device="a"} | addr != ip("10.0.0.1-10.0.0.9")',
             '"device":="a" ("addr":* -"addr":ipv4_range("10.0.0.1", "10.0.0.9"))',
