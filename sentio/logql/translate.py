@@ -62,7 +62,7 @@ RATE_COUNTER_COLUMNS = (
 # Go's unicode.IsSpace (strings.TrimSpace) at either end of a value
 _GO_SPACE = r"^[\t\n\v\f\r \x{85}\p{Z}]+|[\t\n\v\f\r \x{85}\p{Z}]+$"
 _TEMPLATE_TOKEN = re.compile(
-    r'\s*(\.[A-Za-z_][A-Za-z0-9_]*|"(?:\\.|[^"\\])*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*)\s*'
+    r'\s*(\.[A-Za-z_][A-Za-z0-9_]*|"(?:\\.|[^"\\])*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+)\s*'
 )
 
 
@@ -82,6 +82,14 @@ _TEMPLATE_FUNCS: dict[str, tuple[str, str]] = {
     "trimSuffix": ("suffix", "sf"),
     "trimAll": ("cutset", "sf"),
     "regexReplaceAll": ("regex", "sfs"),
+    # Go's strings functions, the value first
+    "Replace": ("replace_n", "fssn"),
+    "TrimPrefix": ("prefix", "fs"),
+    "TrimSuffix": ("suffix", "fs"),
+    "Trim": ("cutset", "fs"),
+    "TrimLeft": ("left", "fs"),
+    "TrimRight": ("right", "fs"),
+    "repeat": ("repeat", "nf"),
 }
 _TEMPLATE_SOURCES = {"__line__": "_msg", "__timestamp__": "_time"}
 
@@ -364,11 +372,14 @@ class Translator:
                 f"only .label and {', '.join(_TEMPLATE_FUNCS)} are translated",
             )
 
-        def temp(source: str) -> str:
+        def temp_text(pattern: str) -> str:
             name = f"logql_tmp{len(temps) + 1}"
             temps.append(name)
-            pre.append(f"format {quote(f'<{source}>')} as {name}")
+            pre.append(f"format {quote(pattern)} as {name}")
             return name
+
+        def temp(source: str) -> str:
+            return temp_text(f"<{source}>")
 
         def arg_field(token: str, piped: bool) -> str | None:
             if token in _TEMPLATE_SOURCES:
@@ -402,6 +413,7 @@ class Translator:
             if len(args) != len(shape):
                 raise refuse()
             strings: list[str] = []
+            numbers: list[int] = []
             src = ""
             for want, token in zip(shape, args, strict=True):
                 f = arg_field(token, piped and token is args[-1])
@@ -409,9 +421,30 @@ class Translator:
                     src = f
                 elif want == "s" and f is None and token[:1] in '"`':
                     strings.append(unquote(token))
+                elif want == "n" and re.fullmatch(r"-?[0-9]+", token):
+                    numbers.append(int(token))
                 else:
                     raise refuse()
             last = i == len(commands) - 1
+            if kind == "repeat":
+                if not 0 <= numbers[0] <= 100:
+                    raise refuse()
+                text = f"<{src}>" * numbers[0]
+                if last:
+                    return text
+                value = temp_text(text)
+                continue
+            if kind in ("replace", "replace_n") and not strings[0]:
+                raise refuse()  # Go inserts the new text between every character
+            if kind == "replace_n":
+                value = temp(src)
+                n = numbers[0]
+                if n != 0:
+                    limit = f" limit {n}" if n > 0 else ""
+                    pre.append(
+                        f"replace ({quote(strings[0])}, {quote(strings[1])}) at {value}{limit}"
+                    )
+                continue
             if kind in ("uc", "lc", "base64encode"):
                 if last:
                     return f"<{kind}:{src}>"
@@ -441,6 +474,12 @@ class Translator:
             if set("<>") & set(strings[0]):
                 raise refuse()
             return f'format if ({field}:"") {quote(strings[0])} as {field}'
+        if kind in ("left", "right"):
+            if not strings[0]:
+                raise refuse()
+            chars = "".join(f"\\x{{{ord(c):x}}}" for c in strings[0])
+            regex = f"^[{chars}]+" if kind == "left" else f"[{chars}]+$"
+            return f'replace_regexp ({quote(regex)}, "") at {field}'
         if kind in ("prefix", "suffix"):
             if not strings[0]:
                 raise refuse()

@@ -1028,6 +1028,26 @@ vector(
     f'sum by (device) (count_over_time({ALL} |> "<_> cycle <_>" {R}))',
     lambda recs: group([r for r in recs if loki_pattern("<_> cycle <_>")(r)], dev, len),
 )
+lines(
+    '{device="pump-1"} | line_format "{{ Replace .service_name \\"a\\" \\"A\\" 1 }}|{{ Replace .service_name \\"a\\" \\"A\\" -1 }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: r.service.replace("a", "A", 1) + "|" + r.service.replace("a", "A"),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ TrimPrefix .device \\"pump\\" }}{{ TrimLeft .host_name \\"ed\\" }}{{ TrimRight .service_name \\"ab-\\" }}{{ Trim .device \\"p1\\" }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: (
+        r.device.removeprefix("pump")
+        + r.host.lstrip("ed")
+        + r.service.rstrip("ab-")
+        + r.device.strip("p1")
+    ),
+)
+lines(
+    '{device="pump-1"} | line_format "{{ repeat 3 .device }}|{{ .host_name | repeat 2 | ToUpper }}"',
+    lambda r: r.device == "pump-1",
+    lambda r: r.device * 3 + "|" + (r.host * 2).upper(),
+)
 ip_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 4 else None  # noqa: E731
 ip6_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 2 else None  # noqa: E731
 lines(

@@ -151,8 +151,8 @@ def test_binary_between_metric_queries_and_absent() -> None:
         ('{device="a"} | addr = ip("::/0")', 'addr=ip("::/0")'),
         ('{device="a"} | line_format "{{ .x | title }}"', "line_format {{ .x | title }}"),
         (
-            '{device="a"} | line_format "{{ Replace .x \\"a\\" \\"b\\" -1 }}"',
-            'line_format {{ Replace .x "a" "b" -1 }}',
+            '{device="a"} | line_format "{{ Replace .x \\"\\" \\"b\\" -1 }}"',
+            'line_format {{ Replace .x "" "b" -1 }}',
         ),
         ('{device="a"} | logfmt --strict', "logfmt --strict"),
         ('sum_over_time({device="a"}[1m])', "sum_over_time()"),
@@ -166,6 +166,11 @@ def test_binary_between_metric_queries_and_absent() -> None:
             'regexReplaceAll "x*"',
         ),
         ('{device="a"} | line_format "{{ .m | urldecode }}"', "line_format {{ .m | urldecode }}"),
+        ('{device="a"} | line_format "{{ trunc 3 .m }}"', "line_format {{ trunc 3 .m }}"),
+        (
+            '{device="a"} | line_format "{{ .m | TrimPrefix \\"x\\" }}"',
+            'line_format {{ .m | TrimPrefix "x" }}',
+        ),
         (
             'label_replace(count_over_time({device="a"}[1m]), "a", "b", "c", "\\\\pL")',
             'label_replace regex "\\\\pL"',
