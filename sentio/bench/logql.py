@@ -28,7 +28,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from sentio.bench.ingest import BenchError
-from sentio.bench.procstat import peak_rss_mb
+from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
 from sentio.logql.labels import Resolver
 from sentio.logql.parser import parse
@@ -69,13 +69,14 @@ CORPUS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class QueryTiming:
-    """One query: median seconds through the API and straight to VictoriaLogs."""
+    """One query: median seconds through the API and straight to VictoriaLogs; API CPU ms."""
 
     query: str
     kind: str
     api_s: float
     direct_s: float
     ratio: float
+    api_cpu_ms: float  # CPU of the API's event loop per request of this query, mean
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class LogqlReport:
     ratio_p75: float
     ratio_max: float
     median_overhead_ms: float
+    api_cpu_ms_per_query: float
     ingest_s: float
     stream_lines: int
     stream_bytes: int
@@ -257,6 +259,14 @@ def _api(
     return lambda: _timed(session, "GET", f"{api}/loki/api/v1/query_range", params=params)
 
 
+def _cpu_s(pid: int) -> float:
+    """Return the CPU seconds of ``pid``'s main thread (the API's event loop), to the ns."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / NS
+    except (OSError, ValueError, IndexError):
+        return cpu_seconds(pid)  # clock ticks: coarser, every thread
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -345,11 +355,13 @@ def run(
             timings: list[QueryTiming] = []
             ratios: list[float] = []
             overheads: list[float] = []
+            cpu: list[float] = []
             for kind, logql in CORPUS:
                 via_api = _api(session, api, kind, logql, start, end)
                 direct = _direct(session, vl, kind, logql, translator, start, end)
                 via_api(), direct()  # warm both paths (caches, connections)
                 a_s, d_s = [], []
+                cpu0 = _cpu_s(pid)
                 for i in range(repeat):
                     if i % 2:  # alternate which goes first, so neither gets the warmer caches
                         d_s.append(direct())
@@ -357,15 +369,25 @@ def run(
                     else:
                         a_s.append(via_api())
                         d_s.append(direct())
+                cpu_ms = (_cpu_s(pid) - cpu0) * 1000 / repeat
+                cpu.append(cpu_ms)
                 ratios.extend(a / d for a, d in zip(a_s, d_s, strict=True))
                 overheads.extend(a - d for a, d in zip(a_s, d_s, strict=True))
                 a_med, d_med = statistics.median(a_s), statistics.median(d_s)
                 timings.append(
                     QueryTiming(
-                        logql, kind, round(a_med, 5), round(d_med, 5), round(a_med / d_med, 3)
+                        logql,
+                        kind,
+                        round(a_med, 5),
+                        round(d_med, 5),
+                        round(a_med / d_med, 3),
+                        round(cpu_ms, 2),
                     )
                 )
-                progress(f"{a_med * 1000:8.1f} ms vs {d_med * 1000:8.1f} ms  {logql}")
+                progress(
+                    f"{a_med * 1000:8.1f} ms vs {d_med * 1000:8.1f} ms  (API CPU {cpu_ms:5.1f} ms)"
+                    f"  {logql}"
+                )
         return LogqlReport(
             records=records,
             repeat=repeat,
@@ -377,6 +399,7 @@ def run(
             ratio_p75=round(_pct(ratios, 0.75), 3),
             ratio_max=round(max(ratios), 3),
             median_overhead_ms=round(statistics.median(overheads) * 1000, 2),
+            api_cpu_ms_per_query=round(statistics.fmean(cpu), 2),
             ingest_s=round(ingest_s, 1),
             stream_lines=got,
             stream_bytes=size,

@@ -23,7 +23,7 @@ def test_bench_logql_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert report.stream_lines == 2000
     assert report.stream_bytes > 2000 * 20
     assert [t.query for t in report.timings] == [q for _k, q in CORPUS]
-    assert all(t.api_s > 0 and t.direct_s > 0 for t in report.timings)
+    assert all(t.api_s > 0 and t.direct_s > 0 and t.api_cpu_ms > 0 for t in report.timings)
     assert report.api_peak_rss_streaming_mb >= report.api_rss_before_mb > 0
     assert report.api_peak_rss_mb >= report.api_peak_rss_streaming_mb
     assert 0 < report.ratio_min <= report.ratio_p25 <= report.median_ratio
