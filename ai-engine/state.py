@@ -26,7 +26,8 @@ from sentio.ai_engine.models.robust import RobustStream
 from sentio.ai_engine.models.seasonal import SeasonalBaseline
 from sentio.ai_engine.reader import LabelSet
 
-STATE_VERSION = 3
+STATE_VERSION = 4
+PACKED_SINCE = 4  # from this version each kind of model array is one archive member
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -56,6 +57,24 @@ def _key(raw: Any) -> LabelSet:
     return tuple((str(k), str(v)) for k, v in raw)
 
 
+def _joined(arrays: list[Any]) -> Any:
+    """Return the arrays flattened end to end (float64)."""
+    if not arrays:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+
+
+def _split(flat: Any, shapes: list[list[int]]) -> list[Any]:
+    """Return ``flat`` cut back into arrays of ``shapes``, in order."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    if sum(sizes) != len(flat):
+        raise ValueError("the packed arrays do not match their shapes")
+    if not shapes:
+        return []
+    cuts = np.cumsum(sizes)[:-1]
+    return [a.reshape(shape) for a, shape in zip(np.split(flat, cuts), shapes, strict=True)]
+
+
 def encode(state: QueryState) -> bytes:
     """Return the state as the bytes of an ``.npz`` archive."""
     arrays: dict[str, Any] = {
@@ -65,18 +84,27 @@ def encode(state: QueryState) -> bytes:
     }
     index = {key: i for i, key in enumerate(state.keys)}
     seasonal = []
-    for i, (key, model) in enumerate(state.seasonal.items()):
+    for key, model in state.seasonal.items():
         seasonal.append(
             {"key": index[key], "bucket_s": model.bucket_s, "weekly": model.weekly,
-             "k": model.k, "min_samples": model.min_samples}
+             "k": model.k, "min_samples": model.min_samples, "size": len(model.median)}
         )  # fmt: skip
-        arrays[f"seasonal.{i}.median"] = model.median
-        arrays[f"seasonal.{i}.sigma"] = model.sigma
+    # Each kind of array of every model in one archive member: thousands of members are slow.
+    models = list(state.seasonal.values())
+    arrays["seasonal.median"] = _joined([m.median for m in models])
+    arrays["seasonal.sigma"] = _joined([m.sigma for m in models])
     devices = []
-    for i, (gkey, device) in enumerate(state.devices.items()):
-        devices.append({"key": [list(kv) for kv in gkey], "metrics": list(device.metrics)})
-        for name, values in device.to_arrays().items():
-            arrays[f"device.{i}.{name}"] = values
+    parts: dict[str, list[Any]] = {}
+    for gkey, device in state.devices.items():
+        held = device.to_arrays()
+        devices.append(
+            {"key": [list(kv) for kv in gkey], "metrics": list(device.metrics),
+             "shapes": {name: list(np.shape(values)) for name, values in held.items()}}
+        )  # fmt: skip
+        for name, values in held.items():
+            parts.setdefault(name, []).append(values)
+    for name, each in parts.items():
+        arrays[f"device.{name}"] = _joined(each)
     meta = {
         "version": STATE_VERSION,
         "keys": [[list(kv) for kv in key] for key in state.keys],
@@ -103,8 +131,10 @@ def decode(data: bytes) -> QueryState | None:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-        if meta.get("version") != STATE_VERSION:
+        version = meta.get("version")
+        if version not in (PACKED_SINCE - 1, STATE_VERSION):
             return None
+        packed = version >= PACKED_SINCE
         keys = [_key(raw) for raw in meta["keys"]]
         robust = RobustStream(
             alpha=float(meta["robust"]["alpha"]),
@@ -118,18 +148,33 @@ def decode(data: bytes) -> QueryState | None:
             raise ValueError("the streaming state does not match the series")
         state = QueryState(keys=keys, robust=robust)
         state.choice = {keys[int(i)]: str(choice) for i, choice in meta["choice"]}
-        for i, raw in enumerate(meta["seasonal"]):
+        if packed:
+            sizes = [[int(raw["size"])] for raw in meta["seasonal"]]
+            medians = _split(arrays["seasonal.median"], sizes)
+            sigmas = _split(arrays["seasonal.sigma"], sizes)
+        else:  # one member per array (version 3)
+            medians = [arrays[f"seasonal.{i}.median"] for i in range(len(meta["seasonal"]))]
+            sigmas = [arrays[f"seasonal.{i}.sigma"] for i in range(len(meta["seasonal"]))]
+        for raw, median, sigma in zip(meta["seasonal"], medians, sigmas, strict=True):
             state.seasonal[keys[int(raw["key"])]] = SeasonalBaseline(
                 bucket_s=int(raw["bucket_s"]),
                 weekly=bool(raw["weekly"]),
                 k=float(raw["k"]),
                 min_samples=int(raw["min_samples"]),
-                median=arrays[f"seasonal.{i}.median"].astype(np.float64),
-                sigma=arrays[f"seasonal.{i}.sigma"].astype(np.float64),
+                median=median.astype(np.float64),
+                sigma=sigma.astype(np.float64),
             )
+        held: dict[str, list[Any]] = {}
+        if packed and meta["devices"]:
+            for name in meta["devices"][0]["shapes"]:
+                shapes = [raw["shapes"][name] for raw in meta["devices"]]
+                held[name] = _split(arrays[f"device.{name}"], shapes)
         for i, raw in enumerate(meta["devices"]):
-            prefix = f"device.{i}."
-            parts = {n[len(prefix) :]: a for n, a in arrays.items() if n.startswith(prefix)}
+            if packed:
+                parts = {name: split[i] for name, split in held.items()}
+            else:
+                prefix = f"device.{i}."
+                parts = {n[len(prefix) :]: a for n, a in arrays.items() if n.startswith(prefix)}
             state.devices[_key(raw["key"])] = DeviceModel.from_arrays(raw["metrics"], parts)
         for raw in meta.get("history", []):  # absent from states saved before it existed
             since = None if raw["since"] is None else int(raw["since"])
