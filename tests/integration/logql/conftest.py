@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from sentio.logql.victorialogs import parse_rfc3339_ns
 from sentio.stack.backends import backends
 from sentio.stack.install import install
 from sentio.stack.supervisor import Stack
@@ -72,7 +74,16 @@ def count_in_vl(vl: str, query: str) -> int:
     )
     resp.raise_for_status()
     lines = [line for line in resp.text.splitlines() if line.strip()]
-    return int(__import__("json").loads(lines[0])["n"]) if lines else 0
+    return int(json.loads(lines[0])["n"]) if lines else 0
+
+
+def newest_in_vl(vl: str) -> int | None:
+    """Return the time of the newest record VictoriaLogs returns as a row, if any."""
+    query = "* | sort by (_time desc) | limit 1"
+    resp = requests.post(f"{vl}/select/logsql/query", data={"query": query}, timeout=10)
+    resp.raise_for_status()
+    lines = [line for line in resp.text.splitlines() if line.strip()]
+    return parse_rfc3339_ns(json.loads(lines[0])["_time"]) if lines else None
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +108,9 @@ def logql_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogqlEnv]:
         records = make_records(base)
         send_otlp(vl, records)
         deadline = time.monotonic() + 30
-        while count_in_vl(vl, '"service.name":~"plant-.*"') < COUNT:
+        newest = max(r.time_ns for r in records)
+        # stats count fresh records a second or so before sort|limit queries return them
+        while count_in_vl(vl, '"service.name":~"plant-.*"') < COUNT or newest_in_vl(vl) != newest:
             assert time.monotonic() < deadline, "VictoriaLogs did not show the records in 30 s"
             time.sleep(0.1)
         yield LogqlEnv(api, vl, records, base)
