@@ -1,13 +1,14 @@
 """Run translated metric plans on VictoriaLogs and shape the answers as Loki's matrix or vector.
 
-VictoriaLogs computes every aggregate; what is done here is only what joins the answers of
-two stats queries (binary operators between metric queries), fills ``absent_over_time`` and
-renames labels to Loki's names.
+VictoriaLogs computes every aggregate over log records; what is done here works on its stats
+answers only: joining two of them (binary operators), aggregating series that are no one stats
+query's rows (``AggPlan``), ``label_replace``, ``absent_over_time`` and ``vector()``, Loki's
+quantile and rate_counter from their stats columns (``sentio.logql.reduce``), and Loki's label
+names.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import statistics
@@ -17,9 +18,8 @@ from typing import Any
 
 from sentio.errors import LogQLTranslationError
 from sentio.logql.labels import LEVEL_LABELS, loki_name, normalize_level, parse_stream
+from sentio.logql.reduce import merge, number, reduce
 from sentio.logql.translate import (
-    QUANTILE_VALUES,
-    RATE_COUNTER_COLUMNS,
     TIME_BUCKET,
     VALUE,
     AbsentPlan,
@@ -75,79 +75,6 @@ def _labels(metric: dict[str, str], names: dict[str, str]) -> Labels:
     return tuple(sorted(out.items()))
 
 
-def _value(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(v) else v
-
-
-def _quantile(q: float, text: str) -> float | None:
-    """Return Loki's quantile (linear between the two nearest ranks) of a JSON list of values."""
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        return None
-    values = sorted(v for x in raw if (v := _value(str(x))) is not None)
-    if not values:
-        return None
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    rank = q * (len(values) - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(len(values) - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return values[lower] * (1 - weight) + values[upper] * weight
-
-
-def _rate_counter(cols: dict[str, str], range_ns: int) -> float | None:
-    """Return Loki's rate_counter from the stats of one window (Loki's extrapolation, as is)."""
-    n_col, v0_col, v1_col, t0_col, t1_col, resets_col, reset0_col = RATE_COUNTER_COLUMNS
-    n = _value(cols.get(n_col, ""))
-    if n is None or n < 1:
-        return None
-    if n < 2:
-        return 0.0
-    nums = [_value(cols.get(c, "")) for c in (v0_col, v1_col, resets_col, reset0_col)]
-    if any(x is None for x in nums):
-        return None
-    v0, v1, resets, reset0 = (float(x or 0.0) for x in nums)
-    t0 = parse_rfc3339_ns(cols.get(t0_col, ""))
-    t1 = parse_rfc3339_ns(cols.get(t1_col, ""))
-    result = v1 - v0 + (resets - reset0)
-    # Loki takes sample times in ns and divides by 1000 as if they were ms: kept, to match it
-    to_start = float(range_ns // 1_000_000) / 1000
-    to_end = 0.0
-    sampled = float(t1 - t0) / 1000
-    average = sampled / (n - 1)
-    if result > 0 and v0 >= 0:
-        to_zero = sampled * (v0 / result)
-        to_start = min(to_start, to_zero)
-    threshold = average * 1.1
-    extrapolate = sampled
-    extrapolate += to_start if to_start < threshold else average / 2
-    extrapolate += to_end if to_end < threshold else average / 2
-    return result * _div(extrapolate, sampled) / (range_ns / NS)
-
-
-def _div(a: float, b: float) -> float:
-    """Return a / b as Go's floats divide (b == 0 gives an infinity or NaN)."""
-    if b:
-        return a / b
-    return math.nan if a == 0 else math.copysign(math.inf, a)
-
-
-def _reduce(plan: StatsPlan, cols: dict[str, str]) -> float | None:
-    if plan.reduce == "quantile":
-        return _quantile(plan.param, cols.get(QUANTILE_VALUES, "[]"))
-    if plan.reduce == "rate_counter":
-        return _rate_counter(cols, plan.range_ns)
-    return _value(cols.get(VALUE, ""))
-
-
 def _columns(rows: list[JSON], names: dict[str, str], point: Callable[[JSON], list[Any]]) -> Any:
     """Return {labels: {ts text: {column: value}}} of stats rows, one column per ``__name__``."""
     out: dict[Labels, dict[str, dict[str, str]]] = {}
@@ -183,37 +110,6 @@ async def _bucketed(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
     return _reduced_series(plan, buckets, w.times(), step, k)
 
 
-def _merge(plan: StatsPlan, parts: list[dict[str, str]]) -> dict[str, str]:
-    """Return the stats columns of consecutive buckets (in time order) as one window's."""
-    if len(parts) == 1:
-        return parts[0]
-    if plan.reduce == "quantile":
-        values: list[Any] = []
-        for p in parts:
-            try:
-                values.extend(json.loads(p.get(QUANTILE_VALUES, "[]")))
-            except ValueError:
-                continue
-        return {QUANTILE_VALUES: json.dumps(values)}
-    n, v0, v1, t0, t1, resets, reset0 = RATE_COUNTER_COLUMNS
-
-    def total(column: str) -> str:
-        return repr(math.fsum(_value(p.get(column, "")) or 0.0 for p in parts))
-
-    first, last = parts[0], parts[-1]
-    # the resets of every bucket, less the first sample's of the window (its previous sample
-    # lies before it); a later bucket's first sample follows a sample within the window
-    return {
-        n: total(n),
-        v0: first.get(v0, ""),
-        t0: first.get(t0, ""),
-        reset0: first.get(reset0, ""),
-        v1: last.get(v1, ""),
-        t1: last.get(t1, ""),
-        resets: total(resets),
-    }
-
-
 def _reduced_series(
     plan: StatsPlan,
     buckets: dict[Labels, dict[int, dict[str, str]]],
@@ -228,7 +124,7 @@ def _reduced_series(
             parts = [by_end[e] for e in range(t - (k - 1) * step, t + 1, step) if e in by_end]
             if not parts:
                 continue
-            v = _reduce(plan, _merge(plan, parts))
+            v = reduce(plan, merge(plan, parts))
             if v is not None:
                 out.setdefault(labels, {})[t] = v
     return out
@@ -254,12 +150,12 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
             cols = _columns(rows, plan.labels, lambda r: [r["value"]])
             for labels, by_ts in cols.items():
                 for columns in by_ts.values():
-                    v = _reduce(plan, columns)
+                    v = reduce(plan, columns)
                     if v is not None:
                         out.setdefault(labels, {})[w.end] = v
             return out
         for row in rows:
-            v = _value(str(row["value"][1]))
+            v = number(str(row["value"][1]))
             if v is not None:
                 out.setdefault(_labels(row["metric"], plan.labels), {})[w.end] = v
         return out
@@ -291,7 +187,7 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
         labels = _labels(row["metric"], plan.labels)
         buckets: dict[int, float] = {}
         for ts, text in row["values"]:
-            v = _value(str(text))
+            v = number(str(text))
             if v is not None:
                 buckets[round(float(ts) * NS) + step + plan.offset_ns] = v  # the bucket's end
         for t in w.times():

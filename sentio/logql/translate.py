@@ -4,28 +4,29 @@ A log query becomes one LogsQL query (filters, then pipes). A metric query becom
 ``StatsPlan``: one LogsQL query ending in ``stats`` (and ``math`` / ``filter`` / ``first`` /
 ``sort`` pipes after it) that VictoriaLogs' ``stats_query_range`` or ``stats_query`` answers.
 Binary operators between two metric queries become a ``BinaryPlan`` whose sides are answered
-separately and joined by label set; ``absent_over_time`` an ``AbsentPlan``.
+separately and joined by label set; ``absent_over_time`` an ``AbsentPlan``; an aggregation
+over series that are no one stats query's rows an ``AggPlan``. Go templates are in
+``sentio.logql.templates``, JSON paths, ``|>`` patterns and ``ip()`` in ``sentio.logql.operands``.
 """
 
 from __future__ import annotations
 
-import html
-import ipaddress
-import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sentio.errors import LogQLParseError, LogQLTranslationError
 from sentio.logql import ast
 from sentio.logql.labels import SEVERITY_FIELD, Resolver, level_regex
-from sentio.logql.parser import LINE_PATTERN_CAPTURE, unquote
+
+# quoting lives in sentio.logql.logsql; the API and the tests import it from here too
+from sentio.logql.logsql import qf as qf
+from sentio.logql.logsql import quote as quote
+from sentio.logql.logsql import re2_escape as re2_escape
+from sentio.logql.operands import go_regex, ip_range, json_path, line_pattern
+from sentio.logql.templates import template
 
 VALUE = "logql_value"
 ROWS = "logql_rows"
-_RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
-_TEMPLATE_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
-_TEMPLATE_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
 _ARITH = {"+", "-", "*", "/", "%", "^"}
 _COMPARE = {"==", "!=", ">", ">=", "<", "<="}
 _SET = {"and", "or", "unless"}
@@ -57,98 +58,6 @@ RATE_COUNTER_COLUMNS = (
     "logql_resets",
     "logql_reset0",
 )
-
-
-# Go's unicode.IsSpace (strings.TrimSpace) at either end of a value
-_GO_SPACE = r"^[\t\n\v\f\r \x{85}\p{Z}]+|[\t\n\v\f\r \x{85}\p{Z}]+$"
-_TEMPLATE_TOKEN = re.compile(
-    r'\s*(\.[A-Za-z_][A-Za-z0-9_]*|"(?:\\.|[^"\\])*"|`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+)\s*'
-)
-
-
-# template function -> (what it does, its arguments in order: "s" a string, "f" the value)
-_TEMPLATE_FUNCS: dict[str, tuple[str, str]] = {
-    "ToUpper": ("uc", "f"),
-    "upper": ("uc", "f"),
-    "ToLower": ("lc", "f"),
-    "lower": ("lc", "f"),
-    "b64enc": ("base64encode", "f"),
-    "urlencode": ("urlencode", "f"),
-    "trim": ("trim", "f"),
-    "TrimSpace": ("trim", "f"),
-    "replace": ("replace", "ssf"),
-    "default": ("default", "sf"),
-    "trimPrefix": ("prefix", "sf"),
-    "trimSuffix": ("suffix", "sf"),
-    "trimAll": ("cutset", "sf"),
-    "regexReplaceAll": ("regex", "sfs"),
-    # Go's strings functions, the value first
-    "Replace": ("replace_n", "fssn"),
-    "TrimPrefix": ("prefix", "fs"),
-    "TrimSuffix": ("suffix", "fs"),
-    "Trim": ("cutset", "fs"),
-    "TrimLeft": ("left", "fs"),
-    "TrimRight": ("right", "fs"),
-    "repeat": ("repeat", "nf"),
-}
-_TEMPLATE_SOURCES = {"__line__": "_msg", "__timestamp__": "_time"}
-
-
-def _split_pipeline(action: str) -> list[str]:
-    """Split a template action at the ``|`` outside strings."""
-    parts: list[str] = []
-    current: list[str] = []
-    quote_char = ""
-    escaped = False
-    for ch in action:
-        if quote_char:
-            current.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\" and quote_char == '"':
-                escaped = True
-            elif ch == quote_char:
-                quote_char = ""
-        elif ch in '"`':
-            quote_char = ch
-            current.append(ch)
-        elif ch == "|":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
-
-
-def _template_tokens(command: str) -> list[str] | None:
-    """Return the words of one template command, or None if it is not words and strings."""
-    tokens: list[str] = []
-    pos = 0
-    while pos < len(command):
-        m = _TEMPLATE_TOKEN.match(command, pos)
-        if m is None or m.end() == pos:
-            if command[pos:].strip():
-                return None
-            break
-        tokens.append(m.group(1))
-        pos = m.end()
-    return tokens
-
-
-def re2_escape(text: str) -> str:
-    """Return ``text`` as an RE2 regex that matches it literally."""
-    return _RE2_META.sub(r"\\\1", text)
-
-
-def quote(text: str) -> str:
-    """Return ``text`` as a LogsQL quoted string."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def qf(name: str) -> str:
-    """Return a field name for LogsQL: internal names bare, others quoted."""
-    return name if name in ("_msg", "_time", "_stream") else quote(name)
 
 
 def _num(value: float) -> str:
@@ -294,7 +203,7 @@ class Translator:
         conds: list[str] = []
         fields: list[str] = []
         for i, pattern in enumerate(f.values):
-            extract, cond, names = _line_pattern(pattern, f"logql_m{n}_{i}_")
+            extract, cond, names = line_pattern(pattern, f"logql_m{n}_{i}_")
             if extract:
                 pipes.append(extract)
             conds.append(cond)
@@ -327,7 +236,7 @@ class Translator:
             return self.matcher(ast.Matcher(e.name, e.op, e.value))
         if e.kind == "ip":
             name = qf(self.field(e.name))
-            body = f"{name}:{_ip_range(e.name, e.op, e.value)}"
+            body = f"{name}:{ip_range(e.name, e.op, e.value)}"
             # Loki drops a line without the label whichever the operator
             return f"({name}:* -{body})" if e.op == "!=" else body
         name = qf(self.field(e.name))
@@ -335,174 +244,6 @@ class Translator:
             body = f"{name}:range[{e.value}, {e.value}]"
             return f"-{body}" if e.op == "!=" else body
         return f"{name}:{e.op}{e.value}"
-
-    def template(self, text: str, construct: str, pre: list[str], temps: list[str]) -> str:
-        """Return a LogsQL ``format`` pattern for a Go template; functions add ``pre`` pipes.
-
-        A function's result goes to a temporary field (named in ``temps``, deleted after).
-        """
-        if "<" in _TEMPLATE_ACTION.sub("", text) or ">" in _TEMPLATE_ACTION.sub("", text):
-            raise _refuse(construct, "'<' and '>' outside {{ }} have no LogsQL format form")
-        out: list[str] = []
-        pos = 0
-        for m in _TEMPLATE_ACTION.finditer(text):
-            out.append(text[pos : m.start()])
-            action = m.group(1).strip()
-            fm = _TEMPLATE_FIELD.fullmatch(action)
-            if action == "__line__":
-                out.append("<_msg>")
-            elif action == "__timestamp__":
-                out.append("<_time>")
-            elif fm:
-                out.append(f"<{self.field(fm.group(1))}>")
-            else:
-                out.append(self._template_pipeline(action, construct, pre, temps))
-            pos = m.end()
-        out.append(text[pos:])
-        return quote("".join(out))
-
-    def _template_pipeline(
-        self, action: str, construct: str, pre: list[str], temps: list[str]
-    ) -> str:
-        """Return the format placeholder of ``{{ fn .a | fn ... }}``, adding pipes to ``pre``."""
-
-        def refuse() -> LogQLTranslationError:
-            return _refuse(
-                f"{construct} {{{{ {action} }}}}",
-                f"only .label and {', '.join(_TEMPLATE_FUNCS)} are translated",
-            )
-
-        def temp_text(pattern: str) -> str:
-            name = f"logql_tmp{len(temps) + 1}"
-            temps.append(name)
-            pre.append(f"format {quote(pattern)} as {name}")
-            return name
-
-        def temp(source: str) -> str:
-            return temp_text(f"<{source}>")
-
-        def arg_field(token: str, piped: bool) -> str | None:
-            if token in _TEMPLATE_SOURCES:
-                return _TEMPLATE_SOURCES[token]
-            if token.startswith("."):
-                # a piped value is a field already; a field named in the arguments is a label
-                return token[1:] if piped else self.field(token[1:])
-            return None
-
-        commands = _split_pipeline(action)
-        value: str | None = None
-        for i, command in enumerate(commands):
-            tokens = _template_tokens(command)
-            if not tokens:
-                raise refuse()
-            head, args = tokens[0], tokens[1:]
-            source = arg_field(head, False)
-            if source is not None:
-                if i != 0 or args:
-                    raise refuse()
-                value = source
-                continue
-            spec = _TEMPLATE_FUNCS.get(head)
-            if spec is None:
-                raise refuse()
-            kind, shape = spec
-            piped = value is not None
-            if value is not None:
-                args.append("." + value)
-            # shape: "s" a string argument, "f" the value (a field), in the function's order
-            if len(args) != len(shape):
-                raise refuse()
-            strings: list[str] = []
-            numbers: list[int] = []
-            src = ""
-            for want, token in zip(shape, args, strict=True):
-                f = arg_field(token, piped and token is args[-1])
-                if want == "f" and f is not None:
-                    src = f
-                elif want == "s" and f is None and token[:1] in '"`':
-                    strings.append(unquote(token))
-                elif want == "n" and re.fullmatch(r"-?[0-9]+", token):
-                    numbers.append(int(token))
-                else:
-                    raise refuse()
-            last = i == len(commands) - 1
-            if kind == "repeat":
-                if not 0 <= numbers[0] <= 100:
-                    raise refuse()
-                text = f"<{src}>" * numbers[0]
-                if last:
-                    return text
-                value = temp_text(text)
-                continue
-            if kind in ("replace", "replace_n") and not strings[0]:
-                raise refuse()  # Go inserts the new text between every character
-            if kind == "replace_n":
-                value = temp(src)
-                n = numbers[0]
-                if n != 0:
-                    limit = f" limit {n}" if n > 0 else ""
-                    pre.append(
-                        f"replace ({quote(strings[0])}, {quote(strings[1])}) at {value}{limit}"
-                    )
-                continue
-            if kind in ("uc", "lc", "base64encode"):
-                if last:
-                    return f"<{kind}:{src}>"
-                value = temp(f"{kind}:{src}")
-                continue
-            if kind == "urlencode":
-                # Go's url.QueryEscape keeps '~', VictoriaLogs escapes it ('%' is always %25)
-                value = temp(f"urlencode:{src}")
-                pre.append(f'replace ("%7E", "~") at {value}')
-                continue
-            value = temp(src)
-            pre.append(self._template_step(kind, strings, value, refuse))
-        if value is None:
-            raise refuse()
-        return f"<{value}>"
-
-    @staticmethod
-    def _template_step(
-        kind: str, strings: list[str], field: str, refuse: Callable[[], LogQLTranslationError]
-    ) -> str:
-        """Return the pipe applying one template function to a temporary field."""
-        if kind == "trim":
-            return f'replace_regexp ({quote(_GO_SPACE)}, "") at {field}'
-        if kind == "replace":
-            return f"replace ({quote(strings[0])}, {quote(strings[1])}) at {field}"
-        if kind == "default":
-            if set("<>") & set(strings[0]):
-                raise refuse()
-            return f'format if ({field}:"") {quote(strings[0])} as {field}'
-        if kind in ("left", "right"):
-            if not strings[0]:
-                raise refuse()
-            chars = "".join(f"\\x{{{ord(c):x}}}" for c in strings[0])
-            regex = f"^[{chars}]+" if kind == "left" else f"[{chars}]+$"
-            return f'replace_regexp ({quote(regex)}, "") at {field}'
-        if kind in ("prefix", "suffix"):
-            if not strings[0]:
-                raise refuse()
-            text = re2_escape(strings[0])
-            regex = f"^{text}" if kind == "prefix" else f"{text}$"
-            return f'replace_regexp ({quote(regex)}, "") at {field}'
-        if kind == "cutset":
-            if not strings[0]:
-                raise refuse()
-            chars = "".join(f"\\x{{{ord(c):x}}}" for c in strings[0])
-            return f'replace_regexp ({quote(f"^[{chars}]+|[{chars}]+$")}, "") at {field}'
-        regex, repl = strings
-        try:
-            # VictoriaLogs leaves an empty value alone; Go would replace a match of ""
-            matches_empty = re.fullmatch(regex, "") is not None
-        except re.error:
-            matches_empty = True
-        if matches_empty:
-            raise _refuse(
-                f"regexReplaceAll {quote(regex)}",
-                "a regex that matches an empty value (VictoriaLogs leaves empty values alone)",
-            )
-        return f"replace_regexp ({quote(regex)}, {quote(repl)}) at {field}"
 
     def parser(self, p: ast.Parser) -> list[str]:
         """Return the LogsQL pipes of a parser stage."""
@@ -526,7 +267,7 @@ class Translator:
         for label, expr in p.params:
             src = label if expr is None else expr
             if p.kind == "json":
-                src = _json_path(label, src)
+                src = json_path(label, src)
             sources.append(src)
             if src != label:
                 renames.append(f"rename {quote(src)} as {quote(label)}")
@@ -562,7 +303,7 @@ class Translator:
             elif isinstance(stage, ast.LineFormat):
                 pre: list[str] = []
                 temps: list[str] = []
-                pattern = self.template(stage.template, "line_format", pre, temps)
+                pattern = template(stage.template, "line_format", self.field, pre, temps)
                 pipes.extend([*pre, f"format {pattern} as _msg"])
                 if temps:
                     pipes.append(f"delete {', '.join(temps)}")
@@ -570,7 +311,7 @@ class Translator:
                 for dst, src, is_template in stage.items:
                     if is_template:
                         pre, temps = [], []
-                        pattern = self.template(src, "label_format", pre, temps)
+                        pattern = template(src, "label_format", self.field, pre, temps)
                         pipes.extend([*pre, f"format {pattern} as {qf(self.field(dst))}"])
                         if temps:
                             pipes.append(f"delete {', '.join(temps)}")
@@ -632,7 +373,7 @@ class Translator:
             inner = self.expr(e.inner)
             if isinstance(inner, ScalarPlan):
                 raise _refuse("label_replace(scalar, ...)", "label_replace needs a vector")
-            return LabelReplacePlan(inner, e.dst, e.replacement, e.src, _go_regex(e.regex))
+            return LabelReplacePlan(inner, e.dst, e.replacement, e.src, go_regex(e.regex))
         if isinstance(e, ast.UnsupportedExpr):
             raise _refuse(e.construct, "VictoriaLogs has no equivalent")
         if isinstance(e, ast.RangeAgg):
@@ -902,118 +643,6 @@ def _stats_pipe(by: str, fn: str) -> str:
     if by:
         return f"stats {by}{fn} as {VALUE}"
     return f"stats {fn} as {VALUE}, count() as {ROWS} | filter {ROWS}:>0 | delete {ROWS}"
-
-
-_JSON_STEP = re.compile(
-    r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[\s*"((?:\\.|[^"\\])*)"\s*\]|\[\s*([0-9]+)\s*\]'
-)
-
-
-def _json_path(label: str, expr: str) -> str:
-    """Return the flattened field of a Loki JSON expression (``a.b``, ``a["b-c"]``)."""
-    parts: list[str] = []
-    pos = 0
-    while pos < len(expr):
-        m = _JSON_STEP.match(expr, pos)
-        if m is None or (m.group(1) and pos > 0 and expr[pos] != "."):
-            raise LogQLParseError(f"json {label}={quote(expr)}: not a JSON expression")
-        if m.group(3) is not None:
-            raise _refuse(
-                f"json {label}={quote(expr)}",
-                "array indexes: VictoriaLogs' unpack_json keeps arrays as JSON text",
-            )
-        key = m.group(1) if m.group(1) else unquote(f'"{m.group(2)}"')
-        if "." in key or not key:
-            raise _refuse(
-                f"json {label}={quote(expr)}",
-                "a key holding '.' is ambiguous in VictoriaLogs' flattened field names",
-            )
-        parts.append(key)
-        pos = m.end()
-    if not parts:
-        raise LogQLParseError(f"json {label}={quote(expr)}: empty JSON expression")
-    return ".".join(parts)
-
-
-def _go_regex(regex: str) -> re.Pattern[str]:
-    """Compile an anchored RE2 regex with Python's re, refusing what re reads otherwise."""
-    if re.search(r"\\[pPzCQE]|\[\[:", regex):
-        raise _refuse(
-            f"label_replace regex {quote(regex)}",
-            "RE2 classes (\\p, [[:...:]]), \\z, \\C and \\Q...\\E are not evaluated here",
-        )
-    try:
-        return re.compile(f"(?:{regex})")  # matched whole (fullmatch), as Prometheus anchors it
-    except re.error as exc:
-        raise LogQLParseError(f"label_replace: invalid regex {quote(regex)}: {exc}") from exc
-
-
-def _line_pattern(pattern: str, prefix: str) -> tuple[str, str, list[str]]:
-    """Return the extract pipe (or ""), the filter and the fields of one |> pattern."""
-    parts: list[str | None] = []  # None: a capture
-    pos = 0
-    for m in LINE_PATTERN_CAPTURE.finditer(pattern):
-        if m.start() > pos:
-            parts.append(pattern[pos : m.start()])
-        parts.append(None)
-        pos = m.end()
-    if pos < len(pattern):
-        parts.append(pattern[pos:])
-    literals = [p for p in parts if p is not None]
-    if not parts:
-        return "", '_msg:=""', []  # an empty pattern matches only an empty line
-    if not literals:
-        return "", "_msg:*", []  # <_>: any line that is not empty
-    names: list[str] = []
-    checks = [f"_msg:~{quote('(?s)' + '.*'.join(re2_escape(x) for x in literals))}"]
-    text = ""
-    if parts[0] is not None:
-        names.append(f"{prefix}{len(names)}")  # a leading literal may be anywhere in the line
-        text += f"<plain:{names[-1]}>"
-    for part in parts:
-        if part is None:
-            names.append(f"{prefix}{len(names)}")
-            text += f"<plain:{names[-1]}>"
-            checks.append(f"{names[-1]}:*")
-        else:
-            text += html.escape(part, quote=False)
-    if parts[-1] is not None:
-        names.append(f"{prefix}{len(names)}")
-        text += f"<plain:{names[-1]}>"
-        checks.append(f'{names[-1]}:""')
-    return f"extract {quote(text)}", " ".join(checks), names
-
-
-_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
-
-
-def _ip_range(name: str, op: str, pattern: str) -> str:
-    """Return the LogsQL ``ipv4_range``/``ipv6_range`` of a Loki ip(): an address, a-b or a CIDR."""
-    lo: ipaddress.IPv4Address | ipaddress.IPv6Address
-    hi: ipaddress.IPv4Address | ipaddress.IPv6Address
-    try:
-        if "/" in pattern:
-            net = ipaddress.ip_network(pattern, strict=False)
-            lo, hi = net.network_address, net.broadcast_address
-        elif "-" in pattern:
-            lo, hi = (ipaddress.ip_address(x) for x in pattern.split("-", 1))
-        else:
-            lo = hi = ipaddress.ip_address(pattern)
-    except ValueError as exc:
-        raise LogQLParseError(f"{name}{op}ip({quote(pattern)}): not an IP, range or CIDR") from exc
-    if lo.version != hi.version or lo > hi:  # type: ignore[operator]
-        raise LogQLParseError(f"{name}{op}ip({quote(pattern)}): not an IP range")
-    if lo.version == 6 and (
-        "%" in pattern
-        or any(isinstance(a, ipaddress.IPv6Address) and a in _MAPPED for a in (lo, hi))
-        or (lo < _MAPPED.network_address < hi)  # type: ignore[operator]
-    ):
-        # VictoriaLogs reads IPv4-mapped IPv6 as IPv4; Loki keeps the two families apart
-        raise _refuse(f"{name}{op}ip({quote(pattern)})", "IPv4-mapped or zoned IPv6 ranges")
-    fn = "ipv4_range" if lo.version == 4 else "ipv6_range"
-    if lo == hi:
-        return f"{fn}({quote(str(lo))})"
-    return f"{fn}({quote(str(lo))}, {quote(str(hi))})"
 
 
 def _compare(op: str, a: float, b: float) -> bool:
