@@ -31,13 +31,31 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
 def roundtrip(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Sentio config.")] = None,
     samples: Annotated[int, typer.Option(help="Probes per signal.", min=1)] = 100,
+    collector_samples: Annotated[
+        int,
+        typer.Option(
+            help="Value changes of a simulated pump timed through a real `sentio run` to PromQL "
+            "(0: skip).",
+            min=0,
+        ),
+    ] = 20,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(help="The pump's poll interval (s); default: the collector's.", min=0.1),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Time emit-to-queryable for a metric, a log record and a span (p50/p99)."""
+    """Time emit-to-queryable for a metric, a log record and a span, and a device's change."""
     from sentio.bench.roundtrip import run
 
-    report = run(load(config), samples, lambda m: err.print(m, markup=False))
-    _print(asdict(report), as_json)
+    def progress(message: str) -> None:
+        err.print(message, markup=False)
+
+    report = run(load(config), samples, progress, collector_samples, poll_interval)
+    data = asdict(report)
+    if not as_json:
+        data.update({f"collector_{k}": v for k, v in (data.pop("collector") or {}).items()})
+    _print(data, as_json)
 
 
 @bench_app.command("ai")

@@ -6,6 +6,7 @@ import asyncio
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -13,6 +14,9 @@ from sentio.config import SentioConfig
 from sentio.stack.probe import Probe, Sample
 from sentio.stack.running import stack_running
 from sentio.telemetry import setup
+
+if TYPE_CHECKING:
+    from sentio.bench.collector_roundtrip import CollectorRoundTripReport
 
 Progress = Callable[[str], None]
 
@@ -37,9 +41,12 @@ class RoundTripReport:
     trace_p50_s: float
     trace_p99_s: float
     started_stack: bool
+    collector: CollectorRoundTripReport | None = None
 
 
-def summarize(samples: list[Sample], started_stack: bool) -> RoundTripReport:
+def summarize(
+    samples: list[Sample], started_stack: bool, collector: CollectorRoundTripReport | None = None
+) -> RoundTripReport:
     """Return percentiles of the samples' latencies."""
     m = [s.metric_s for s in samples]
     lg = [s.log_s for s in samples]
@@ -53,6 +60,7 @@ def summarize(samples: list[Sample], started_stack: bool) -> RoundTripReport:
         trace_p50_s=round(percentile(t, 0.5), 3),
         trace_p99_s=round(percentile(t, 0.99), 3),
         started_stack=started_stack,
+        collector=collector,
     )
 
 
@@ -72,8 +80,24 @@ async def measure(config: SentioConfig, count: int, progress: Progress) -> list[
     return samples
 
 
-def run(config: SentioConfig, count: int, progress: Progress) -> RoundTripReport:
-    """Measure ``count`` round trips, starting and stopping the stack if it is not running."""
+def run(
+    config: SentioConfig,
+    count: int,
+    progress: Progress,
+    collector_samples: int = 0,
+    poll_interval_s: float | None = None,
+) -> RoundTripReport:
+    """Measure ``count`` SDK round trips and ``collector_samples`` collector-path ones.
+
+    The stack is started and stopped if it is not running.
+    """
+    from sentio.bench.collector_roundtrip import measure as measure_collector
+
+    collector = None
     with stack_running(config, progress) as started:
         samples = asyncio.run(measure(config, count, progress))
-    return summarize(samples, started)
+        if collector_samples:
+            collector = asyncio.run(
+                measure_collector(config, collector_samples, poll_interval_s, progress)
+            )
+    return summarize(samples, started, collector)
