@@ -163,18 +163,21 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
     k, rest = divmod(plan.range_ns, step)
     if plan.range_ns != step and not (plan.combine and k >= 1 and rest == 0):
         raise _range_error(plan, step)
-    # bucket [t - step, t) of VictoriaLogs is Loki's window (t - step, t] at point t; a range
-    # of k steps is the k buckets before t, combined
-    start = w.start - plan.range_ns - plan.offset_ns
+    # VictoriaLogs' bucket [t - step + 1, t + 1) is Loki's window (t - step, t] at point t; a
+    # range of k steps is the k buckets up to t, combined
+    start = w.start - plan.range_ns - plan.offset_ns + 1
     end = w.end - plan.offset_ns
     offset = (-start) % step  # VictoriaLogs starts buckets at multiples of step minus offset
-    rows = await vl.stats_range(plan.query, start, end - 1, step, offset)
+    rows = await vl.stats_range(plan.query, start, end, step, offset)
+
+    def point(ts: Any) -> int:
+        # a bucket's start comes back in float seconds: snap its window's end to the grid
+        t = round(float(ts) * NS) + step - 1 + plan.offset_ns
+        return w.start + round((t - w.start) / step) * step
+
     if plan.reduce:
         cols = _columns(rows, plan.labels, lambda r: list(r["values"]))
-        ends = {
-            labels: {round(float(ts) * NS) + step + plan.offset_ns: c for ts, c in by_ts.items()}
-            for labels, by_ts in cols.items()
-        }
+        ends = {labels: {point(ts): c for ts, c in by_ts.items()} for labels, by_ts in cols.items()}
         return _reduced_series(plan, ends, w.times(), step, k)
     combines: dict[str, Callable[[list[float]], float]] = {
         "max": max,
@@ -189,7 +192,7 @@ async def _stats(vl: VictoriaLogs, plan: StatsPlan, w: Window) -> Series:
         for ts, text in row["values"]:
             v = number(str(text))
             if v is not None:
-                buckets[round(float(ts) * NS) + step + plan.offset_ns] = v  # the bucket's end
+                buckets[point(ts)] = v
         for t in w.times():
             got = [buckets[e] for e in range(t - (k - 1) * step, t + 1, step) if e in buckets]
             if got:

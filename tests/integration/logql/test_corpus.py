@@ -10,6 +10,7 @@ import base64
 import math
 import re
 import statistics
+import time
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.logql.conftest import LogqlEnv
+from tests.integration.logql.conftest import LogqlEnv, send_otlp
 from tests.integration.logql.dataset import ANSI, NS, Rec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -1357,3 +1358,101 @@ def test_corpus(logql_env: LogqlEnv, case: Case) -> None:
 
 def test_corpus_size() -> None:
     assert len(CASES) >= 150
+
+
+# --- records exactly on the step grid: Loki's windows (t - step, t] --------------------------
+BOUNDARY = '{service_name="boundary"}'
+
+
+@pytest.fixture(scope="module")
+def boundary(logql_env: LogqlEnv) -> tuple[LogqlEnv, Recs, int]:
+    """Send records on, between and just before step boundaries, before the main records."""
+    env = logql_env
+    first = env.base_s - 600
+    recs = [
+        Rec(
+            1000 + 3 * k + j,
+            (first + 60 * k) * NS + extra,
+            "boundary",
+            "edge-9",
+            "pump-9",
+            "TRACE",
+            f"n={k * 3 + j} tick",
+        )
+        for k in range(6)
+        for j, extra in enumerate((0, 30 * NS, 60 * NS - 1))
+    ]
+    send_otlp(env.vl, recs)
+    deadline = time.monotonic() + 30
+    while True:
+        resp = get(env, "query_range", query=BOUNDARY, start=(first - 60) * NS,
+                   end=env.start_ns, limit=1000)  # fmt: skip
+        if resp.status_code == 200 and sum(
+            len(s["values"]) for s in resp.json()["data"]["result"]
+        ) == len(recs):
+            return env, recs, first
+        assert time.monotonic() < deadline, "VictoriaLogs did not show the boundary records"
+        time.sleep(0.1)
+
+
+def n_of(r: Rec) -> float:
+    return float(r.body.split()[0][2:])
+
+
+BOUNDARY_CASES: list[tuple[str, int, Callable[[Rec], Labels], Callable[[Recs], float]]] = [
+    (f"count_over_time({BOUNDARY}[1m])", 60, stream, len),
+    (f"sum(count_over_time({BOUNDARY}[2m]))", 120, lambda r: lab(), len),
+    (
+        f"max_over_time({BOUNDARY} | logfmt | unwrap n [1m])",
+        60,
+        stream,
+        lambda v: max(n_of(r) for r in v),
+    ),
+    (
+        f"quantile_over_time(0.5, {BOUNDARY} | logfmt | unwrap n [1m])",
+        60,
+        stream,
+        lambda v: quant(0.5)([n_of(r) for r in v]),
+    ),
+    (
+        f"rate_counter({BOUNDARY} | logfmt | unwrap n [1m])",
+        60,
+        stream,
+        lambda v: counter_rate([(r.time_ns, n_of(r)) for r in v], 60),
+    ),
+    (
+        f"last_over_time({BOUNDARY} | logfmt | unwrap n [3m])",
+        180,
+        stream,
+        lambda v: n_of(v[-1]),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BOUNDARY_CASES, ids=[c[0] for c in BOUNDARY_CASES])
+def test_windows_end_on_the_step(
+    boundary: tuple[LogqlEnv, Recs, int],
+    case: tuple[str, int, Callable[[Rec], Labels], Callable[[Recs], float]],
+) -> None:
+    env, recs, first = boundary
+    query, rng, key, agg = case
+    start, end, step = (first - 60) * NS, (first + 420) * NS, 60 * NS
+    resp = get(env, "query_range", query=query, start=start, end=end, step="60s")
+    assert resp.status_code == 200, resp.text
+    got = {
+        labels_of(s["metric"]): {round(float(t) * NS): float(v) for t, v in s["values"]}
+        for s in resp.json()["data"]["result"]
+    }
+    want: dict[Labels, dict[int, float]] = defaultdict(dict)
+    for t in range(start, end + 1, step):
+        buckets: dict[Labels, list[Rec]] = defaultdict(list)
+        for r in recs:
+            if t - rng * NS < r.time_ns <= t:
+                buckets[key(r)].append(r)
+        for k, v in buckets.items():
+            want[k][t] = float(agg(v))
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].keys() == want[k].keys(), k
+        for t, v in want[k].items():
+            assert close(got[k][t], v), (k, t, got[k][t], v)
