@@ -81,7 +81,7 @@ class StatsPlan:
     # VictoriaLogs field -> Loki label of each grouping column of the result
     labels: dict[str, str] = field(default_factory=dict)
     # how buckets of a step combine into a longer range: "sum", "max", "min", "first", "last",
-    # or "" (they don't)
+    # "merge" (the stats columns of a reduced plan), or "" (they don't)
     combine: str = ""
     # a value computed from several stats columns ("quantile", "rate_counter"), or "" (VALUE)
     reduce: str = ""
@@ -479,7 +479,7 @@ class Translator:
         query = " | ".join([*head, f"stats {by}{', '.join(cols)}", *tail])
         param = ra.param if ra.param is not None else 0.0
         fn = "rate_counter" if ra.fn == "rate_counter" else "quantile"
-        # the Loki API merges the columns of a window's buckets (evaluate._merge)
+        # the Loki API merges the columns of a window's buckets (sentio.logql.reduce.merge)
         return StatsPlan(query, ra.range_ns, ra.offset_ns, groups, "merge", fn, param)
 
     def _level_pipes(self, groups: dict[str, str]) -> list[str]:
