@@ -47,6 +47,7 @@ PLAN_CACHE = 512  # translated queries kept (Grafana repeats a dashboard's few q
 # The Loki API version whose shapes this implements; Grafana reads it to pick features.
 LOKI_API_VERSION = "3.4.0"
 VL_KEY: web.AppKey[VictoriaLogs] = web.AppKey("victorialogs", VictoriaLogs)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -152,50 +153,56 @@ class LokiApi:
         """Write the records of a log plan as Loki streams while VictoriaLogs sends them."""
         order = "" if forward else " desc"
         query = f"{plan.query} | sort by (_time{order}) | limit {limit}"
-        records = self.vl.lines(query, start, end - 1)
+        batches = self.vl.batches(query, start, end - 1)
         try:
-            return await self._write_streams(request, records, interval_ns)
+            return await self._write_streams(request, batches, interval_ns)
         finally:
-            await records.aclose()
+            await batches.aclose()
 
     async def _write_streams(
-        self, request: web.Request, records: AsyncGenerator[dict[str, Any], None], interval_ns: int
+        self,
+        request: web.Request,
+        batches: AsyncGenerator[list[dict[str, Any]], None],
+        interval_ns: int,
     ) -> web.StreamResponse:
         out = _Body(request)
         out.add(b'{"status":"success","data":{"resultType":"streams","result":[')
         written, entries, size = 0, 0, 0
-        labels: dict[str, str] | None = None
-        values: list[list[str]] = []
+        labels: tuple[dict[str, str], str] | None = None  # the labels and their JSON
+        values: list[str] = []  # the current stream's values, as JSON
         last_ts: int | None = None
 
         async def flush() -> None:
             nonlocal written
             if labels is None or not values:
                 return
-            body = json.dumps({"stream": labels, "values": values}, ensure_ascii=False)
-            await out.write((b"," if written else b"") + body.encode())
+            body = f'{"," if written else ""}{{"stream":{labels[1]},"values":[{",".join(values)}]}}'
+            await out.write(body.encode())
             written += 1
             values.clear()
 
-        known: dict[tuple[tuple[str, Any], ...], dict[str, str]] = {}
-        async for rec in records:
-            ts = parse_rfc3339_ns(str(rec.pop("_time", "")))
-            if interval_ns and last_ts is not None and abs(ts - last_ts) < interval_ns:
-                continue
-            last_ts = ts
-            line = str(rec.pop("_msg", ""))
-            key = tuple(rec.items())  # the fields left are the labels' source
-            rec_labels = known.get(key)
-            if rec_labels is None:
-                if len(known) >= LABEL_SETS:
-                    known.clear()
-                rec_labels = known[key] = stream_labels(rec)
-            if (rec_labels is not labels and rec_labels != labels) or len(values) >= FLUSH_VALUES:
-                await flush()
-                labels = rec_labels
-            values.append([str(ts), line])
-            entries += 1
-            size += len(line)
+        known: dict[tuple[tuple[str, Any], ...], tuple[dict[str, str], str]] = {}
+        async for batch in batches:
+            for rec in batch:
+                ts = parse_rfc3339_ns(str(rec.pop("_time", "")))
+                if interval_ns and last_ts is not None and abs(ts - last_ts) < interval_ns:
+                    continue
+                last_ts = ts
+                line = str(rec.pop("_msg", ""))
+                key = tuple(rec.items())  # the fields left are the labels' source
+                rec_labels = known.get(key)
+                if rec_labels is None:
+                    if len(known) >= LABEL_SETS:
+                        known.clear()
+                    found = stream_labels(rec)
+                    rec_labels = known[key] = (found, _JSON.encode(found))
+                new = labels is None or (rec_labels is not labels and rec_labels[0] != labels[0])
+                if new or len(values) >= FLUSH_VALUES:
+                    await flush()
+                    labels = rec_labels
+                values.append(f'["{ts}",{_JSON.encode(line)}]')
+                entries += 1
+                size += len(line)
         await flush()
         summary = {
             "summary": {

@@ -56,6 +56,15 @@ def _seconds(head: str) -> int:
     return secs
 
 
+def _records(data: bytes) -> list[JSON]:
+    """Return the JSON objects of newline-separated lines, parsed in one call."""
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if not lines:
+        return []
+    records: list[JSON] = json.loads(b"[" + b",".join(lines) + b"]")
+    return records
+
+
 class VictoriaLogs:
     """Client of one VictoriaLogs' select API."""
 
@@ -73,6 +82,16 @@ class VictoriaLogs:
 
     async def lines(self, query: str, start: int, end: int) -> AsyncGenerator[JSON, None]:
         """Yield the records of a LogsQL query as VictoriaLogs streams them."""
+        batches = self.batches(query, start, end)
+        try:
+            async for batch in batches:
+                for rec in batch:
+                    yield rec
+        finally:
+            await batches.aclose()
+
+    async def batches(self, query: str, start: int, end: int) -> AsyncGenerator[list[JSON], None]:
+        """Yield the records of a LogsQL query a received chunk at a time, as they arrive."""
         path = "/select/logsql/query"
         params = {"query": query, "start": rfc3339(start), "end": rfc3339(end)}
         try:
@@ -82,12 +101,16 @@ class VictoriaLogs:
                 buf = b""
                 async for chunk in resp.content.iter_any():
                     buf += chunk
-                    *complete, buf = buf.split(b"\n")
-                    for line in complete:
-                        if line.strip():
-                            yield json.loads(line)
-                if buf.strip():
-                    yield json.loads(buf)
+                    cut = buf.rfind(b"\n")
+                    if cut < 0:
+                        continue
+                    complete, buf = buf[:cut], buf[cut + 1 :]
+                    batch = _records(complete)
+                    if batch:
+                        yield batch
+                batch = _records(buf)
+                if batch:
+                    yield batch
         except aiohttp.ClientError as exc:
             raise StackError(f"VictoriaLogs {path}: {exc}") from exc
 

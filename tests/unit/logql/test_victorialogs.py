@@ -89,3 +89,9 @@ async def test_unchanged_field_names_keep_the_same_list(monkeypatch: pytest.Monk
     assert vl.calls == 2
     assert await vl.known_fields() is first  # callers key caches on the list's identity
     await vl.close()
+
+
+def test_records_parses_every_nonblank_line_in_one_call() -> None:
+    data = b'{"_msg":"a\\nb","x":"1"}\n\n  \n{"_msg":"\xc3\xa9","x":"2"}'
+    assert victorialogs._records(data) == [{"_msg": "a\nb", "x": "1"}, {"_msg": "é", "x": "2"}]
+    assert victorialogs._records(b"\n \n") == []
