@@ -16,7 +16,7 @@ from sentio.ai_engine.episodes import Episodes, log_attributes
 from sentio.ai_engine.errors import AiEngineError, CycleStopped, StateError
 from sentio.ai_engine.models.base import StreamingDetector
 from sentio.ai_engine.models.envelope import EnvelopeDetector
-from sentio.ai_engine.models.forecast import RiskHorizons, Threshold, forecast
+from sentio.ai_engine.models.forecast import Forecast, RiskHorizons, Threshold, forecasts
 from sentio.ai_engine.models.multivariate import DeviceModel, Explanations
 from sentio.ai_engine.models.robust import FloatArray, RobustStream
 from sentio.ai_engine.models.seasonal import DAY_S, SeasonalBaseline
@@ -482,8 +482,14 @@ class QueryEngine:
         horizons = RiskHorizons(q.risk_high_s, q.risk_medium_s)
         if page:
             found = []
-            for s in page:
-                result = forecast(s.timestamps.astype(np.float64), s.values, threshold, horizons)
+            grids: dict[tuple[int, int], list[Series]] = {}
+            for s in page:  # a page's series share one grid, but for those that start later
+                grids.setdefault((s.start, len(s.values)), []).append(s)
+            results: list[tuple[Series, Forecast | None]] = []
+            for same in grids.values():
+                ts = same[0].timestamps.astype(np.float64)
+                results += zip(same, forecasts(ts, matrix(same), threshold, horizons), strict=True)
+            for s, result in results:
                 if result is None:
                     continue
                 ttt = result.time_to_threshold_s

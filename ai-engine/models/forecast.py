@@ -74,6 +74,36 @@ def fit_trend(
     return now, intercept, slope, slope_stderr, residual_std
 
 
+def fit_trends(
+    timestamps_s: FloatArray, values: FloatArray
+) -> list[tuple[float, float, float, float, float] | None]:
+    """Return ``fit_trend`` of each row of ``values`` (series by time on one grid), at once."""
+    t = np.asarray(timestamps_s, dtype=np.float64)
+    if len(t) == 0:
+        return [None] * len(values)
+    ok = np.isfinite(values)
+    n = ok.sum(axis=1)
+    last = len(t) - 1 - np.argmax(ok[:, ::-1], axis=1)
+    now = t[last]
+    fits = (n >= 3) & (now - t[np.argmax(ok, axis=1)] > 0.0)
+    count = np.maximum(n, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(ok, t[None, :] - now[:, None], 0.0)
+        y = np.where(ok, values, 0.0)
+        x_mean = x.sum(axis=1) / count
+        y_mean = y.sum(axis=1) / count
+        dx = np.where(ok, x - x_mean[:, None], 0.0)
+        sxx = (dx**2).sum(axis=1)
+        slope = (dx * np.where(ok, y - y_mean[:, None], 0.0)).sum(axis=1) / sxx
+        intercept = y_mean - slope * x_mean
+        residuals = np.where(ok, y - (intercept[:, None] + slope[:, None] * x), 0.0)
+        residual_std = np.sqrt((residuals**2).sum(axis=1) / np.maximum(n - 2, 1))
+        slope_stderr = residual_std / np.sqrt(sxx)
+    rows = zip(now.tolist(), intercept.tolist(), slope.tolist(), slope_stderr.tolist(),
+               residual_std.tolist(), fits.tolist(), strict=True)  # fmt: skip
+    return [(a, b, c, d, e) if good else None for a, b, c, d, e, good in rows]
+
+
 def forecast(
     timestamps_s: FloatArray,
     values: FloatArray,
@@ -86,10 +116,30 @@ def forecast(
     the trend does not head towards it. ``confidence`` is the probability, under the trend's
     uncertainty, that the crossing happens within the horizon of the risk level given.
     """
-    horizons = horizons or RiskHorizons()
     fitted = fit_trend(timestamps_s, values)
-    if fitted is None:
-        return None
+    return None if fitted is None else rate(fitted, threshold, horizons)
+
+
+def forecasts(
+    timestamps_s: FloatArray,
+    values: FloatArray,
+    threshold: Threshold,
+    horizons: RiskHorizons | None = None,
+) -> list[Forecast | None]:
+    """Return ``forecast`` of each row of ``values`` (series by time on one grid)."""
+    return [
+        None if fitted is None else rate(fitted, threshold, horizons)
+        for fitted in fit_trends(timestamps_s, values)
+    ]
+
+
+def rate(
+    fitted: tuple[float, float, float, float, float],
+    threshold: Threshold,
+    horizons: RiskHorizons | None = None,
+) -> Forecast:
+    """Return the forecast of a fitted trend: when it crosses ``threshold``, and the risk."""
+    horizons = horizons or RiskHorizons()
     now, level, slope, slope_se, resid = fitted
     sign = 1.0 if threshold.direction == "above" else -1.0
     gap = sign * (threshold.value - level)
