@@ -24,7 +24,6 @@ from typing import SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
@@ -33,6 +32,7 @@ GLOBAL = ("t2", "q", "t2_ewma", "q_ewma")
 CHANNEL = ("level", "spread", "change")
 SMOOTHED_CLIP = 6.0
 MAX_CONTEXT_ROWS = 240
+EWMA_GROWTH = 1e3
 # The least residual variance a channel counts in (scaled units²): a tenth of its spread.
 RESIDUAL_FLOOR = 0.01
 
@@ -55,10 +55,32 @@ def fill_forward(frame: FloatArray) -> FloatArray:
 
 
 def ewma(x: FloatArray, alpha: float) -> FloatArray:
-    """Return the exponentially weighted moving average of each column, starting from zero."""
-    if len(x) == 0:
-        return np.zeros_like(x, dtype=np.float64)
-    return np.asarray(lfilter([alpha], [1.0, alpha - 1.0], x, axis=0), dtype=np.float64)
+    """Return the exponentially weighted moving average of each column, starting from zero.
+
+    Within blocks short enough that ``(1 - alpha)`` to the minus block length stays below
+    ``EWMA_GROWTH``, each row is a weighted cumulative sum (an error of about ``EWMA_GROWTH``
+    machine epsilons of the inputs' size, none of it accumulated); a loop over the blocks carries
+    the average from one to the next.
+    """
+    rows = len(x)
+    out = np.zeros(x.shape, dtype=np.float64)
+    if rows == 0:
+        return out
+    keep = 1.0 - alpha
+    size = 1 if keep <= 0.0 else int(max(1, min(rows, np.log(EWMA_GROWTH) // -np.log(keep))))
+    blocks = -(-rows // size)
+    padded = np.zeros((blocks * size, *x.shape[1:]))
+    padded[:rows] = x
+    shaped = padded.reshape(blocks, size, -1)
+    k = np.arange(size, dtype=np.float64)[None, :, None]
+    local = np.cumsum(shaped * keep**-k, axis=1) * (alpha * keep**k)  # from zero in each block
+    # The average just before each block: its last row's own part, plus what is left of the last.
+    before = np.zeros((blocks, shaped.shape[2]))
+    decay = keep**size
+    for b in range(1, blocks):
+        before[b] = local[b - 1, -1] + decay * before[b - 1]
+    local += keep ** (k + 1.0) * before[:, None, :]
+    return local.reshape(blocks * size, *x.shape[1:])[:rows].copy()
 
 
 def run_lengths(frame: FloatArray) -> FloatArray:
