@@ -6,10 +6,13 @@ import re
 from collections.abc import Callable
 
 from sentio.errors import LogQLTranslationError
-from sentio.logql.logsql import quote, re2_escape
+from sentio.logql.labels import LEVEL_LABELS, SEVERITY_FIELD
+from sentio.logql.logsql import qf, quote, re2_escape
 from sentio.logql.parser import unquote
 
-_TEMPLATE_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
+# {{- and -}} (with their space) trim the white space before and after, as Go does
+_TEMPLATE_ACTION = re.compile(r"{{(-\s)?\s*(.*?)\s*(\s-)?}}", re.S)
+_GO_TRIM = " \t\r\n"
 _TEMPLATE_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
 # Go's unicode.IsSpace (strings.TrimSpace) at either end of a value
 _GO_SPACE = r"^[\t\n\v\f\r \x{85}\p{Z}]+|[\t\n\v\f\r \x{85}\p{Z}]+$"
@@ -96,25 +99,122 @@ def template(
 
     A function's result goes to a temporary field (named in ``temps``, deleted after).
     """
-    if "<" in _TEMPLATE_ACTION.sub("", text) or ">" in _TEMPLATE_ACTION.sub("", text):
+
+    def field(label: str) -> str:
+        if label not in LEVEL_LABELS:
+            return resolve(label)
+        # Loki's detected_level: the severity in lower case, "warning" as "warn"
+        name = _temp(temps)
+        pre.append(f'format "<lc:{SEVERITY_FIELD}>" as {name}')
+        pre.append(f'replace ("warning", "warn") at {name}')
+        return name
+
+    items = _items(text)
+    if any(kind == "text" and set(value) & set("<>") for kind, value in items):
         raise _refuse(construct, "'<' and '>' outside {{ }} have no LogsQL format form")
-    out: list[str] = []
+    return quote(_render(items, construct, field, pre, temps))
+
+
+def _temp(temps: list[str]) -> str:
+    name = f"logql_tmp{len(temps) + 1}"
+    temps.append(name)
+    return name
+
+
+def _items(text: str) -> list[tuple[str, str]]:
+    """Split a template into ("text", ...) and ("action", ...), trimming as {{- and -}} do."""
+    items: list[tuple[str, str]] = []
     pos = 0
+    trim_next = False
     for m in _TEMPLATE_ACTION.finditer(text):
-        out.append(text[pos : m.start()])
-        action = m.group(1).strip()
-        fm = _TEMPLATE_FIELD.fullmatch(action)
-        if action == "__line__":
+        before = text[pos : m.start()]
+        if trim_next:
+            before = before.lstrip(_GO_TRIM)
+        if m.group(1):
+            before = before.rstrip(_GO_TRIM)
+        if before:
+            items.append(("text", before))
+        items.append(("action", m.group(2).strip()))
+        trim_next = bool(m.group(3))
+        pos = m.end()
+    rest = text[pos:]
+    if trim_next:
+        rest = rest.lstrip(_GO_TRIM)
+    if rest:
+        items.append(("text", rest))
+    return items
+
+
+def _render(
+    items: list[tuple[str, str]],
+    construct: str,
+    field: Callable[[str], str],
+    pre: list[str],
+    temps: list[str],
+) -> str:
+    """Return the format pattern of template items; ``if`` blocks go to temporary fields."""
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        kind, value = items[i]
+        i += 1
+        if kind == "text":
+            out.append(value)
+            continue
+        word = value.split(None, 1)[0] if value else ""
+        fm = _TEMPLATE_FIELD.fullmatch(value)
+        if word == "if":
+            branches: list[list[tuple[str, str]]] = [[]]
+            while i < len(items) and items[i] != ("action", "end"):
+                k, v = items[i]
+                if k == "action" and v.split(None, 1)[:1] in (["if"], ["range"], ["with"]):
+                    raise _refuse(f"{construct} {{{{ {v} }}}}", "nested blocks are not translated")
+                if (k, v) == ("action", "else"):
+                    branches.append([])
+                elif k == "action" and v.startswith("else"):
+                    raise _refuse(f"{construct} {{{{ {v} }}}}", "else if is not translated")
+                else:
+                    branches[-1].append((k, v))
+                i += 1
+            if i == len(items) or len(branches) > 2:
+                raise _refuse(f"{construct} {{{{ {value} }}}}", "an if needs one end (one else)")
+            i += 1
+            cond = _condition(value[2:].strip(), construct, field)
+            then = _render(branches[0], construct, field, pre, temps)
+            other = _render(branches[1], construct, field, pre, temps) if branches[1:] else ""
+            name = _temp(temps)
+            pre.append(f"format {quote(other)} as {name}")
+            pre.append(f"format if ({cond}) {quote(then)} as {name}")
+            out.append(f"<{name}>")
+        elif value == "__line__":
             out.append("<_msg>")
-        elif action == "__timestamp__":
+        elif value == "__timestamp__":
             out.append("<_time>")
         elif fm:
-            out.append(f"<{resolve(fm.group(1))}>")
+            out.append(f"<{field(fm.group(1))}>")
+        elif word in ("else", "end", "range", "with", "define", "block", "template"):
+            raise _refuse(f"{construct} {{{{ {value} }}}}", f"{word} is not translated")
         else:
-            out.append(_pipeline(action, construct, resolve, pre, temps))
-        pos = m.end()
-    out.append(text[pos:])
-    return quote("".join(out))
+            out.append(_pipeline(value, construct, field, pre, temps))
+    return "".join(out)
+
+
+def _condition(text: str, construct: str, field: Callable[[str], str]) -> str:
+    """Return the LogsQL filter of an if: ``.a``, ``not .a``, ``eq .a "x"``, ``ne .a "x"``."""
+    tokens = _template_tokens(text) or []
+    labels = [t[1:] for t in tokens if t.startswith(".")]
+    strings = [unquote(t) for t in tokens if t[:1] in '"`']
+    shape = [("." if t.startswith(".") else "s" if t[:1] in '"`' else t) for t in tokens]
+    if shape == ["."]:
+        return f"{qf(field(labels[0]))}:*"
+    if shape == ["not", "."]:
+        return f"-{qf(field(labels[0]))}:*"
+    if shape in (["eq", ".", "s"], ["eq", "s", "."], ["ne", ".", "s"], ["ne", "s", "."]):
+        body = f"{qf(field(labels[0]))}:={quote(strings[0])}"
+        return body if shape[0] == "eq" else f"-{body}"
+    raise _refuse(
+        f"{construct} {{{{ if {text} }}}}", 'only if .a, not .a, eq/ne .a "x" are translated'
+    )
 
 
 def _pipeline(

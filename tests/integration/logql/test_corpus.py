@@ -1049,6 +1049,34 @@ lines(
     lambda r: r.device == "pump-1",
     lambda r: r.device * 3 + "|" + (r.host * 2).upper(),
 )
+lines(
+    '{device="pump-1"} | line_format "{{ if eq .service_name \\"plant-a\\" }}A{{ else }}B{{ end }}:{{.host_name}}"',
+    lambda r: r.device == "pump-1",
+    lambda r: ("A" if r.service == "plant-a" else "B") + ":" + r.host,
+)
+lines(
+    ALL + ' | line_format "{{ if .trace_id }}T {{ .trace_id }} {{ end }}{{ .device }}"',
+    lambda r: True,
+    lambda r: (f"T {r.trace_id} " if r.trace_id else "") + r.device,
+)
+lines(ALL + ' | line_format "{{ .detected_level }}"', lambda r: True, lambda r: r.level)
+lines(
+    ALL + ' | line_format "{{- .device -}}  |  {{- .host_name }} "',
+    lambda r: True,
+    lambda r: f"{r.device}|{r.host} ",
+)
+lines(
+    ALL
+    + ' | line_format "{{ if ne .detected_level \\"info\\" }}!{{ end }}{{ .detected_level | ToUpper }}"',
+    lambda r: True,
+    lambda r: ("!" if r.level != "info" else "") + r.level.upper(),
+)
+lines(
+    ALL
+    + ' | line_format "{{ if not .trace_id }}-{{ else }}{{ .trace_id | trimPrefix \\"0000\\" }}{{ end }}"',
+    lambda r: True,
+    lambda r: r.trace_id.removeprefix("0000") if r.trace_id else "-",
+)
 ip_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 4 else None  # noqa: E731
 ip6_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 2 else None  # noqa: E731
 lines(

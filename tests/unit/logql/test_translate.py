@@ -168,6 +168,16 @@ def test_binary_between_metric_queries_and_absent() -> None:
         ('{device="a"} | line_format "{{ .m | urldecode }}"', "line_format {{ .m | urldecode }}"),
         ('{device="a"} | line_format "{{ trunc 3 .m }}"', "line_format {{ trunc 3 .m }}"),
         (
+            '{device="a"} | line_format "{{ if .a }}{{ if .b }}x{{ end }}{{ end }}"',
+            "line_format {{ if .b }}",
+        ),
+        (
+            '{device="a"} | line_format "{{ if .a }}x{{ else if .b }}y{{ end }}"',
+            "line_format {{ else if .b }}",
+        ),
+        ('{device="a"} | line_format "{{ if gt .a 1 }}x{{ end }}"', "line_format {{ if gt .a 1 }}"),
+        ('{device="a"} | line_format "{{ range .a }}x{{ end }}"', "line_format {{ range .a }}"),
+        (
             '{device="a"} | line_format "{{ .m | TrimPrefix \\"x\\" }}"',
             'line_format {{ .m | TrimPrefix "x" }}',
         ),
@@ -377,3 +387,20 @@ def test_pattern_line_filter_splits_as_loki_tests() -> None:
         parse('{device="a"} |> "<x> y"')
     with pytest.raises(LogQLParseError):
         parse('{device="a"} |> "<_><_> y"')
+
+
+def test_template_if_and_trim_markers() -> None:
+    assert logsql(
+        '{device="a"} | line_format "{{ if eq .device \\"x\\" }}X{{ else }}-{{ end }}"'
+    ) == (
+        '"device":="a" | format "-" as logql_tmp1 | format if ("device":="x") "X" as logql_tmp1'
+        ' | format "<logql_tmp1>" as _msg | delete logql_tmp1'
+    )
+    assert logsql('{device="a"} | line_format "a  {{- .device -}}  b"') == (
+        '"device":="a" | format "a<device>b" as _msg'
+    )
+    assert logsql('{device="a"} | line_format "{{ .level }}"') == (
+        '"device":="a" | format "<lc:severity_text>" as logql_tmp1'
+        ' | replace ("warning", "warn") at logql_tmp1 | format "<logql_tmp1>" as _msg'
+        " | delete logql_tmp1"
+    )
