@@ -295,6 +295,16 @@ def fleet(
     poll_interval_s: Annotated[
         float, typer.Option(help="Every device's poll interval.", min=0.1)
     ] = 1.0,
+    baseline: Annotated[
+        str,
+        typer.Option(
+            help="`telegraf`: after each collector run, Telegraf's Modbus input polls the same "
+            "fleet (one request per device, the same interval); the figures become ratios."
+        ),
+    ] = "none",
+    repeat: Annotated[
+        int, typer.Option(help="Repetitions (each reader once per repetition).", min=1, max=20)
+    ] = 1,
     profile: Annotated[
         Path | None, typer.Option(help="Run the collector under cProfile; dump stats here.")
     ] = None,
@@ -307,7 +317,7 @@ def fleet(
     import asyncio
     import tempfile
 
-    from sentio.bench.fleet import run as run_fleet
+    from sentio.bench.fleet_baseline import run as run_fleet
 
     progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="sentio-fleet-") as tmp:
@@ -316,7 +326,15 @@ def fleet(
         report = asyncio.run(
             run_fleet(
                 work, devices=devices, duration_s=duration_s, warmup_s=warmup_s,
-                interval_s=poll_interval_s, profile=profile, progress=progress,
+                interval_s=poll_interval_s, repeat=repeat, baseline=baseline, profile=profile,
+                progress=progress,
             )
         )  # fmt: skip
-    _print(asdict(report), as_json)
+    data = asdict(report)
+    if not as_json:  # one line per figure; the runs are in --json
+        runs = data.pop("runs")
+        for reader in ("sentio", "telegraf"):
+            for key, value in (data.pop(reader) or {}).items():
+                data[f"{reader}_{key}"] = value
+        data["runs"] = len(runs)
+    _print(data, as_json)

@@ -56,6 +56,7 @@ from sentio.bench.faults import victoriametrics
 from sentio.bench.fleet_sim import REGISTERS, SCALE
 from sentio.bench.ingest import process, readings_selector
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
+from sentio.bench.telegraf import FleetConnection, FleetField, render_fleet_config
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.stack.ports import free_ports
@@ -95,6 +96,9 @@ class FleetReport:
     duplicates: int
     devices_landed: int
     spans_per_poll: float
+    reader: str = "sentio"
+    rss_per_device_kib: float = 0.0  # peak RSS over devices
+    simulator_cores: float = 0.0  # not in the reader's figures: is the fleet itself keeping up?
 
 
 def split(devices: int, per_connection: int = PER_CONNECTION) -> list[int]:
@@ -430,75 +434,126 @@ def _collector_argv(cfg_path: Path, profile: Path | None) -> list[str]:
     return argv
 
 
-async def run(
-    work: Path, *, devices: int, duration_s: float, warmup_s: float = 10.0,
-    interval_s: float = 1.0, profile: Path | None = None, progress: Progress = lambda _m: None,
-) -> FleetReport:  # fmt: skip
-    """Run the fleet for ``warmup_s`` plus ``duration_s`` and measure the collector."""
-    run_id = uuid.uuid4().hex[:8]
-    units = split(devices)
-    vm_port, sink_port = free_ports(2)
-    stack_cfg = SentioConfig.model_validate(
-        {"stack": {"data_dir": str(work / "stack"), "start_timeout_s": 120,
-                   "victoriametrics": {"port": vm_port}}}
+@dataclass(frozen=True)
+class Reader:
+    """One reader of the fleet: how to start it, and which samples are its readings."""
+
+    name: str
+    argv: list[str]
+    selector: str  # every reading it landed
+    seq_selector: str  # register 0 of every device: its poll counter
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What every phase of one run shares: the backend, the sink, the layout and the timing."""
+
+    work: Path
+    vm: Backend
+    vm_port: int
+    metrics_url: str
+    sink: Sink
+    sink_port: int
+    devices: int
+    units: list[int]
+    interval_s: float
+    warmup_s: float
+    duration_s: float
+
+
+def sentio_reader(
+    fleet: Fleet, ports: list[int], run_id: str, profile: Path | None
+) -> Reader:  # fmt: skip
+    """Write the collector's config for ``ports`` and return how to run it."""
+    cfg = collector_config(
+        fleet.work, fleet.vm_port, fleet.sink_port, ports, fleet.units, run_id, fleet.interval_s
+    )
+    cfg_path = fleet.work / f"fleet-{run_id}.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    return Reader(
+        "sentio", _collector_argv(cfg_path, profile), readings_selector(f"fleet-{run_id}"),
+        f'{SEQ}{{instance=~"fleet-{run_id}-.*",connector="modbus"}}',
     )  # fmt: skip
-    selector = readings_selector(f"fleet-{run_id}")
-    seq_selector = f'{SEQ}{{instance=~"fleet-{run_id}-.*",connector="modbus"}}'
-    sim_argv = [sys.executable, "-m", "sentio.bench.fleet_sim",
-                "--connections", str(len(units)), "--units", str(max(units))]  # fmt: skip
-    sink = Sink()
-    async with (
-        victoriametrics(stack_cfg, progress),
-        sink.serving(sink_port),
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session,
-    ):
-        vm = Backend(session, stack_cfg.query_url())
-        with process(sim_argv, work / "fleet-sim.log", STOP_TIMEOUT_S) as sim:
-            ports = [int(p) for p in (await _first_line(sim, work / "fleet-sim.log")).split()]
-            cfg = collector_config(work, vm_port, sink_port, ports, units, run_id, interval_s)
-            cfg_path = work / "fleet.yaml"
-            cfg_path.write_text(yaml.safe_dump(cfg))
-            progress(f"fleet: {devices} devices on {len(units)} connection(s), polled every "
-                     f"{interval_s:g} s; warming up {warmup_s:g} s")  # fmt: skip
-            log = work / "collector.log"
-            with process(_collector_argv(cfg_path, profile), log, STOP_TIMEOUT_S) as proc:
-                begun = time.time()
-                await _first_readings(vm, selector, proc, log)
-                await asyncio.sleep(warmup_s)  # startup is not measured
-                cpu0, t0 = cpu_seconds(proc.pid), time.time()
-                await _watch(vm, proc, selector, duration_s, progress)
-                cpu1, t1 = cpu_seconds(proc.pid), time.time()
-                rss, rss_end = peak_rss_mb(proc.pid), rss_mb(proc.pid)
-                progress("fleet: window over; stopping the collector and counting")
-            if proc.returncode != 0:
-                tail = _text(log)[-3000:]
-                raise FleetError(f"the collector exited with {proc.returncode}:\n{tail}")
-        reads = json.loads(_text(work / "fleet-sim.log").strip().splitlines()[-1])
-        served = served_by_device(reads, ports)
-        end = time.time()
-        whole = f"{math.ceil(end - begun) + 60}s"
-        total_q = f"sum(count_over_time({selector}[{whole}]))"
-        await _settled_total(vm, total_q, end)
-        landed = await vm.by_device(f"sum by (device) (count_over_time({selector}[{whole}]))", end)
-        highest = await vm.by_device(
-            f"max by (device) (max_over_time({seq_selector}[{whole}]))", end
+
+
+def telegraf_fields() -> list[FleetField]:
+    """Return the fields of one device as Telegraf reads them, the collector's ``fields()``."""
+    values = [FleetField(f"v{i:02d}", i, "INT16", SCALE) for i in range(1, REGISTERS)]
+    return [FleetField(SEQ, 0, "UINT16"), *values]
+
+
+def telegraf_reader(fleet: Fleet, binary: Path, ports: list[int], run_id: str) -> Reader:
+    """Write Telegraf's config for ``ports`` (one request per device) and return how to run it."""
+    instance = f"telegraf-{run_id}"
+    connections = [
+        FleetConnection(port, [(u, device_name(c, u)) for u in range(1, count + 1)])
+        for c, (port, count) in enumerate(zip(ports, fleet.units, strict=True))
+    ]
+    conf = fleet.work / f"telegraf-{run_id}.conf"
+    conf.write_text(
+        render_fleet_config(
+            connections, telegraf_fields(), fleet.metrics_url, instance, fleet.interval_s
         )
-        window = await vm.total(f"sum(count_over_time({selector}[{(t1 - t0) * 1000:.0f}ms]))", t1)
-        raw = await vm.export(seq_selector, t0 - interval_s, t1 + 5 * interval_s)
+    )
+    return Reader(
+        "telegraf", [str(binary), "--config", str(conf)], f'{{instance="{instance}"}}',
+        f'{{__name__=~"(.+_)?{SEQ}",instance="{instance}"}}',
+    )  # fmt: skip
+
+
+async def phase(
+    fleet: Fleet, make_reader: Callable[[list[int], str], Reader], progress: Progress
+) -> FleetReport:
+    """Start a fresh simulator, run one reader over it for a window, and count what landed."""
+    run_id = uuid.uuid4().hex[:8]
+    work, interval_s, vm, sink = fleet.work, fleet.interval_s, fleet.vm, fleet.sink
+    sim_argv = [
+        sys.executable, "-m", "sentio.bench.fleet_sim",
+        "--connections", str(len(fleet.units)), "--units", str(max(fleet.units)),
+    ]  # fmt: skip
+    sim_log = work / f"fleet-sim-{run_id}.log"
+    spans0 = sink.spans
+    with process(sim_argv, sim_log, STOP_TIMEOUT_S) as sim:
+        ports = [int(p) for p in (await _first_line(sim, sim_log)).split()]
+        reader = make_reader(ports, run_id)
+        progress(f"fleet: {reader.name}: {fleet.devices} devices on {len(fleet.units)} "
+                 f"connection(s), polled every {interval_s:g} s; warming up "
+                 f"{fleet.warmup_s:g} s")  # fmt: skip
+        log = work / f"{reader.name}-{run_id}.log"
+        with process(reader.argv, log, STOP_TIMEOUT_S) as proc:
+            begun = time.time()
+            await _first_readings(vm, reader.selector, proc, log)
+            await asyncio.sleep(fleet.warmup_s)  # startup is not measured
+            cpu0, t0, sim0 = cpu_seconds(proc.pid), time.time(), cpu_seconds(sim.pid)
+            await _watch(vm, proc, reader.selector, fleet.duration_s, progress)
+            cpu1, t1, sim1 = cpu_seconds(proc.pid), time.time(), cpu_seconds(sim.pid)
+            rss, rss_end = peak_rss_mb(proc.pid), rss_mb(proc.pid)
+            progress(f"fleet: {reader.name}: window over; stopping it and counting")
+        if proc.returncode != 0:
+            tail = _text(log)[-3000:]
+            raise FleetError(f"{reader.name} exited with {proc.returncode}:\n{tail}")
+    reads = json.loads(_text(sim_log).strip().splitlines()[-1])
+    served = served_by_device(reads, ports)
+    end = time.time()
+    whole = f"{math.ceil(end - begun) + 60}s"
+    selector, seq_selector = reader.selector, reader.seq_selector
+    await _settled_total(vm, f"sum(count_over_time({selector}[{whole}]))", end)
+    landed = await vm.by_device(f"sum by (device) (count_over_time({selector}[{whole}]))", end)
+    highest = await vm.by_device(f"max by (device) (max_over_time({seq_selector}[{whole}]))", end)
+    window = await vm.total(f"sum(count_over_time({selector}[{(t1 - t0) * 1000:.0f}ms]))", t1)
+    raw = await vm.export(seq_selector, t0 - interval_s, t1 + 5 * interval_s)
     lags = poll_lags(
         ((s["values"], [ms / 1000 for ms in s["timestamps"]]) for s in raw), interval_s, (t0, t1)
     )
     dropped, duplicates = shortfall(landed, highest, served)
     polls = sum(highest.values())
-    if profile is not None:
-        print_profile(profile, progress)
     return FleetReport(
-        devices=devices,
-        connections=len(units),
+        devices=fleet.devices,
+        connections=len(fleet.units),
         poll_interval_s=interval_s,
         window_s=round(t1 - t0, 1),
         readings_per_s=round(window / (t1 - t0)),
-        expected_readings_per_s=round(devices * REGISTERS / interval_s),
+        expected_readings_per_s=round(fleet.devices * REGISTERS / interval_s),
         poll_lag_p50_s=round(percentile(lags, 0.5), 4),
         poll_lag_p99_s=round(percentile(lags, 0.99), 4),
         poll_lag_max_s=round(max(lags, default=math.nan), 4),
@@ -510,5 +565,48 @@ async def run(
         dropped=dropped,
         duplicates=duplicates,
         devices_landed=len(landed),
-        spans_per_poll=round(sink.spans / polls, 3) if polls else 0.0,
+        spans_per_poll=round((sink.spans - spans0) / polls, 3) if polls else 0.0,
+        reader=reader.name,
+        rss_per_device_kib=round(rss * 1024 / fleet.devices, 1),
+        simulator_cores=round((sim1 - sim0) / (t1 - t0), 3),
     )
+
+
+@contextlib.asynccontextmanager
+async def fleet_backend(
+    work: Path, *, devices: int, duration_s: float, warmup_s: float, interval_s: float,
+    progress: Progress,
+) -> AsyncIterator[Fleet]:  # fmt: skip
+    """Run the VictoriaMetrics and the span and log sink every phase of a run shares."""
+    vm_port, sink_port = free_ports(2)
+    stack_cfg = SentioConfig.model_validate(
+        {"stack": {"data_dir": str(work / "stack"), "start_timeout_s": 120,
+                   "victoriametrics": {"port": vm_port}}}
+    )  # fmt: skip
+    sink = Sink()
+    async with (
+        victoriametrics(stack_cfg, progress),
+        sink.serving(sink_port),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session,
+    ):
+        yield Fleet(
+            work, Backend(session, stack_cfg.query_url()), vm_port, stack_cfg.endpoint("metrics"),
+            sink, sink_port, devices, split(devices), interval_s, warmup_s, duration_s,
+        )  # fmt: skip
+
+
+async def run(
+    work: Path, *, devices: int, duration_s: float, warmup_s: float = 10.0,
+    interval_s: float = 1.0, profile: Path | None = None, progress: Progress = lambda _m: None,
+) -> FleetReport:  # fmt: skip
+    """Run the collector over the fleet for ``warmup_s`` plus ``duration_s`` and measure it."""
+    async with fleet_backend(
+        work, devices=devices, duration_s=duration_s, warmup_s=warmup_s, interval_s=interval_s,
+        progress=progress,
+    ) as fleet:  # fmt: skip
+        report = await phase(
+            fleet, lambda ports, run_id: sentio_reader(fleet, ports, run_id, profile), progress
+        )
+    if profile is not None:
+        print_profile(profile, progress)
+    return report

@@ -139,3 +139,82 @@ def render_config(
                 f'      device = "meter-{unit}"',
             ]
     return "\n".join(lines) + "\n"
+
+
+# The fleet benchmark's baseline: one ``[[inputs.modbus]]`` per connection and, inside it, one
+# request per device, so Telegraf reads each device in one request as the collector does.
+FLEET_MEASUREMENT = "fleet"
+FLEET_BATCH_METRICS = 1000  # Telegraf's default metric_batch_size
+
+
+@dataclass(frozen=True)
+class FleetField:
+    """One register of a fleet device as Telegraf's request fields name it."""
+
+    name: str
+    address: int
+    type: str  # Telegraf's input type: UINT16, INT16, ...
+    scale: float | None = None
+
+
+@dataclass(frozen=True)
+class FleetConnection:
+    """One TCP connection of the fleet: its port and its devices as (unit id, device name)."""
+
+    port: int
+    devices: Sequence[tuple[int, str]]
+
+
+def _fleet_fields(fields: Sequence[FleetField]) -> str:
+    out = []
+    for f in fields:
+        scale = "" if f.scale is None else f", scale={f.scale:g}"
+        out.append(f'{{ address={f.address}, name="{f.name}", type="{f.type}"{scale} }}')
+    return ",\n      ".join(out)
+
+
+def render_fleet_config(
+    connections: Sequence[FleetConnection], fields: Sequence[FleetField], metrics_url: str,
+    instance: str, interval_s: float,
+) -> str:  # fmt: skip
+    """Return a Telegraf config polling every fleet device each ``interval_s``, at its defaults.
+
+    Defaults except: the interval, millisecond timestamps (as the collector's), one output to
+    ``metrics_url`` (OTLP/HTTP, uncompressed as the collector's requests are), a buffer of a
+    minute of the fleet so a slow backend drops nothing, and drops logged (not ``quiet``).
+    """
+    devices = sum(len(c.devices) for c in connections)
+    per_minute = int(devices * 60 / interval_s) + 1
+    lines = [
+        "[global_tags]",
+        f'  instance = "{instance}"',
+        "[agent]",
+        f'  interval = "{interval_s * 1000:g}ms"',
+        '  precision = "1ms"',  # its default rounds timestamps to the interval, 1 s here
+        f"  metric_batch_size = {FLEET_BATCH_METRICS}",
+        f"  metric_buffer_limit = {max(per_minute, 10 * FLEET_BATCH_METRICS)}",
+        "  omit_hostname = true",
+        "[[outputs.opentelemetry]]",
+        f'  service_address = "{metrics_url}"',
+        '  compression = "none"',
+    ]
+    body = _fleet_fields(fields)
+    for index, connection in enumerate(connections):
+        lines += [
+            "[[inputs.modbus]]",
+            f'  name = "fleet-{index}"',
+            f'  controller = "tcp://127.0.0.1:{connection.port}"',
+            '  configuration_type = "request"',
+        ]
+        for unit, device in connection.devices:
+            lines += [
+                "  [[inputs.modbus.request]]",
+                f"    slave_id = {unit}",
+                '    byte_order = "ABCD"',
+                '    register = "holding"',
+                f'    measurement = "{FLEET_MEASUREMENT}"',
+                f"    fields = [\n      {body},\n    ]",
+                "    [inputs.modbus.request.tags]",
+                f'      device = "{device}"',
+            ]
+    return "\n".join(lines) + "\n"

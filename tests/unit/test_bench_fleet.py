@@ -12,6 +12,7 @@ from sentio.collectors.registry import build
 
 from sentio.bench.fleet import (
     SEQ,
+    FleetReport,
     collector_config,
     percentile,
     poll_lags,
@@ -121,3 +122,58 @@ async def test_the_sink_answers_400_to_what_is_not_an_otlp_export() -> None:
             async with session.post(url, data=body, headers=headers) as resp:
                 assert (resp.status, reason in await resp.text()) == (status, True), body
     assert (sink.requests, sink.spans, sink.rejected) == (2, 2, 5)
+
+
+def test_telegraf_polls_every_device_in_one_request_at_the_same_interval() -> None:
+    import tomllib
+
+    from sentio.bench.fleet import telegraf_fields
+    from sentio.bench.telegraf import FleetConnection, render_fleet_config
+
+    connections = [FleetConnection(5020, [(1, "c000u001"), (2, "c000u002")]),
+                   FleetConnection(5021, [(1, "c001u001")])]  # fmt: skip
+    text = render_fleet_config(connections, telegraf_fields(), "http://vm/otlp", "tg-1", 1.0)
+    conf = tomllib.loads(text)
+    assert conf["agent"]["interval"] == "1000ms"
+    assert conf["agent"]["precision"] == "1ms", "timestamps as fine as the collector's"
+    assert conf["global_tags"] == {"instance": "tg-1"}
+    assert [i["controller"] for i in conf["inputs"]["modbus"]] == [
+        "tcp://127.0.0.1:5020", "tcp://127.0.0.1:5021",
+    ]  # fmt: skip
+    requests = conf["inputs"]["modbus"][0]["request"]
+    assert [(r["slave_id"], r["tags"]["device"]) for r in requests] == [
+        (1, "c000u001"), (2, "c000u002"),
+    ]  # fmt: skip
+    fields = requests[0]["fields"]
+    assert [f["address"] for f in fields] == list(range(REGISTERS)), "one contiguous request"
+    assert fields[0] == {"address": 0, "name": SEQ, "type": "UINT16"}
+    assert fields[1]["scale"] == pytest.approx(0.1)
+    assert conf["outputs"]["opentelemetry"][0]["service_address"] == "http://vm/otlp"
+
+
+def _report(reader: str, cpu: float, rss_kib: float, p99: float) -> FleetReport:
+    return FleetReport(
+        devices=100, connections=1, poll_interval_s=1.0, window_s=60.0, readings_per_s=2000,
+        expected_readings_per_s=2000, poll_lag_p50_s=0.0, poll_lag_p99_s=p99,
+        poll_lag_max_s=p99 * 2, collector_rss_mb=rss_kib * 100 / 1024, collector_rss_end_mb=1.0,
+        collector_cores=0.1, cpu_s_per_100k=cpu, readings=1, dropped=0, duplicates=0,
+        devices_landed=100, spans_per_poll=1.0, reader=reader, rss_per_device_kib=rss_kib,
+    )  # fmt: skip
+
+
+def test_each_ratio_pairs_a_collector_run_with_the_telegraf_run_after_it() -> None:
+    from sentio.bench.fleet_baseline import compare
+
+    ours = [_report("sentio", c, 40.0, 0.2) for c in (1.0, 3.0, 2.0)]
+    theirs = [_report("telegraf", c, 80.0, 0.1) for c in (2.0, 2.0, 1.0)]
+    result = compare(ours, theirs)
+    assert (result.cpu_ratio_vs_telegraf, result.cpu_ratio_min, result.cpu_ratio_max) == (
+        1.5, 0.5, 2.0,
+    )  # fmt: skip
+    assert result.rss_per_device_ratio_vs_telegraf == 0.5
+    assert result.poll_lag_p99_ratio_vs_telegraf == 2.0
+    assert result.sentio.cpu_s_per_100k == 2.0 and result.telegraf is not None
+    assert result.telegraf.cpu_s_per_100k == 2.0
+    assert result.repetitions == 3 and len(result.runs) == 6
+    alone = compare(ours, [])
+    assert alone.telegraf is None and alone.cpu_ratio_vs_telegraf is None
