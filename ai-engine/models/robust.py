@@ -81,10 +81,10 @@ class RobustStream:
             empty = np.full(matrix.shape, np.nan)
             return empty, empty.copy(), empty.copy(), empty.copy()
         self.resize(series)
-        x = np.ascontiguousarray(matrix.T)  # a row a step
+        x = matrix.T  # a row a step (a view: no copy of the input)
         present = np.isfinite(x)
         everywhere = np.asarray(present.all(axis=1))
-        score, expected, band = (np.empty_like(x) for _ in range(3))
+        score, expected, band = (np.empty(x.shape) for _ in range(3))
         scored = np.empty_like(present)  # ready and present
         center, scale, count = self.center, self.scale, self.count
         warm = False
@@ -121,4 +121,6 @@ class RobustStream:
         self.count = self.count + present.sum(axis=0)
         score[~scored] = np.nan
         expected[~known] = np.nan
-        return score.T, expected.T, (expected - band).T, (expected + band).T
+        lower = expected - band
+        upper = np.add(expected, band, out=band)
+        return score.T, expected.T, lower.T, upper.T
