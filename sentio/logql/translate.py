@@ -407,7 +407,7 @@ class Translator:
             raise _refuse(f"{ra.fn}() with unwrap", "unwrap is for the *_over_time functions")
         if ra.grouping is not None and ra.grouping.without:
             raise _refuse(f"{ra.fn}() without (...)", "LogsQL groups by named fields only")
-        if ra.grouping is not None and not needs_unwrap:
+        if ra.grouping is not None and unwrap is None:
             raise _refuse(f"{ra.fn}() by (...)", "grouping belongs to an outer aggregation")
         value_field = ""
         if unwrap is not None:

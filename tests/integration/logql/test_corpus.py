@@ -837,6 +837,11 @@ vector(
     lambda recs: {k: 60 * v for k, v in counter_by(recs, path, lat, WINDOW_S).items()},
 )
 
+vector(
+    f"rate({ALL} | json | unwrap latency_ms {R}) by (path)",
+    lambda recs: by_key(recs, path, lat, lambda v: math.fsum(v) / WINDOW_S),
+)
+
 # --- without over streams, bool, ignoring, group_left/group_right ----------------------------
 vector(
     f"sum without (host_name) (count_over_time({ALL}{R}))",
