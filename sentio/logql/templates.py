@@ -47,7 +47,7 @@ _TEMPLATE_FUNCS: dict[str, tuple[str, str]] = {
     "TrimRight": ("right", "fs"),
     "repeat": ("repeat", "nf"),
 }
-_TEMPLATE_SOURCES = {"__line__": "_msg", "__timestamp__": "_time"}
+_TEMPLATE_SOURCES = {"__line__": "_msg"}
 
 
 def _split_pipeline(action: str) -> list[str]:
@@ -189,7 +189,14 @@ def _render(
         elif value == "__line__":
             out.append("<_msg>")
         elif value == "__timestamp__":
-            out.append("<_time>")
+            # Go prints a time.Time as "2006-01-02 15:04:05.999999999 -0700 MST" (Loki in UTC);
+            # VictoriaLogs' _time is RFC 3339 with the same trimmed fraction
+            name = _temp(temps)
+            pre.append(f'format "<_time>" as {name}')
+            pre.append(
+                f'replace_regexp ("^([0-9-]+)T([0-9:.]+)Z$", "${{1}} ${{2}} +0000 UTC") at {name}'
+            )
+            out.append(f"<{name}>")
         elif fm:
             out.append(f"<{field(fm.group(1))}>")
         elif word in ("else", "end", "range", "with", "define", "block", "template"):

@@ -1082,6 +1082,21 @@ lines(
     lambda r: True,
     lambda r: r.trace_id.removeprefix("0000") if r.trace_id else "-",
 )
+
+
+def go_time(ns: int) -> str:
+    """Return Go's time.Time String() of a UTC time."""
+    secs, frac = divmod(ns, NS)
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs))
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{text}{'.' + digits if digits else ''} +0000 UTC"
+
+
+lines(
+    '{device="pump-1"} | line_format "{{ __timestamp__ }} {{.device}}"',
+    lambda r: r.device == "pump-1",
+    lambda r: f"{go_time(r.time_ns)} {r.device}",
+)
 ip_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 4 else None  # noqa: E731
 ip6_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 2 else None  # noqa: E731
 lines(
