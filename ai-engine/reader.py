@@ -15,6 +15,7 @@ import aiohttp
 import numpy as np
 import numpy.typing as npt
 from sentio.ai_engine.errors import AiEngineError
+from sentio.ai_engine.samples import samples
 
 from sentio.redact import redact
 from sentio.stack.query import label_name, quote
@@ -185,6 +186,9 @@ def _item(buf: bytes, pos: int, end: int) -> Item:
         values = buf.find(VALUES, pos)
         try:
             metric = json.loads(buf[pos + len(METRIC) : values])
+            fast = samples(buf[values + len(VALUES) : end - 2])
+            if fast is not None and isinstance(metric, dict):
+                return {"metric": metric, "ts": fast[0], "v": fast[1]}
             numbers = np.fromstring(
                 buf[values + len(VALUES) : end - 3].translate(None, b'[]"'),
                 dtype=np.float64,
