@@ -54,6 +54,62 @@ def go_regex(regex: str) -> re.Pattern[str]:
         raise LogQLParseError(f"label_replace: invalid regex {quote(regex)}: {exc}") from exc
 
 
+def pattern_parser(pattern: str) -> list[str]:
+    """Return the extract pipes of ``| pattern``, matching as Loki's pattern parser does.
+
+    Loki anchors a leading literal at the line's start, takes each capture up to the first
+    occurrence of the literal after it and, where that literal is missing, gives the capture
+    the rest of the line and stops; ``extract`` leaves it empty there, so each such case gets
+    an ``extract if`` of the pattern cut after that capture. Captures are ``plain:`` (Loki does
+    not unquote) and literals HTML-escaped (``extract`` unescapes them).
+    """
+    parts: list[tuple[bool, str]] = []  # (is a capture, its name or the literal)
+    pos = 0
+    for m in LINE_PATTERN_CAPTURE.finditer(pattern):
+        if m.start() > pos:
+            parts.append((False, pattern[pos : m.start()]))
+        elif parts and parts[-1][0]:
+            raise LogQLParseError(f"pattern {quote(pattern)}: consecutive captures")
+        parts.append((True, m.group(1)))
+        pos = m.end()
+    if pos < len(pattern):
+        parts.append((False, pattern[pos:]))
+    if not any(is_capture for is_capture, _ in parts):
+        raise LogQLParseError(f"pattern {quote(pattern)}: at least one capture is required")
+    lead = "" if parts[0][0] else parts[0][1]
+    body = parts[1:] if lead else parts
+    head = f"^{re2_escape(lead)}" if lead else ""
+
+    def text(chunk: list[tuple[bool, str]]) -> str:
+        out = html.escape(lead, quote=False)
+        for is_capture, value in chunk:
+            if is_capture:
+                out += "<_>" if value == "_" else f"<plain:{value}>"
+            else:
+                out += html.escape(value, quote=False)
+        return out
+
+    def occurs(literals: list[str]) -> str:
+        regex = head + "".join(f"(?s:.*){re2_escape(x)}" for x in literals)
+        return f"_msg:~{quote(regex)}"
+
+    literals = [value for is_capture, value in body if not is_capture]
+    pipes = [f"extract if ({occurs(literals) if literals or head else '*'}) {quote(text(body))}"]
+    seen: list[str] = []
+    for i, (is_capture, value) in enumerate(body):
+        if is_capture:
+            continue
+        # the literal ``value`` is the first missing one: the capture before it takes the rest
+        chunk = body[:i]
+        if any(c and v != "_" for c, v in chunk):
+            cond = f"-{occurs([*seen, value])}"
+            if seen or head:
+                cond = f"{occurs(seen)} {cond}"
+            pipes.append(f"extract if ({cond}) {quote(text(chunk))}")
+        seen.append(value)
+    return pipes
+
+
 def line_pattern(pattern: str, prefix: str) -> tuple[str, str, list[str]]:
     """Return the extract pipe (or ""), the filter and the fields of one |> pattern."""
     parts: list[str | None] = []  # None: a capture

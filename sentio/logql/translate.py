@@ -22,7 +22,7 @@ from sentio.logql.labels import SEVERITY_FIELD, Resolver, level_regex
 from sentio.logql.logsql import qf as qf
 from sentio.logql.logsql import quote as quote
 from sentio.logql.logsql import re2_escape as re2_escape
-from sentio.logql.operands import go_regex, ip_range, json_path, line_pattern
+from sentio.logql.operands import go_regex, ip_range, json_path, line_pattern, pattern_parser
 from sentio.logql.templates import template
 
 VALUE = "logql_value"
@@ -252,7 +252,7 @@ class Translator:
         if p.kind == "regexp":
             return [f"extract_regexp {quote(p.expression or '')}"]
         if p.kind == "pattern":
-            return [f"extract {quote(p.expression or '')}"]
+            return pattern_parser(p.expression or "")
         if p.kind == "unpack":
             return [
                 "unpack_json",

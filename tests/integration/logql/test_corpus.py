@@ -1097,6 +1097,27 @@ lines(
     lambda r: r.device == "pump-1",
     lambda r: f"{go_time(r.time_ns)} {r.device}",
 )
+lines(
+    ALL + ' |= "cycle" | pattern "cycle <n> <_>" | line_format "[{{.n}}]"',
+    contains("cycle"),
+    lambda r: "[]",  # Loki anchors a leading literal at the line's start
+)
+lines(
+    ALL + ' |= "cycle" | pattern "pump-<d> cycle <_>" | line_format "{{.d}}"',
+    contains("cycle"),
+    lambda r: r.device[5:],
+)
+lines(
+    ALL
+    + ' |= "cycle" | pattern "<dev> cycle <n> nothere <x>" | line_format "{{.dev}}|{{.n}}|{{.x}}"',
+    contains("cycle"),
+    lambda r: f"{r.device}|{r.body.split(' cycle ', 1)[1]}|",  # a missing literal: the rest
+)
+lines(
+    ALL + ' | json | pattern "<_>\\"path\\": <p>, <_>" | line_format "{{.p}}"',
+    lambda r: True,
+    lambda r: f'"{r.json()["path"]}"' if r.kind == "json" else "",
+)
 ip_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 4 else None  # noqa: E731
 ip6_of = lambda r: r.extra.get("client.ip") if r.i % 5 == 2 else None  # noqa: E731
 lines(

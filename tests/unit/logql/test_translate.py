@@ -60,7 +60,16 @@ def stats(query: str) -> StatsPlan:
             '"device":="a" | unpack_json fields ("x.y") | rename "x.y" as "s"',
         ),
         ('{device="a"} | regexp "(?P<n>\\\\d+)"', '"device":="a" | extract_regexp "(?P<n>\\\\d+)"'),
-        ('{device="a"} | pattern "<a> <_>"', '"device":="a" | extract "<a> <_>"'),
+        (
+            '{device="a"} | pattern "<a> <_>"',
+            '"device":="a" | extract if (_msg:~"(?s:.*) ") "<plain:a> <_>"'
+            ' | extract if (-_msg:~"(?s:.*) ") "<plain:a>"',
+        ),
+        (
+            '{device="a"} | pattern "x<a>y"',
+            '"device":="a" | extract if (_msg:~"^x(?s:.*)y") "x<plain:a>y"'
+            ' | extract if (_msg:~"^x" -_msg:~"^x(?s:.*)y") "x<plain:a>"',
+        ),
         ('{device="a"} | json | n > 5', '"device":="a" | unpack_json | filter "n":>5'),
         ('{device="a"} | n == 5', '"device":="a" "n":range[5, 5]'),
         ('{device="a"} | d >= 1.5s', '"device":="a" "d":>=1.5s'),
