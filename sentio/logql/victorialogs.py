@@ -18,9 +18,13 @@ from sentio.errors import LogQLError, StackError
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
-# Field names older than this are refreshed in the background; queries never wait for it.
+# Field names older than this are refreshed in the background (queries never wait for it),
+# looking only at records since the last lookup, less an overlap for records that come late;
+# the whole window is looked at again every FIELDS_FULL_S, which forgets names gone from it.
 FIELDS_TTL_S = 10.0
+FIELDS_FULL_S = 600.0
 FIELDS_WINDOW_NS = 86400 * 1_000_000_000
+FIELDS_OVERLAP_NS = 60 * 1_000_000_000
 
 
 class VictoriaLogsQueryError(LogQLError):
@@ -73,6 +77,8 @@ class VictoriaLogs:
         self.base = base.rstrip("/")
         self._fields: tuple[float, list[str]] | None = None
         self._refresh: asyncio.Task[list[str]] | None = None
+        self._full_at = 0.0  # monotonic time of the last lookup over the whole window
+        self._since_ns = 0  # Unix time the last lookup reached
 
     async def _error(self, resp: aiohttp.ClientResponse, path: str) -> Exception:
         body = (await resp.text())[:500]
@@ -166,6 +172,8 @@ class VictoriaLogs:
 
         Only the first call waits for VictoriaLogs; later ones get the list at hand, at most
         ``FIELDS_TTL_S`` plus one round trip old, and the same list object until it changes.
+        A refresh looks up the names of the records since the last one (less a minute for
+        late records) and adds them; every ``FIELDS_FULL_S`` it looks at the whole day again.
         """
         if self._fields is None:
             return await self._fetch_fields()
@@ -178,10 +186,18 @@ class VictoriaLogs:
     async def _fetch_fields(self) -> list[str]:
         stamp = time.monotonic()
         end = time.time_ns()
-        names = await self.field_names("*", end - FIELDS_WINDOW_NS, end)
+        if self._fields is None or stamp - self._full_at >= FIELDS_FULL_S:
+            names = await self.field_names("*", end - FIELDS_WINDOW_NS, end)
+            self._full_at = stamp
+        else:
+            old = self._fields[1]
+            recent = await self.field_names("*", self._since_ns - FIELDS_OVERLAP_NS, end)
+            seen = set(old)
+            names = [*old, *(n for n in dict.fromkeys(recent) if n not in seen)]
         if self._fields is not None and self._fields[1] == names:
             names = self._fields[1]  # unchanged: callers may key caches on the list's identity
         self._fields = (stamp, names)
+        self._since_ns = end
         return names
 
     def _refreshed(self, task: asyncio.Task[list[str]]) -> None:

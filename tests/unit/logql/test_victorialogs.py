@@ -40,6 +40,7 @@ class Counting(VictoriaLogs):
     def __init__(self) -> None:
         super().__init__(None, "http://vl.invalid")  # type: ignore[arg-type]
         self.calls = 0
+        self.windows: list[tuple[int | None, int | None]] = []
         self.names = ["a", "b.c"]
         self.gate = asyncio.Event()
         self.gate.set()
@@ -48,6 +49,7 @@ class Counting(VictoriaLogs):
         self, query: str = "*", start: int | None = None, end: int | None = None
     ) -> list[str]:
         self.calls += 1
+        self.windows.append((start, end))
         await self.gate.wait()
         return list(self.names)
 
@@ -95,3 +97,33 @@ def test_records_parses_every_nonblank_line_in_one_call() -> None:
     data = b'{"_msg":"a\\nb","x":"1"}\n\n  \n{"_msg":"\xc3\xa9","x":"2"}'
     assert victorialogs._records(data) == [{"_msg": "a\nb", "x": "1"}, {"_msg": "é", "x": "2"}]
     assert victorialogs._records(b"\n \n") == []
+
+
+async def test_a_refresh_looks_only_at_recent_records_and_adds_their_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vl = Counting()
+    await vl.known_fields()
+    ((start, end),) = vl.windows
+    assert start is not None and end is not None
+    assert end - start == victorialogs.FIELDS_WINDOW_NS  # the first lookup: the whole day
+    monkeypatch.setattr(victorialogs, "FIELDS_TTL_S", 0.0)
+    vl.names = ["x.y", "a"]  # the recent records hold a new name and an old one
+    await vl.known_fields()
+    refresh = vl._refresh
+    assert refresh is not None
+    await refresh
+    since, _until = vl.windows[1]
+    assert since == end - victorialogs.FIELDS_OVERLAP_NS  # from the last lookup, less a minute
+    assert await vl.known_fields() == ["a", "b.c", "x.y"]  # the older names kept
+    monkeypatch.setattr(victorialogs, "FIELDS_FULL_S", 0.0)
+    vl.names = ["x.y"]
+    await vl.known_fields()
+    refresh = vl._refresh
+    assert refresh is not None
+    await refresh
+    start3, end3 = vl.windows[2]
+    assert start3 is not None and end3 is not None
+    assert end3 - start3 == victorialogs.FIELDS_WINDOW_NS  # the whole day again: names forgotten
+    assert await vl.known_fields() == ["x.y"]
+    await vl.close()
