@@ -116,7 +116,8 @@ def sorted_median(ordered: FloatArray) -> FloatArray:
     """Return the median of each row of ``ordered`` (sorted, not empty), as ``np.median`` does."""
     n = ordered.shape[1]
     middle = ordered[:, n // 2]
-    return middle if n % 2 else (ordered[:, n // 2 - 1] + middle) / 2.0
+    # A copy, not a view: a model keeps its centre, and must not keep every sorted row with it.
+    return middle.copy() if n % 2 else (ordered[:, n // 2 - 1] + middle) / 2.0
 
 
 @dataclass

@@ -112,3 +112,10 @@ def test_explanations_are_each_rows_rounded_shares() -> None:
     assert explanation[10:20:3] == want[10:20:3]
     with pytest.raises(IndexError):
         explanation[300]
+
+
+@pytest.mark.parametrize("rows", [301, 302])
+def test_a_fitted_model_holds_no_view_of_its_history(rows: int) -> None:
+    model = DeviceModel(["a", "b", "c", "d"]).fit(frames(4)[1][:rows])
+    for name, values in model.to_arrays().items():
+        assert values.base is None or values.base.nbytes <= values.nbytes, name
