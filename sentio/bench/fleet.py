@@ -18,11 +18,12 @@ How it counts, without looking inside the collector:
   the end, a device should hold ``REGISTERS x max(highest landed, served - 1)`` samples (the one
   allowed unlanded poll is the one in flight when the collector was stopped). ``dropped`` adds
   the shortfall of every device, ``duplicates`` the excess.
-- ``poll_lag``: the runtime schedules a device's next poll one interval after its previous poll
-  started. For every two consecutive polls of a device (counters k and k + 1, exported raw from
-  VictoriaMetrics) the lag is the gap between their readings' timestamps minus the interval:
-  how late poll k + 1 came against the schedule poll k set (the readings are stamped when the
-  response is decoded, so a slower response counts as lateness too; millisecond precision).
+- ``poll_lag``: the runtime polls each device on fixed ticks one interval apart (Telegraf, on
+  its round interval, too). For every two consecutive polls of a device (counters k and k + 1,
+  exported raw from VictoriaMetrics) the lag is the gap between their readings' timestamps
+  minus the interval: how much later poll k + 1 came than one interval after poll k (the
+  readings are stamped when the response is decoded, so a slower response counts as lateness
+  too; millisecond precision). A skipped tick makes a gap of two intervals, a lag of one.
   Pairs whose first poll falls in the measured window are kept; a dropped poll leaves a pair
   out rather than counting as a late one.
 """

@@ -6,6 +6,11 @@ register 0 counts the reads of the device that started there (1 for the first, m
 registers 1.. hold int16 values scaled by ``SCALE`` that move every second. The counter lets the
 benchmark tell, per device, how many polls were served and which of them landed.
 
+The servers speak Modbus TCP themselves (read holding registers, function 3; any other function
+gets exception 1, a read past the registers exception 2, an unknown unit exception 11): a few
+microseconds a request, so one process serves thousands of devices a second and the fleet, not
+its simulator, is what the benchmark measures.
+
 Run as ``python -m sentio.bench.fleet_sim --connections C --units U``: it prints the bound ports
 on one line; on SIGTERM or SIGINT it prints one JSON line ``{"PORT/UNIT": reads, ...}``.
 """
@@ -18,19 +23,18 @@ import contextlib
 import json
 import math
 import signal
+import struct
 import sys
 import time
-
-from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import SimDevice
-
-from sentio.bench.meter import holding_device
 
 REGISTERS = 20
 SCALE = 0.1
 SEQ_MODULO = 1 << 16
 MAX_UNITS = 247
+READ_HOLDING = 3
+ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, TARGET_FAILED = 1, 2, 11
+_HEADER = struct.Struct(">HHHB")  # transaction, protocol, length, unit
+_READ = struct.Struct(">BHH")  # function, address, count
 
 
 def values(unit: int, t: float) -> list[int]:
@@ -66,47 +70,71 @@ class Fleet:
         block = [self.reads.get(key, 0) % SEQ_MODULO, *self.blocks[unit]]
         return block[address : address + count]
 
-    def device(self, server: int, unit: int) -> SimDevice:
-        """Return the pymodbus device serving ``unit`` on server ``server``."""
+    def answer(self, server: int, frame: bytes) -> bytes:
+        """Return the response to one Modbus TCP request frame (MBAP header included)."""
+        tid, _proto, _length, unit = _HEADER.unpack_from(frame)
+        function = frame[7]
+        if not 1 <= unit <= self.units:
+            return self._exception(tid, unit, function, TARGET_FAILED)
+        if function != READ_HOLDING or len(frame) < 12:
+            return self._exception(tid, unit, function, ILLEGAL_FUNCTION)
+        _fn, address, count = _READ.unpack_from(frame, 7)
+        if count < 1 or address + count > REGISTERS:
+            return self._exception(tid, unit, function, ILLEGAL_ADDRESS)
+        words = self.registers(server, unit, address, count)
+        body = struct.pack(f">BB{count}H", READ_HOLDING, 2 * count, *words)
+        return _HEADER.pack(tid, 0, len(body) + 1, unit) + body
 
-        async def serve(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            _set_values: list[int] | list[bool] | None,
-        ) -> ExcCodes | None:
-            if function_code != 3:
-                return ExcCodes.ILLEGAL_FUNCTION
-            offset = address - start_address
-            registers[offset : offset + count] = self.registers(server, unit, address, count)
-            return None
-
-        return holding_device(unit, REGISTERS, serve)
+    @staticmethod
+    def _exception(tid: int, unit: int, function: int, code: int) -> bytes:
+        return _HEADER.pack(tid, 0, 3, unit) + bytes((function | 0x80, code))
 
 
-def _bound_port(server: ModbusTcpServer) -> int:
-    sockets = getattr(server.transport, "sockets", None)
-    if not sockets:
-        raise OSError("the Modbus server has no listening socket")
-    return int(sockets[0].getsockname()[1])
+class Server(asyncio.Protocol):
+    """One connection to one server: split the stream into frames and answer each."""
+
+    def __init__(self, fleet: Fleet, index: int) -> None:
+        self.fleet = fleet
+        self.index = index
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport to answer on."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every whole frame received; keep a partial one for the next bytes."""
+        buffer = self.buffer + data
+        out = []
+        while len(buffer) >= 8:
+            length = (buffer[4] << 8) | buffer[5]
+            end = 6 + length
+            if length < 2:  # not Modbus TCP: drop the connection
+                assert self.transport is not None
+                self.transport.close()
+                return
+            if len(buffer) < end:
+                break
+            out.append(self.fleet.answer(self.index, buffer[:end]))
+            buffer = buffer[end:]
+        self.buffer = buffer
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
 
 
 async def serve(host: str, connections: int, units: int) -> dict[str, int]:
     """Serve ``connections`` servers of ``units`` devices until SIGTERM; return reads by device."""
     fleet = Fleet(units)
-    servers = [
-        ModbusTcpServer([fleet.device(s, u) for u in range(1, units + 1)], address=(host, 0))
-        for s in range(connections)
-    ]
-    for server in servers:
-        await server.serve_forever(background=True)
-    ports = [_bound_port(server) for server in servers]
+    loop = asyncio.get_running_loop()
+    servers = []
+    for s in range(connections):
+        servers.append(await loop.create_server(lambda s=s: Server(fleet, s), host, 0))  # type: ignore[misc]
+    ports = [int(server.sockets[0].getsockname()[1]) for server in servers]
     sys.stdout.write(" ".join(map(str, ports)) + "\n")
     sys.stdout.flush()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     while not stop.is_set():
@@ -114,7 +142,7 @@ async def serve(host: str, connections: int, units: int) -> dict[str, int]:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         fleet.tick()
     for server in servers:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+        server.close()
     return {f"{ports[s]}/{u}": n for (s, u), n in sorted(fleet.reads.items())}
 
 

@@ -179,11 +179,11 @@ def render_fleet_config(
 ) -> str:  # fmt: skip
     """Return a Telegraf config polling every fleet device each ``interval_s``, at its defaults.
 
-    Defaults except: the interval, millisecond timestamps (as the collector's), one output to
-    ``metrics_url`` (OTLP/HTTP, uncompressed as the collector's requests are), a buffer of a
-    minute of the fleet so a slow backend drops nothing, and drops logged (not ``quiet``).
+    Defaults except: the interval, millisecond timestamps (as the collector's), an output to
+    ``metrics_url`` per connection (OTLP/HTTP, uncompressed as the collector's requests are), a
+    buffer of a minute of the fleet so a slow backend drops nothing, drops logged (not quiet).
     """
-    devices = sum(len(c.devices) for c in connections)
+    devices = max((len(c.devices) for c in connections), default=0)  # buffers are per output
     per_minute = int(devices * 60 / interval_s) + 1
     lines = [
         "[global_tags]",
@@ -194,10 +194,17 @@ def render_fleet_config(
         f"  metric_batch_size = {FLEET_BATCH_METRICS}",
         f"  metric_buffer_limit = {max(per_minute, 10 * FLEET_BATCH_METRICS)}",
         "  omit_hostname = true",
-        "[[outputs.opentelemetry]]",
-        f'  service_address = "{metrics_url}"',
-        '  compression = "none"',
     ]
+    # One output per connection, as in render_config: one output sends a request at a time and
+    # fell behind 5,000 devices a second (its flushes did not complete, nothing landed).
+    for index, _connection in enumerate(connections):
+        lines += [
+            "[[outputs.opentelemetry]]",
+            f'  service_address = "{metrics_url}"',
+            '  compression = "none"',
+            "  [outputs.opentelemetry.tagpass]",
+            f'    name = ["fleet-{index}"]',
+        ]
     body = _fleet_fields(fields)
     for index, connection in enumerate(connections):
         lines += [

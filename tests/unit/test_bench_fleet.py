@@ -148,7 +148,10 @@ def test_telegraf_polls_every_device_in_one_request_at_the_same_interval() -> No
     assert [f["address"] for f in fields] == list(range(REGISTERS)), "one contiguous request"
     assert fields[0] == {"address": 0, "name": SEQ, "type": "UINT16"}
     assert fields[1]["scale"] == pytest.approx(0.1)
-    assert conf["outputs"]["opentelemetry"][0]["service_address"] == "http://vm/otlp"
+    outputs = conf["outputs"]["opentelemetry"]
+    assert [o["service_address"] for o in outputs] == ["http://vm/otlp"] * 2
+    names = [[i["name"]] for i in conf["inputs"]["modbus"]]
+    assert [o["tagpass"]["name"] for o in outputs] == names, "an output per connection"
 
 
 def _report(reader: str, cpu: float, rss_kib: float, p99: float) -> FleetReport:
