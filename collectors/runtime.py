@@ -33,6 +33,7 @@ from sentio.collectors.encoding import RequestQueue
 from sentio.collectors.export import Exporter
 from sentio.collectors.instance import Instance
 from sentio.collectors.registry import build
+from sentio.collectors.schedule import Schedule, phase
 from sentio.collectors.spans import SpanValues
 from sentio.collectors.spool import Spool
 from sentio.collectors.supervision import Supervisor
@@ -98,6 +99,7 @@ class Collector:
         self.span_values = SpanValues()
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
         self._instruments(telemetry)
+        self._schedule_instruments(telemetry)
 
     def _instruments(self, telemetry: Telemetry) -> None:
         """Create the collector's own instruments: polls, readings, errors, health, queue, spool."""
@@ -436,26 +438,47 @@ class Collector:
             inst.traceback_logged = False
         return answered
 
+    def _schedule_instruments(self, telemetry: Telemetry) -> None:
+        """Count the poll ticks skipped per instance: the poll before was still running."""
+        self.missed_polls: dict[str, int] = {}
+        telemetry.meter_provider.get_meter("sentio.collector").create_observable_counter(
+            "sentio.collector.poll.missed",
+            [lambda _o: [Observation(self.missed_polls.get(i.config.name, 0), i.labels)
+                         for i in self.instances]],
+            unit="{poll}",
+            description="Poll ticks skipped: the poll before was still running at them.",
+        )  # fmt: skip
+
     async def _wait(self, seconds: float) -> None:
         await self.supervisor.wait(seconds)
 
     async def _supervise(
         self, inst: Instance, device: str | None = None, interval_s: float | None = None
     ) -> None:
-        """Poll one device (or the whole connector) on its interval, backing off on failure."""
+        """Poll one device (or the whole connector) on its schedule, backing off on failure.
+
+        A poll still running at its next tick skips that tick (counted in ``missed_polls``);
+        after a backoff the ticks start again from the poll that follows it.
+        """
         interval = inst.config.poll_interval_s if interval_s is None else interval_s
         backoff = self.supervisor.backoff()
-        while not self.stopping.is_set():
-            started = time.monotonic()
+        clock = asyncio.get_running_loop().time
+        name = inst.config.name
+        key = name if device is None else f"{name}/{device}"
+        schedule = Schedule(interval, clock() + phase(key, interval))
+        sleep_until = self.supervisor.sleep_until
+        stopping = self.stopping
+        while not stopping.is_set():
+            await sleep_until(schedule.next_at)
+            if stopping.is_set():
+                return
             if await self._poll_once(inst, device, interval_s):
                 backoff.reset()
-                wait = interval - (time.monotonic() - started)
+                skipped = schedule.advance(clock())
+                if skipped:
+                    self.missed_polls[name] = self.missed_polls.get(name, 0) + skipped
             else:
-                wait = backoff.next()
-            if wait > 0:
-                await self._wait(wait)
-            else:
-                await asyncio.sleep(0)  # a poll slower than its interval still yields the loop
+                schedule.restart(clock() + backoff.next())
 
     async def _stream(self, inst: Instance) -> None:
         """Drive a push connector: connect, take samples as they come, reconnect with backoff.
