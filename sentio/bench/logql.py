@@ -30,6 +30,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from sentio.bench.ingest import BenchError
 from sentio.bench.procstat import cpu_seconds, peak_rss_mb
 from sentio.config import SentioConfig
+from sentio.logql.coverage import coverage
 from sentio.logql.labels import Resolver
 from sentio.logql.parser import parse
 from sentio.logql.translate import LogsPlan, StatsPlan, Translator
@@ -102,6 +103,9 @@ class LogqlReport:
     api_peak_rss_streaming_mb: float
     api_peak_rss_mb: float
     timings: list[QueryTiming] = field(default_factory=list)
+    # one example of each construct through the translator: what it takes, what it refuses
+    constructs_supported: list[str] = field(default_factory=list)
+    constructs_refused: dict[str, str] = field(default_factory=dict)
 
 
 def _body(i: int) -> str:
@@ -389,6 +393,7 @@ def run(
                     f"{a_med * 1000:8.1f} ms vs {d_med * 1000:8.1f} ms  (API CPU {cpu_ms:5.1f} ms)"
                     f"  {logql}"
                 )
+        covered = coverage()
         return LogqlReport(
             records=records,
             repeat=repeat,
@@ -410,4 +415,6 @@ def run(
             # VmHWM is raised only when pages are unmapped, so a sample can exceed it
             api_peak_rss_mb=round(max(peak_rss_mb(pid), stream_peak), 1),
             timings=timings,
+            constructs_supported=covered.supported,
+            constructs_refused=covered.refused,
         )

@@ -28,3 +28,5 @@ def test_bench_logql_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert report.api_peak_rss_mb >= report.api_peak_rss_streaming_mb
     assert 0 < report.ratio_min <= report.ratio_p25 <= report.median_ratio
     assert report.median_ratio <= report.ratio_p75 <= report.p99_ratio <= report.ratio_max
+    assert "rate_counter" in report.constructs_supported
+    assert report.constructs_refused["distinct"].startswith("unsupported LogQL: distinct")
