@@ -302,7 +302,10 @@ async def measure(
             got = await promql(session, base, f"count({query})")
             return True if got and int(float(got[0]["value"][1])) == want else None
 
-        await poll(lambda: counted(source, count), 300, f"{count} imported series", interval_s=1)
+        # the last points are at ``end``, which a long import (50,000 series: 10 minutes) leaves
+        # further back than an instant query looks
+        imported = f"last_over_time({source}[1h])"
+        await poll(lambda: counted(imported, count), 300, f"{count} imported series", interval_s=1)
         loaded_rss = rss_mb(resource.RUSAGE_CHILDREN)
         progress(f"loaded (the loader's peak RSS {loaded_rss:.0f} MiB); the engine's phases follow")
         reader = PromReader(session, base, Limits())
