@@ -10,27 +10,24 @@ it (the collector's encode, flush and export, and VictoriaMetrics' ingest to sea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import yaml
 
 from sentio.bench.roundtrip import percentile
+from sentio.bench.silent import processes
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.simulators.pump import Pump, PumpServer
 from sentio.stack.probe import poll
 from sentio.stack.query import promql
-from sentio.stack.supervisor import stop_child
 
 Progress = Callable[[str], None]
 METRIC = "motor_current"
@@ -107,23 +104,6 @@ def collector_config(
     data["collector"] = {**data.get("collector", {}), "spool_dir": str(workdir / "spool")}
     data["service"] = {**data["service"], "instance_id": name}
     return SentioConfig.model_validate(data)
-
-
-@contextlib.contextmanager
-def _collector(
-    config: SentioConfig, workdir: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    path, log = workdir / "collector.yaml", workdir / "collector.log"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True)))
-    sentio = str(Path(sys.executable).with_name("sentio"))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sentio, "run", "-c", str(path)], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield proc, log
-    finally:
-        stop_child(proc)
 
 
 def _tail(log: Path) -> str:
@@ -203,8 +183,10 @@ async def measure(
             name = f"roundtrip-{uuid.uuid4().hex[:8]}"
             config = collector_config(base, server.port, workdir, name, poll_interval_s)
             timeout_s = 2 * config.connectors[0].poll_interval_s + 60.0
-            with _collector(config, workdir) as (proc, log):
-                changes = await _measure(config, pump, count, timeout_s, progress, proc, log)
+            with processes({"collector": config}, workdir) as (procs, logs):
+                changes = await _measure(
+                    config, pump, count, timeout_s, progress, procs["collector"], logs["collector"]
+                )
     finally:
         await server.stop()
     return summarize(changes, config)

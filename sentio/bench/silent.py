@@ -145,9 +145,10 @@ def component_configs(
 
 
 @contextlib.contextmanager
-def _processes(
+def processes(
     configs: dict[str, SentioConfig], workdir: Path
 ) -> Iterator[tuple[dict[str, subprocess.Popen[bytes]], dict[str, Path]]]:
+    """Run each component (`sentio run`, `sentio ai run`) on its own config; stop them after."""
     sentio = str(Path(sys.executable).with_name("sentio"))
     commands = {"collector": ["run"], "ai-engine": ["ai", "run"]}
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -193,7 +194,7 @@ async def running_components(
         )
         if own:
             await asyncio.to_thread(apply, provisioning, progress)
-        with _processes(configs, workdir) as (procs, logs):
+        with processes(configs, workdir) as (procs, logs):
             ids = {c: cfg.instance_id() for c, cfg in configs.items()}
             yield Components(provisioning, slack, procs, ids, logs)
     finally:
