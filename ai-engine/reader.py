@@ -314,12 +314,15 @@ class PromReader:
     """Run `query_range` against VictoriaMetrics' Prometheus API, a page of series at a time."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, limits: Limits | None = None
-    ) -> None:
+        self, session: aiohttp.ClientSession, base_url: str, limits: Limits | None = None,
+        compress: bool = False,
+    ) -> None:  # fmt: skip
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.limits = limits or Limits()
         self.counts = ReadCounts()
+        # Uncompressed by default: gzip costs both ends CPU, and a fit reads gigabytes of JSON.
+        self.headers = {"Accept-Encoding": "gzip" if compress else "identity"}
 
     async def _post(
         self, path: str, params: dict[str, str], what: str
@@ -328,7 +331,7 @@ class PromReader:
         url = f"{self.base_url}{path}"
         self.counts.requests += 1
         try:
-            async with self.session.post(url, data=params) as resp:
+            async with self.session.post(url, data=params, headers=self.headers) as resp:
                 if resp.status != 200:
                     body = await resp.text()
                     self.counts.bytes += len(body)

@@ -40,7 +40,7 @@ class Scheduler:
         limits = Limits(
             ai.max_points_per_series, ai.max_series_per_query, max_query_bytes=ai.max_query_bytes
         )
-        reader = PromReader(session, config.query_url(), limits)
+        reader = PromReader(session, config.query_url(), limits, ai.compress_reads)
         pusher = MetricsPusher(session, config.endpoint("metrics"), config.telemetry.metrics)
         resource = {k: str(v) for k, v in telemetry.resource.attributes.items()}
         writer = FindingWriter(pusher, resource)

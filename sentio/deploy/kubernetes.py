@@ -48,7 +48,7 @@ SLACK_WEBHOOK_FILE = ALERTMANAGER_DIR / "secrets" / "slack" / "webhook-url"
 # OpenSearch was not run here: its figures (in overlays/cluster/traces.yaml) follow from its heap.
 MEASURED: dict[str, tuple[float, float]] = {
     "collector": (0.65, 100.0),  # footprint
-    "ai-engine": (0.17, 209.4),  # ai: 5.73 / 60 + 267 / 3600 cores, bursts of one core
+    "ai-engine": (0.09, 213.2),  # ai: 3.89 / 60 + 105.4 / 3600 cores, bursts of one core
     "victoriametrics": (0.17, 122.0),  # footprint
     "victorialogs": (1.83, 275.0),  # scaleout
     "jaeger": (0.07, 537.0),  # footprint, Badger's caches included

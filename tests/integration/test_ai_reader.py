@@ -62,6 +62,14 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
         await poll(all_there, 30, "25 written series")
         expected = await whole.read(query, start, end, STEP)
         chunked = await PromReader(session, base, Limits(7, 4)).read(query, start, end, STEP)
+        gzipped = await PromReader(session, base, compress=True).read(query, start, end, STEP)
+        encodings = []
+        for compress in (False, True):
+            reader = PromReader(session, base, compress=compress)
+            params = {"query": query, "start": str(start), "end": str(end), "step": f"{STEP}s"}
+            url = f"{base}/api/v1/query_range"
+            async with session.post(url, data=params, headers=reader.headers) as resp:
+                encodings.append(resp.headers.get("Content-Encoding"))
         paged = PromReader(session, base, Limits(max_series_per_page=4))
         sizes = [len(page) async for page in paged.pages(query, start, end, STEP)]
         peak, requests = paged.counts.peak_held, paged.counts.requests
@@ -75,9 +83,12 @@ async def test_chunked_read_equals_what_was_written(stack_config_live: SentioCon
     assert peak == 4, "a page of series held, never the query's"
     assert requests == 2, "the listing, then one query_range streamed in pages"
     assert sensors == [{"s0"}, {"s1"}] * 2, "a group is never split across pages"
+    assert encodings == [None, "gzip"], "VictoriaMetrics gzips only a reader that asks"
     assert [s.labels for s in chunked] == [s.labels for s in expected]
-    for a, b in zip(chunked, expected, strict=True):
+    assert [s.labels for s in gzipped] == [s.labels for s in expected]
+    for a, b, c in zip(chunked, expected, gzipped, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(c.values, b.values)
     dev3 = next(s for s in chunked if s.labels["device"] == "dev-03")
     np.testing.assert_array_equal(dev3.values, 3000 + np.arange(POINTS, dtype=float))
     assert int(dev3.timestamps[0]) == start and len(dev3.values) == POINTS
