@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sentio.collectors.attributes import AttributeCache
+from sentio.collectors.attributes import ATTRIBUTE_SETS_CACHED, AttributeCache
 from sentio.collectors.health import DeviceHealth
 from sentio.collectors.limits import DEFAULT_MAX_DEVICES, DEFAULT_MAX_METRICS, NameLimits
 from sentio.connectors.contract import Connector, Reading
@@ -34,6 +34,9 @@ class Instance:
     limits: NameLimits = field(init=False)
     dropped_warned: int = 0  # the connector's dropped messages when last logged
     dropped_logged_at: float = 0.0
+    readings: int = 0  # accepted, since the collector started
+    labels: dict[str, str] = field(init=False)  # of the collector's own metrics (not mutated)
+    _device_labels: dict[str, dict[str, str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         on_change = self.config.report.mode == "on_change"
@@ -46,8 +49,13 @@ class Instance:
         if max_metrics is None and open_names:
             max_metrics = DEFAULT_MAX_METRICS
         self.limits = NameLimits(cfg.name, max_devices, max_metrics)
+        self.labels = {"instance": cfg.name, "connector": cfg.type}
 
-    @property
-    def labels(self) -> dict[str, str]:
-        """Return the labels of the collector's own metrics about this instance."""
-        return {"instance": self.config.name, "connector": self.config.type}
+    def device_labels(self, device: str) -> dict[str, str]:
+        """Return the labels of the collector's own metrics about one device (not to mutate)."""
+        labels = self._device_labels.get(device)
+        if labels is None:
+            if len(self._device_labels) >= ATTRIBUTE_SETS_CACHED:
+                self._device_labels.clear()
+            labels = self._device_labels[device] = {**self.labels, "device": device}
+        return labels

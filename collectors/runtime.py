@@ -107,8 +107,13 @@ class Collector:
         self.poll_duration = meter.create_histogram(
             "sentio.collector.poll.duration", unit="s", description="Time one poll took."
         )
-        self.readings = meter.create_counter(
-            "sentio.collector.readings", unit="{reading}", description="Readings accepted."
+        # Counted by the instances and observed at each export: a counter's add costs the SDK
+        # a measurement object and its attributes cleaned and hashed, on every poll.
+        meter.create_observable_counter(
+            "sentio.collector.readings",
+            [lambda _o: [Observation(i.readings, i.labels) for i in self.instances]],
+            unit="{reading}",
+            description="Readings accepted.",
         )
         self.errors = meter.create_counter(
             "sentio.collector.errors", unit="{error}", description="Failed polls and requests."
@@ -340,7 +345,7 @@ class Collector:
             for reading in stale:
                 self.queue.enqueue(inst, dataclasses.replace(reading, timestamp_ns=now_ns()))
             if stale:
-                self.readings.add(len(stale), inst.labels)
+                inst.readings += len(stale)
 
     def _deadline(self, inst: Instance, interval_s: float | None = None) -> float:
         """Return how long one call into ``inst``'s connector may take."""
@@ -362,6 +367,8 @@ class Collector:
 
     async def _connect(self, inst: Instance) -> None:
         """Connect the instance once, however many of its device tasks ask at the same time."""
+        if inst.connected:
+            return
         async with inst.lock:
             if not inst.connected:
                 await self._call(inst, "connect", inst.connector.connect(), self._deadline(inst))
@@ -392,7 +399,7 @@ class Collector:
         failing device never slows the others sharing its connection.
         """
         name = inst.config.name
-        labels = inst.labels if device is None else {**inst.labels, "device": device}
+        labels = inst.labels if device is None else inst.device_labels(device)
         started = time.monotonic()
         seen: set[str] = set()
         failed: dict[str, str] = {}
@@ -401,7 +408,6 @@ class Collector:
             recording = span.is_recording()  # a span the sampler dropped records nothing
             try:
                 await self._connect(inst)
-                count = 0
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 deadline = self._deadline(inst, interval_s)
                 try:
@@ -412,13 +418,11 @@ class Collector:
                                 if values is None:
                                     values = recorded[sample.device] = []
                                 values.append(self.span_values.format(sample))
-                            count += self._sample(inst, sample, seen, failed)
+                            inst.readings += self._sample(inst, sample, seen, failed)
                 except TimeoutError:
                     raise ConnectorTimeoutError(
                         f"{name}: the poll did not return within {deadline:g} s"
                     ) from None
-                finally:
-                    self.readings.add(count, inst.labels)
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 failed[name if device is None else device] = reason
@@ -497,7 +501,7 @@ class Collector:
                     errors: dict[str, str] = {}
                     count = self._sample(inst, sample, seen, errors)
                     if count:
-                        self.readings.add(count, inst.labels)
+                        inst.readings += count
                     for device in seen:
                         self._device_state(inst, device, True)
                     for device, reason in errors.items():
