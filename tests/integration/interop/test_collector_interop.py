@@ -155,7 +155,11 @@ async def test_availability_offline_is_a_device_down_and_online_its_recovery(
 
         await until(check, f"{device} {'up' if want else 'down'}")
 
+    async def subscribed() -> bool:
+        return inst.connected  # connect() subscribes: a state published before it is lost
+
     caplog.set_level(logging.INFO, logger="sentio.collector.devices")
+    await until(subscribed, "the Zigbee2MQTT entry subscribed")
     await publish(mosquitto, (f"{run}/{plug}", {"state": "ON", "power": 5}))
     await publish(mosquitto, (f"{run}/{bulb}", {"state": "OFF", "brightness": 10}))
     await up(plug, True)
