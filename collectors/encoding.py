@@ -1,7 +1,14 @@
-"""Readings into OTLP request bodies: encoded as accepted, sealed per batch, bounded in count."""
+"""Readings into OTLP request bodies: encoded as accepted, sealed per batch, bounded in count.
+
+Past half of ``queue_limit`` the queue asks the polls to wait (``room`` is cleared) until the
+export has drained it to a quarter, so an export that falls behind shows as late polls, not
+as readings dropped; only while the spool cannot be written does the queue fill to the limit
+and drop its oldest requests.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import struct
 from collections.abc import Callable
@@ -30,6 +37,12 @@ class RequestQueue:
         self.dropped = 0
         self.dropped_requests = 0
         self.accepted_by_device: collections.Counter[str] = collections.Counter()
+        self.high_water = max(1, queue_limit // 2)
+        self.low_water = queue_limit // 4
+        self.room = asyncio.Event()  # set while polls may go on; cleared past high_water
+        self.room.set()
+        self.backpressure = True  # off while the spool cannot take what the export hands it
+        self.pauses = 0  # times the queue passed high_water and the polls waited
 
     def enqueue(self, inst: Instance, reading: Reading) -> bool:
         """Queue a reading as a sample; return False for a string value, which has none."""
@@ -72,7 +85,22 @@ class RequestQueue:
         self.queued += count
         if self.encoder.count >= self.batch_size:
             self.seal()
+        self._mark()
         self.drop_excess()
+
+    def _mark(self) -> None:
+        """Ask the polls to wait once the queue passes ``high_water`` (backpressure on)."""
+        if self.queued >= self.high_water and self.backpressure and self.room.is_set():
+            self.room.clear()
+            self.pauses += 1
+
+    def hold(self, on: bool) -> None:
+        """Turn backpressure on or off; off, the polls go on and the oldest drop at the limit."""
+        self.backpressure = on
+        if not on:
+            self.room.set()
+        else:
+            self._mark()
 
     def seal(self) -> None:
         """Turn what the encoder holds into a request body waiting for export."""
@@ -84,6 +112,7 @@ class RequestQueue:
         """Return a request that could not be exported or spooled to the front of the queue."""
         self.requests.appendleft((body, count))
         self.queued += count
+        self._mark()
         self.drop_excess()
 
     def drop_excess(self) -> None:
@@ -103,4 +132,6 @@ class RequestQueue:
             return None
         body, count = self.requests.popleft()
         self.queued -= count
+        if self.queued <= self.low_water:
+            self.room.set()
         return body, count

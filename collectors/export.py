@@ -63,8 +63,9 @@ class Exporter:
         """Spool a request; return False when it cannot be written and stays in the queue.
 
         A spool that cannot write (a full disk) must lose nothing silently: the request goes
-        back to the front of the in-memory queue, which drops its oldest beyond
-        ``queue_limit`` and counts them, and one error names the folder and the free space.
+        back to the front of the in-memory queue, which stops holding the polls back and drops
+        its oldest beyond ``queue_limit``, counted, and one error names the folder and the free
+        space.
         """
         try:
             await self.on_spool(self.spool.append, body, readings)
@@ -72,6 +73,7 @@ class Exporter:
             self.queue.put_back(body, readings)
             if not self.spool_failing:
                 self.spool_failing = True
+                self.queue.hold(False)  # waiting polls would only stop reading the devices
                 free = "unknown" if exc.free_bytes is None else f"{exc.free_bytes} bytes"
                 log.error(
                     "%s (%s free); keeping up to %d readings in memory, dropping the oldest "
@@ -81,6 +83,7 @@ class Exporter:
             return False
         if self.spool_failing:
             self.spool_failing = False
+            self.queue.hold(True)
             log.info("the spool %s can be written again", self.spool.path)
         self.spooled += readings
         self.replay_wanted.set()

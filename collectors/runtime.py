@@ -97,6 +97,7 @@ class Collector:
         )  # fmt: skip
         self.exporter = Exporter(self.queue, spool, self.supervisor, cfg.flush_interval_s)
         self.span_values = SpanValues()
+        self.held_logged_at = -DROPPED_LOG_EVERY_S
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
         self._instruments(telemetry)
         self._schedule_instruments(telemetry)
@@ -120,6 +121,12 @@ class Collector:
         )
         self.dropped_counter = meter.create_counter(
             "sentio.collector.queue.dropped", unit="{reading}", description="Dropped, queue full."
+        )
+        meter.create_observable_counter(
+            "sentio.collector.queue.paused",
+            [lambda _o: [Observation(self.queue.pauses)]],
+            unit="{pause}",
+            description="Times the queue passed half of queue_limit and the polls waited.",
         )
         meter.create_observable_counter(
             "sentio.collector.queue.dropped_requests",
@@ -472,8 +479,11 @@ class Collector:
         schedule = Schedule(interval, clock() + phase(key, interval))
         sleep_until = self.supervisor.sleep_until
         stopping = self.stopping
+        room = self.queue.room
         while not stopping.is_set():
             await sleep_until(schedule.next_at)
+            if not room.is_set():
+                await self._held_back()
             if stopping.is_set():
                 return
             if await self._poll_once(inst, device, interval_s):
@@ -483,6 +493,18 @@ class Collector:
                     self.missed_polls[name] = self.missed_polls.get(name, 0) + skipped
             else:
                 schedule.restart(clock() + backoff.next())
+
+    async def _held_back(self) -> None:
+        """Wait while the export drains the queue; say so at most once a minute."""
+        now = time.monotonic()
+        if now - self.held_logged_at >= DROPPED_LOG_EVERY_S:
+            self.held_logged_at = now
+            log.warning(
+                "the export is behind: %d readings wait (half of queue_limit %d); polls wait "
+                "until it has sent them down to a quarter, so they run late rather than drop",
+                self.queue.queued, self.queue.queue_limit,
+            )  # fmt: skip
+        await self.queue.room.wait()
 
     async def _stream(self, inst: Instance) -> None:
         """Drive a push connector: connect, take samples as they come, reconnect with backoff.
@@ -496,7 +518,10 @@ class Collector:
             try:
                 with self.tracer.start_as_current_span("connect", attributes=inst.labels):
                     await self._connect(inst)
+                room = self.queue.room
                 async for sample in inst.connector.read():
+                    if not room.is_set():
+                        await self._held_back()  # the connector's own queue bounds the wait
                     seen: set[str] = set()
                     errors: dict[str, str] = {}
                     count = self._sample(inst, sample, seen, errors)
@@ -569,6 +594,7 @@ class Collector:
                 finally:
                     self.stopping.set()
                     exporter.replay_wanted.set()
+                    self.queue.room.set()
                     for task in tasks:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ class Receiver:
 
     url: str = ""
     status: int = 200
+    delay_s: float = 0.0  # a slow backend: each answer waits this long
     requests: int = 0
     points: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -34,6 +36,8 @@ async def receiver(status: int = 200) -> AsyncIterator[Receiver]:
         body = await request.read()
         got.requests += 1
         got.headers.append(dict(request.headers))
+        if got.delay_s:
+            await asyncio.sleep(got.delay_s)
         if got.status >= 300:
             return web.Response(status=got.status, text="refused by the test")
         message = ExportMetricsServiceRequest.FromString(body)

@@ -195,6 +195,46 @@ def test_queue_overflow_drops_the_oldest_and_counts_them(tmp_path: Path) -> None
     assert _sum(reader, "sentio.collector.queue.dropped") == 20
 
 
+async def test_a_slow_backend_holds_the_polls_back_and_drops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with receiver() as got:
+        got.delay_s = 0.1  # 10 readings a request: 100 a second, a tenth of what is read
+        collector, reader = _collector(tmp_path, got.url, queue_limit=40, max_batch=10)
+        meter = Meter()
+        _add(collector, meter, "meter")
+        run = asyncio.create_task(collector.run())
+        try:
+            await _until(lambda: collector.queue.pauses >= 3)
+        finally:
+            collector.stopping.set()
+            await asyncio.wait_for(run, DEADLINE_S)
+    assert collector.dropped == 0 and collector.queue.dropped_requests == 0
+    assert collector.queued == 0 and got.points == collector.accepted == 10 * meter.polls
+    assert collector.missed_polls.get("meter", 0) > 0, "the overload shows as late polls"
+    assert _sum(reader, "sentio.collector.queue.paused") == collector.queue.pauses
+    assert "the export is behind: " in caplog.text and "polls wait" in caplog.text
+
+
+def test_a_failing_spool_lets_the_polls_go_on_and_the_limit_drops(tmp_path: Path) -> None:
+    collector, _ = _collector(tmp_path, queue_limit=40, max_batch=10)
+    queue = collector.queue
+    inst = _add(collector, Meter(), "meter")
+    for i in range(20):
+        collector._enqueue(inst, Reading("meter", "m", float(i)))
+    assert not queue.room.is_set() and queue.pauses == 1, "past half of the limit: hold back"
+    queue.hold(False)  # what the exporter does while the spool cannot be written
+    assert queue.room.is_set()
+    for i in range(40):
+        collector._enqueue(inst, Reading("meter", "m", float(i)))
+    assert queue.room.is_set() and collector.dropped == 20 and collector.queued == 40
+    queue.hold(True)
+    assert not queue.room.is_set() and queue.pauses == 2
+    while collector.queued > 10:
+        queue.take()
+    assert queue.room.is_set(), "drained to a quarter of the limit, the polls go on"
+
+
 async def test_a_non_retryable_4xx_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
     async with receiver(status=400) as got:
         collector, reader = _collector(tmp_path, got.url)
