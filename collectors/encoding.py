@@ -2,8 +2,8 @@
 
 Past half of ``queue_limit`` the queue asks the polls to wait (``room`` is cleared) until the
 export has drained it to a quarter, so an export that falls behind shows as late polls, not
-as readings dropped; only while the spool cannot be written does the queue fill to the limit
-and drop its oldest requests.
+as readings dropped. The oldest requests still drop past the limit while the spool cannot be
+written (backpressure off), or if polls already running at the mark add more than the rest.
 """
 
 from __future__ import annotations

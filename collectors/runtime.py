@@ -63,7 +63,7 @@ LOG_LEVELS = {
     Severity.FATAL: logging.CRITICAL,
 }
 MIN_CALL_TIMEOUT_S = 15.0
-DROPPED_LOG_EVERY_S = 60.0
+WARN_EVERY_S = 60.0
 T = TypeVar("T")
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
@@ -97,7 +97,7 @@ class Collector:
         )  # fmt: skip
         self.exporter = Exporter(self.queue, spool, self.supervisor, cfg.flush_interval_s)
         self.span_values = SpanValues()
-        self.held_logged_at = -DROPPED_LOG_EVERY_S
+        self.held_logged_at = -WARN_EVERY_S
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
         self._instruments(telemetry)
         self._schedule_instruments(telemetry)
@@ -331,7 +331,7 @@ class Collector:
         if dropped <= inst.dropped_warned:
             return
         now = time.monotonic()
-        if now - inst.dropped_logged_at < DROPPED_LOG_EVERY_S and inst.dropped_logged_at:
+        if now - inst.dropped_logged_at < WARN_EVERY_S and inst.dropped_logged_at:
             return
         log.warning(
             "connector %s dropped %d incoming messages (%d in all): its incoming queue was "
@@ -497,7 +497,7 @@ class Collector:
     async def _held_back(self) -> None:
         """Wait while the export drains the queue; say so at most once a minute."""
         now = time.monotonic()
-        if now - self.held_logged_at >= DROPPED_LOG_EVERY_S:
+        if now - self.held_logged_at >= WARN_EVERY_S:
             self.held_logged_at = now
             log.warning(
                 "the export is behind: %d readings wait (half of queue_limit %d); polls wait "

@@ -361,8 +361,9 @@ class CollectorConfig(Strict):
     queue_limit: int = Field(
         200_000,
         ge=1,
-        description="Readings held in memory while a backend is away (the spool takes what it "
-        "refuses); beyond it the oldest requests are dropped whole.",
+        description="Readings held in memory for export; past half of it the polls wait until "
+        "a quarter remains; beyond it (the spool unwritable) the oldest requests are dropped "
+        "whole.",
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
