@@ -27,14 +27,13 @@ from typing import TypeVar
 
 import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import Status, StatusCode
 from sentio.collectors import health, report
 from sentio.collectors.encoding import RequestQueue
 from sentio.collectors.export import Exporter
 from sentio.collectors.instance import Instance
 from sentio.collectors.registry import build
 from sentio.collectors.schedule import Schedule, phase
-from sentio.collectors.spans import SpanValues
+from sentio.collectors.spans import PollTracer, SpanValues
 from sentio.collectors.spool import Spool
 from sentio.collectors.supervision import Supervisor
 from sentio.connectors.contract import (
@@ -99,6 +98,7 @@ class Collector:
         self.span_values = SpanValues()
         self.held_logged_at = -WARN_EVERY_S
         self.tracer = telemetry.tracer_provider.get_tracer("sentio.collector")
+        self.poll_spans = PollTracer(self.tracer, "sentio.collector")
         self._instruments(telemetry)
         self._schedule_instruments(telemetry)
 
@@ -410,9 +410,11 @@ class Collector:
         started = time.monotonic()
         seen: set[str] = set()
         failed: dict[str, str] = {}
-        with self.tracer.start_as_current_span("poll", attributes=labels) as span:
-            recorded: dict[str, list[str]] = {}
-            recording = span.is_recording()  # a span the sampler dropped records nothing
+        span = self.poll_spans.start(labels)
+        recorded: dict[str, list[str]] = {}
+        recording = span.recording  # a span the sampler dropped records nothing
+        reason: str | None = None
+        try:
             try:
                 await self._connect(inst)
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
@@ -433,16 +435,12 @@ class Collector:
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 failed[name if device is None else device] = reason
-                span.set_status(Status(StatusCode.ERROR, reason))
-            # One string per device: the SDK's encoder walks array attributes element by
-            # element, which made span export the largest cost per reading.
-            for key, values in recorded.items():
-                span.add_event("readings", {"device": key, "values": " ".join(values)})
             for key in seen | set(failed):
                 self._device_state(inst, key, key not in failed, failed.get(key, ""))
-            if failed:
-                self.errors.add(len(failed), inst.labels)
-                span.set_attribute("failed_devices", sorted(failed))
+        finally:
+            span.end(recorded, failed, reason)
+        if failed:
+            self.errors.add(len(failed), inst.labels)
         self.poll_duration.record(time.monotonic() - started, labels)
         answered = bool(seen - set(failed))
         if answered:

@@ -1,13 +1,43 @@
-"""How a poll span records its readings: one ``metric=value ...`` string per device."""
+"""Poll spans: started cheaply, their readings one ``metric=value ...`` string per device."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    set_span_in_context,
+)
+from opentelemetry.util.types import AttributeValue
 from sentio.collectors.attributes import ATTRIBUTE_SETS_CACHED
 from sentio.connectors.contract import Reading, ReadingBatch
 
 # A number to 15 significant digits: what a person reads (230.1, not 230.10000000000002), and
 # faster to format than the shortest round-trip repr.
 NUMBER = "%.15g"
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+UNSET = Status(StatusCode.UNSET)
+# The samplers that record every span without a parent (the SDK's default is the first).
+ALWAYS_SAMPLED = {
+    "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,"
+    "remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,"
+    "localParentNotSampled:AlwaysOffSampler}",
+    "AlwaysOnSampler",
+}
 
 
 class SpanValues:
@@ -40,3 +70,85 @@ class SpanValues:
             return hit[2] % values  # a string among the values
         except TypeError:  # values and metrics differ in number: the batch itself raises later
             return ""
+
+
+class PollSpan:
+    """One poll's span while it runs: its context is current; ``end`` hands it to the export."""
+
+    __slots__ = ("attributes", "context", "recording", "start_ns", "token", "tracer")
+
+    def __init__(
+        self, tracer: PollTracer, context: SpanContext, attributes: Mapping[str, AttributeValue],
+        recording: bool,
+    ) -> None:  # fmt: skip
+        self.tracer = tracer
+        self.context = context
+        self.attributes = attributes
+        self.recording = recording
+        self.start_ns = time.time_ns()
+        self.token = otel_context.attach(set_span_in_context(NonRecordingSpan(context)))
+
+    def end(
+        self, readings: Mapping[str, list[str]], failed: Mapping[str, str], reason: str | None
+    ) -> None:
+        """Leave the span's context; export it with an event per device read, and any failure."""
+        otel_context.detach(self.token)
+        if not self.recording:
+            return
+        end_ns = time.time_ns()
+        events = tuple(
+            Event("readings", {"device": device, "values": " ".join(values)}, end_ns)
+            for device, values in readings.items()
+        )
+        attributes = self.attributes
+        if failed:
+            attributes = {**attributes, "failed_devices": tuple(sorted(failed))}
+        status = UNSET if reason is None else Status(StatusCode.ERROR, reason)
+        tracer = self.tracer
+        tracer.processor.on_end(
+            ReadableSpan(
+                "poll", self.context, None, tracer.resource, attributes, events, (),
+                SpanKind.INTERNAL, None, status, self.start_ns, end_ns, tracer.scope,
+            )
+        )  # fmt: skip
+
+
+class PollTracer:
+    """Start poll spans, a span per poll, without the SDK's per-span bookkeeping.
+
+    A poll span is the collector's most frequent object: the SDK's ``Span`` (its attributes
+    cleaned on every set, a lock, the sampler's result objects) cost about 40 µs a poll, as much
+    as a Modbus request. The span's attributes here are the device's labels, cleaned once; the
+    span goes to the provider's processors as the finished span the SDK would have built. The
+    provider's sampler is consulted unless it samples every root span; the SDK's span limits
+    (``OTEL_SPAN_*_LIMIT``) are not applied to these spans, whose attributes the config bounds.
+    """
+
+    def __init__(self, tracer: Tracer, name: str) -> None:
+        """Start spans as ``tracer`` (named ``name``) would; none when it is the SDK's no-op."""
+        self.enabled = isinstance(tracer, sdk_trace.Tracer)
+        if isinstance(tracer, sdk_trace.Tracer):
+            self.processor: SpanProcessor = tracer.span_processor
+            self.resource = tracer.resource
+            self.sampler = tracer.sampler
+            self.ids = tracer.id_generator
+        self.scope = InstrumentationScope(name)
+        self.always = self.enabled and self.sampler.get_description() in ALWAYS_SAMPLED
+
+    def start(self, attributes: Mapping[str, AttributeValue]) -> PollSpan:
+        """Start a poll span with ``attributes`` (kept as they are: not copied, not cleaned)."""
+        if not self.enabled:
+            return PollSpan(self, INVALID_SPAN_CONTEXT, attributes, False)
+        trace_id = self.ids.generate_trace_id()
+        recording, sampled, state = True, True, None
+        if not self.always:
+            kind = SpanKind.INTERNAL
+            result = self.sampler.should_sample(None, trace_id, "poll", kind, attributes)
+            recording = result.decision is not Decision.DROP  # RECORD_ONLY: not exported
+            sampled = result.decision is Decision.RECORD_AND_SAMPLE
+            state = result.trace_state
+            if result.attributes:
+                attributes = {**attributes, **result.attributes}
+        flags = SAMPLED if sampled else NOT_SAMPLED
+        context = SpanContext(trace_id, self.ids.generate_span_id(), False, flags, state)
+        return PollSpan(self, context, attributes, recording)
