@@ -170,3 +170,15 @@ async def test_the_providers_sampler_decides_which_polls_are_exported(tmp_path: 
     await _poll(collector, connector, lambda: connector.polls["good"] >= 200)
     kept = len(_by_device(spans, "good"))
     assert 40 < kept < connector.polls["good"] - 40, f"{kept} of {connector.polls['good']}"
+
+
+async def test_a_disabled_sdk_polls_without_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    collector, spans = _collector(tmp_path)
+    assert not collector.poll_spans.enabled
+    connector = Meters()
+    await _poll(collector, connector, lambda: connector.polls["good"] >= 3)
+    assert not spans.get_finished_spans()
+    assert collector.instances[0].readings >= 6, "polls go on without a tracer"
