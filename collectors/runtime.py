@@ -11,7 +11,7 @@ X recovered"); a down device's further failures are counted, not logged.
 
 Each concern has its module: ``health`` (up/down), ``report`` (report strategy, heartbeat),
 ``attributes`` (data-point attribute caches), ``encoding`` (the bounded request queue),
-``spans`` (poll span values), ``export`` (export and spool replay), ``supervision`` (restarts
+``spans`` (poll spans and their values), ``export`` (export and spool replay), ``supervision`` (restarts
 and the stop), ``backoff`` (the one backoff); this module wires them to the connectors.
 """
 

@@ -96,6 +96,7 @@ class PollSpan:
         if not self.recording:
             return
         end_ns = time.time_ns()
+        # One string per device: the SDK's encoder walks an array attribute element by element.
         events = tuple(
             Event("readings", {"device": device, "values": " ".join(values)}, end_ns)
             for device, values in readings.items()
