@@ -11,8 +11,8 @@ X recovered"); a down device's further failures are counted, not logged.
 
 Each concern has its module: ``health`` (up/down), ``report`` (report strategy, heartbeat),
 ``attributes`` (data-point attribute caches), ``encoding`` (the bounded request queue),
-``spans`` (poll spans and their values), ``export`` (export and spool replay), ``supervision`` (restarts
-and the stop), ``backoff`` (the one backoff); this module wires them to the connectors.
+``spans`` (poll spans and their values), ``export`` (export and spool replay), ``supervision``
+(restarts and the stop), ``backoff`` (the one backoff); this module wires them to the connectors.
 """
 
 from __future__ import annotations
