@@ -9,6 +9,7 @@ Modbus TCP connection is a bus of its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import weakref
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient, ModbusBaseClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
+from pymodbus.pdu import ModbusPDU
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersResponse,
     ReadInputRegistersResponse,
@@ -24,6 +26,7 @@ from pymodbus.pdu.register_message import (
 from .config import Connection, RtuOverTcpConnection, SerialConnection
 from .errors import ModbusConnectionError
 
+_PYMODBUS_LOG = logging.getLogger("pymodbus.logging")  # the logger of pymodbus' Log
 _IDENTITY_KEYS: frozenset[str] = frozenset({"host", "port"})
 _BUSES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Bus]] = (
     weakref.WeakKeyDictionary()
@@ -55,12 +58,25 @@ def _unpack_registers(data: bytes) -> list[int]:
     return list(struct.unpack_from(f">{count // 2}H", data, 1))
 
 
+def _summary(response: ModbusPDU) -> str:
+    """Return ``response`` as pymodbus prints it when its debug log is on, else a short form.
+
+    pymodbus formats every response it decodes for a debug line, on or off (12 µs for 100
+    registers): the registers are spelled out only when the line is written.
+    """
+    if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
+        return ModbusPDU.__str__(response)
+    return f"{type(response).__name__}(dev_id={response.dev_id}, count={len(response.registers)})"
+
+
 class FastHoldingRegisters(ReadHoldingRegistersResponse):
     """A holding-register response decoded in one call, not register by register."""
 
     def decode(self, data: bytes) -> None:
         """Decode the registers of a response packet."""
         self.registers = _unpack_registers(data)
+
+    __str__ = _summary
 
 
 class FastInputRegisters(ReadInputRegistersResponse):
@@ -70,11 +86,13 @@ class FastInputRegisters(ReadInputRegistersResponse):
         """Decode the registers of a response packet."""
         self.registers = _unpack_registers(data)
 
+    __str__ = _summary
+
 
 def build_client(connection: Connection) -> ModbusBaseClient:
     """Return an unconnected pymodbus client for ``connection``; call inside the event loop."""
     client = _client(connection)
-    # pymodbus' documented hook for custom responses; these only decode faster
+    # pymodbus' documented hook for custom responses; these only decode and print faster
     client.register(FastHoldingRegisters)
     client.register(FastInputRegisters)
     return client

@@ -110,3 +110,22 @@ def test_register_responses_decode_in_one_call_and_reject_a_short_packet() -> No
         assert response.registers == reference.registers == [1, 0xFFFE, 0x1234]
         with pytest.raises(ModbusIOException):
             response.decode(bytes([6, 0x00, 0x01]))
+
+
+def test_register_responses_spell_out_their_registers_only_for_pymodbus_debug_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
+    from sentio.connectors.modbus.transport import FastHoldingRegisters, FastInputRegisters
+
+    registers = list(range(1000, 1100))
+    for kind in (FastHoldingRegisters, FastInputRegisters):
+        response = kind(registers=registers, dev_id=7)
+        assert str(response) == f"{kind.__name__}(dev_id=7, count=100)"
+        with caplog.at_level(logging.DEBUG, logger="pymodbus"):
+            full = str(response)
+        reference = str(ReadHoldingRegistersResponse(registers=registers, dev_id=7))
+        assert "1099" in full
+        assert full == reference.replace("ReadHoldingRegistersResponse", kind.__name__)
