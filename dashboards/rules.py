@@ -28,6 +28,14 @@ def _known(metric: str, lookback: str) -> str:
     return f"max by ({PROCESS}) (present_over_time({metric}[{lookback}]))"
 
 
+def _missed(window: str) -> str:
+    """Return the poll ticks each connector entry missed over ``window``."""
+    return (
+        f"sum by ({PROCESS}, connector, instance) "
+        f"(increase(sentio_collector_poll_missed_total[{window}]))"
+    )
+
+
 def _down(
     name: str, what: str, metric: str, after: str, lookback: str, impact: str, runbook: str
 ) -> AlertRule:
@@ -181,6 +189,24 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
                 + c.spool_backlog_for
                 + "; it is kept on disk and replayed when the backend returns.",
                 runbook="Check VictoriaMetrics (`sentio doctor`); free disk for the spool.",
+                dashboard="sentio-pipeline",
+            ),
+            AlertRule(
+                name="SentioPollsLate",
+                expr=f"{_missed('10m')} / ({_missed('10m')} + sum by ({PROCESS}, connector, "
+                "instance) (increase(sentio_collector_poll_duration_seconds_count[10m]))) "
+                f"> {c.late_polls_fraction:g}",
+                for_="10m",
+                severity="warning",
+                summary="{{ $labels.instance }}: {{ $value | humanizePercentage }} of poll "
+                "ticks missed",
+                description="Polls of {{ $labels.instance }} ({{ $labels.connector }}) on "
+                "{{ $labels.service_instance_id }} come late: a poll still running at its next "
+                "tick skips it. The devices answer slowly, the collector has more devices than "
+                "its core keeps up with, or its export is behind "
+                "(sentio_collector_queue_paused_total grows).",
+                runbook="Lengthen poll_interval_s, shard the devices over more collectors "
+                "(`sentio run --shard i/n`), or check the backend (`sentio doctor`).",
                 dashboard="sentio-pipeline",
             ),
             AlertRule(

@@ -426,6 +426,11 @@ class AlertingConfig(Strict):
     device_down_for: GoDuration = Field("1m")
     error_rate_per_s: float = Field(0.1, gt=0, description="Connector errors per second.")
     spool_backlog_for: GoDuration = Field("5m", description="Spool not empty this long fires.")
+    late_polls_fraction: float = Field(
+        0.1, gt=0, le=1,
+        description="Share of poll ticks missed over 10 minutes (late polls: the collector or "
+        "its export is behind) from which SentioPollsLate fires.",
+    )  # fmt: skip
     ai_stalled_after: GoDuration = Field("10m", description="No AI cycle this long fires.")
     collector_down_after: GoDuration = Field(
         "2m", description="A collector that exported nothing this long fires SentioCollectorDown."

@@ -81,7 +81,7 @@ def test_every_alert_says_what_how_bad_where_and_what_to_do() -> None:
             "SentioFaultPredictedSoon", "SentioDeviceDown", "SentioConnectorErrors",
             "SentioSpoolBacklog", "SentioReadingsDropped", "SentioReadingsRefused",
             "SentioAIStalled", "SentioCollectorDown", "SentioAIDown",
-            "SentioDeviceErrors", "SentioNamesRefused"} <= names  # fmt: skip
+            "SentioDeviceErrors", "SentioNamesRefused", "SentioPollsLate"} <= names  # fmt: skip
     rendered = yaml.safe_load(vmalert.render_file(config, list(groups)))
     for group in rendered["groups"]:
         for rule in group["rules"]:
