@@ -28,12 +28,9 @@ def _known(metric: str, lookback: str) -> str:
     return f"max by ({PROCESS}) (present_over_time({metric}[{lookback}]))"
 
 
-def _missed(window: str) -> str:
-    """Return the poll ticks each connector entry missed over ``window``."""
-    return (
-        f"sum by ({PROCESS}, connector, instance) "
-        f"(increase(sentio_collector_poll_missed_total[{window}]))"
-    )
+def _per_entry(counter: str, window: str) -> str:
+    """Return how much ``counter`` grew over ``window``, per connector entry and process."""
+    return f"sum by ({PROCESS}, connector, instance) (increase({counter}[{window}]))"
 
 
 def _down(
@@ -136,6 +133,8 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
     )  # fmt: skip
     score = f"max by (device, metric, query, model) ({held})"
     ttt = "min by (device, metric, query) (sentio_ai_time_to_threshold_seconds)"
+    missed = _per_entry("sentio_collector_poll_missed_total", "10m")
+    polls = _per_entry("sentio_collector_poll_duration_seconds_count", "10m")
     return RuleGroup(
         name="sentio-alerts",
         language="promql",
@@ -193,9 +192,7 @@ def alert_group(config: AlertingConfig) -> RuleGroup:
             ),
             AlertRule(
                 name="SentioPollsLate",
-                expr=f"{_missed('10m')} / ({_missed('10m')} + sum by ({PROCESS}, connector, "
-                "instance) (increase(sentio_collector_poll_duration_seconds_count[10m]))) "
-                f"> {c.late_polls_fraction:g}",
+                expr=f"{missed} / ({missed} + {polls}) > {c.late_polls_fraction:g}",
                 for_="10m",
                 severity="warning",
                 summary="{{ $labels.instance }}: {{ $value | humanizePercentage }} of poll "
