@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,53 +19,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, TraceIdRatioBased
 from opentelemetry.trace import StatusCode
-from pydantic import BaseModel
 from sentio.collectors.runtime import Collector, Instance
-from sentio.connectors.contract import Connector, DeviceSchedule, Reading, ReadingBatch, Sample
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.otlp_traces import SpanEncoder
 from sentio.telemetry import Telemetry
+from tests.unit.collectors.meters import Meters
 
 DEADLINE_S = 10.0
-METRICS = (("voltage", "V"), ("current", "A"))
-
-
-class Empty(BaseModel):
-    pass
-
-
-class Meters(Connector[Empty]):
-    """``good`` answers a batch; ``bad`` raises on every poll; each poll logs a line."""
-
-    config_model = Empty
-
-    def __init__(self) -> None:
-        super().__init__(Empty())
-        self.polls = {"good": 0, "bad": 0}
-        self.log = logging.getLogger("tests.poll_spans")
-
-    async def connect(self) -> None:
-        await asyncio.sleep(0)
-
-    async def read(self) -> AsyncIterator[Sample]:
-        raise AssertionError("polled through poll()")
-        yield  # pragma: no cover
-
-    async def close(self) -> None:
-        pass
-
-    def devices(self) -> Sequence[DeviceSchedule]:
-        return [DeviceSchedule("good", 0.01), DeviceSchedule("bad", 0.01)]
-
-    async def poll(self, device: str) -> AsyncIterator[Sample]:
-        self.polls[device] += 1
-        self.log.warning("polling %s", device)
-        await asyncio.sleep(0)
-        if device == "bad":
-            raise OSError("bad: no route to host")
-        yield ReadingBatch(device, METRICS, [230.5, 1.25])
-        yield Reading(device, "state", "on")
 
 
 class Traced(logging.Handler):
