@@ -11,8 +11,9 @@ X recovered"); a down device's further failures are counted, not logged.
 
 Each concern has its module: ``health`` (up/down), ``report`` (report strategy, heartbeat),
 ``attributes`` (data-point attribute caches), ``encoding`` (the bounded request queue),
-``spans`` (poll spans and their values), ``export`` (export and spool replay), ``supervision``
-(restarts and the stop), ``backoff`` (the one backoff); this module wires them to the connectors.
+``spans`` (poll spans and their values), ``deadlines`` (one timer for every poll's deadline),
+``export`` (export and spool replay), ``supervision`` (restarts and the stop), ``backoff`` (the
+one backoff); this module wires them to the connectors.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TypeVar
 import aiohttp
 from opentelemetry.metrics import CallbackOptions, Observation
 from sentio.collectors import health, report
+from sentio.collectors.deadlines import Deadlines
 from sentio.collectors.encoding import RequestQueue
 from sentio.collectors.export import Exporter
 from sentio.collectors.instance import Instance
@@ -83,6 +85,7 @@ class Collector:
         ]
         cfg = config.collector
         self.supervisor = Supervisor(cfg.backoff_initial_s, cfg.backoff_max_s)
+        self.deadlines = Deadlines()
         own = {k: str(v) for k, v in telemetry.resource.attributes.items()}
         self.resource = {**own, **(readings_identity or {})}
         # Readings are encoded as they are accepted; a full batch becomes a request body here.
@@ -420,7 +423,7 @@ class Collector:
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 deadline = self._deadline(inst, interval_s)
                 try:
-                    async with asyncio.timeout(deadline):
+                    with self.deadlines.watch(deadline):
                         async for sample in samples:
                             if recording and isinstance(sample, Reading | ReadingBatch):
                                 values = recorded.get(sample.device)
