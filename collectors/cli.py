@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sentio.collectors.loop import run as run_on
 from sentio.collectors.registry import installed
 from sentio.collectors.runtime import Collector
 from sentio.collectors.scaffold import scaffold
@@ -119,4 +120,5 @@ def run(
     if list_devices:
         typer.echo("\n".join(describe(member or Shard(0, 1), owned_devices(cfg, member))))
         return
-    asyncio.run(_run(for_replicas(cfg, member), duration, member, readings_identity(cfg, member)))
+    main = _run(for_replicas(cfg, member), duration, member, readings_identity(cfg, member))
+    run_on(main, cfg.collector.event_loop)

@@ -386,6 +386,11 @@ class CollectorConfig(Strict):
     shard: ShardConfig | None = Field(
         None, description="Read only this member's share of the devices (sharded collectors)."
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto",
+        description="The event loop `sentio run` polls on: `auto` takes uvloop where it is "
+        "installed (not on Windows), else Python's own.",
+    )
 
 
 class SlackConfig(Strict):
