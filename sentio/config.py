@@ -228,6 +228,14 @@ class TelemetryConfig(Strict):
     logs: ExporterConfig = ExporterConfig()
     traces: ExporterConfig = ExporterConfig()
     export_interval_s: float = Field(10.0, gt=0, description="Metric export interval.")
+    max_attribute_sets: int = Field(
+        100_000,
+        ge=1,
+        description="Distinct attribute sets (devices, mostly) each of Sentio's own metrics "
+        "keeps; past it the metrics SDK merges the rest into one point labelled "
+        "`otel_metric_overflow` (its own default, 2,000, is fewer devices than one collector "
+        "polls).",
+    )
 
 
 class ThresholdConfig(Strict):

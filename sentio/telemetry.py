@@ -14,7 +14,16 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics import _Gauge as Gauge
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,6 +33,9 @@ from sentio import __version__
 from sentio.config import ExporterConfig, SentioConfig
 from sentio.otlp_traces import SpanExporter
 from sentio.redact import RedactFilter
+
+INSTRUMENT_CLASSES = (Counter, UpDownCounter, Histogram, Gauge, ObservableCounter,
+                      ObservableUpDownCounter, ObservableGauge)  # fmt: skip
 
 
 def build_resource(config: SentioConfig, **extra: str) -> Resource:
@@ -135,9 +147,11 @@ class _Stderr(logging.StreamHandler[TextIO]):
 def setup(config: SentioConfig, **resource_attributes: str) -> Telemetry:
     """Create providers with OTLP/HTTP exporters to the configured backends."""
     resource = build_resource(config, **resource_attributes)
+    limit = config.telemetry.max_attribute_sets
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(**_exporter_kwargs(config, "metrics")),
         export_interval_millis=config.telemetry.export_interval_s * 1000,
+        cardinality_limits=dict.fromkeys(INSTRUMENT_CLASSES, limit),
     )
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
     tracer_provider = TracerProvider(resource=resource)
