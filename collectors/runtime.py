@@ -66,6 +66,9 @@ LOG_LEVELS = {
 MIN_CALL_TIMEOUT_S = 15.0
 WARN_EVERY_S = 60.0
 T = TypeVar("T")
+# The SDK's default boundaries (0, 5, 10, 25 ... 10000) suit milliseconds: every poll would
+# fall in the first bucket. A poll's deadline is at least 15 s.
+POLL_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
 log = logging.getLogger("sentio.collector")
 device_log = logging.getLogger("sentio.collector.devices")
 
@@ -109,8 +112,9 @@ class Collector:
         """Create the collector's own instruments: polls, readings, errors, health, queue, spool."""
         meter = telemetry.meter_provider.get_meter("sentio.collector")
         self.poll_duration = meter.create_histogram(
-            "sentio.collector.poll.duration", unit="s", description="Time one poll took."
-        )
+            "sentio.collector.poll.duration", unit="s", description="Time one poll took.",
+            explicit_bucket_boundaries_advisory=POLL_SECONDS,
+        )  # fmt: skip
         # Counted by the instances and observed at each export: a counter's add costs the SDK
         # a measurement object and its attributes cleaned and hashed, on every poll.
         meter.create_observable_counter(

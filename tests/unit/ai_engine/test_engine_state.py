@@ -242,3 +242,13 @@ async def test_the_scheduler_counts_any_exception_and_runs_the_next_cycle(
     ]
     assert sum(p.value for p in errors) == 1  # type: ignore[attr-defined]
     assert dict(errors[0].attributes or {}) == {"query": "pumps", "phase": "fit"}
+    durations = [
+        point
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "sentio.ai.cycle.duration"
+        for point in metric.data.data_points  # type: ignore[union-attr]
+    ]
+    # in seconds: the SDK's default boundaries (0, 5, 10 ...) would lump every cycle together
+    assert durations and all(p.explicit_bounds[:3] == (0.1, 0.25, 0.5) for p in durations)  # type: ignore[attr-defined]
