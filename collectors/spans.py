@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk import trace as sdk_trace
@@ -72,10 +74,41 @@ class SpanValues:
             return ""
 
 
+class Slot(NonRecordingSpan):
+    """The current span of one task's context: the running poll's span context, else none.
+
+    Made current once per task, so that a poll only sets ``current`` where attaching a new
+    context and detaching it again cost more than the rest of its span.
+    """
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        super().__init__(INVALID_SPAN_CONTEXT)
+        self.task = task
+        self.current = INVALID_SPAN_CONTEXT
+
+    def get_span_context(self) -> SpanContext:
+        """Return the span context of the poll running in the task, or the invalid one."""
+        return self.current
+
+
+_SLOT: ContextVar[Slot | None] = ContextVar("sentio_poll_slot", default=None)
+
+
+def _slot() -> Slot:
+    """Return the running task's slot, made current in its context on the task's first poll."""
+    slot = _SLOT.get()
+    task = asyncio.current_task()
+    if slot is None or slot.task is not task:  # a task copies its parent's context, slot too
+        slot = Slot(task)
+        _SLOT.set(slot)
+        otel_context.attach(set_span_in_context(slot))  # left for the task's life
+    return slot
+
+
 class PollSpan:
     """One poll's span while it runs: its context is current; ``end`` hands it to the export."""
 
-    __slots__ = ("attributes", "context", "recording", "start_ns", "token", "tracer")
+    __slots__ = ("attributes", "context", "recording", "slot", "start_ns", "tracer")
 
     def __init__(
         self, tracer: PollTracer, context: SpanContext, attributes: Mapping[str, AttributeValue],
@@ -86,13 +119,14 @@ class PollSpan:
         self.attributes = attributes
         self.recording = recording
         self.start_ns = time.time_ns()
-        self.token = otel_context.attach(set_span_in_context(NonRecordingSpan(context)))
+        self.slot = _slot()
+        self.slot.current = context
 
     def end(
         self, readings: Mapping[str, list[str]], failed: Mapping[str, str], reason: str | None
     ) -> None:
         """Leave the span's context; export it with an event per device read, and any failure."""
-        otel_context.detach(self.token)
+        self.slot.current = INVALID_SPAN_CONTEXT
         if not self.recording:
             return
         end_ns = time.time_ns()

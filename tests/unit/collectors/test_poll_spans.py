@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, TraceIdRatioBased
 from opentelemetry.trace import StatusCode
 from sentio.collectors.runtime import Collector, Instance
+from sentio.collectors.spans import PollTracer
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.otlp_traces import SpanEncoder
@@ -109,6 +110,10 @@ async def test_a_poll_span_carries_its_readings_its_failure_and_its_logs(
     ids = {(s.context.trace_id, s.context.span_id) for s in good + bad if s.context}
     during = [c for message, c in handler.records if message.startswith("polling ")]
     assert during and all((c.trace_id, c.span_id) in ids for c in during)
+    for device, its in (("good", good), ("bad", bad)):  # each device task's own poll's span
+        own = {(s.context.trace_id, s.context.span_id) for s in its if s.context}
+        logged = [c for message, c in handler.records if message == f"polling {device}"]
+        assert logged and all((c.trace_id, c.span_id) in own for c in logged), device
     down = [c for message, c in handler.records if message.startswith("device bad is down")]
     assert down and (down[0].trace_id, down[0].span_id) in {
         (s.context.trace_id, s.context.span_id) for s in bad if s.context
@@ -143,3 +148,40 @@ async def test_a_disabled_sdk_polls_without_spans(
     await _poll(collector, connector, lambda: connector.polls["good"] >= 4)  # 3 done
     assert not spans.get_finished_spans()
     assert collector.instances[0].readings >= 6, "polls go on without a tracer"
+
+
+async def test_a_polls_span_is_current_only_while_it_runs_in_its_own_task() -> None:
+    provider = TracerProvider()
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = PollTracer(provider.get_tracer("test"), "sentio.collector")
+
+    def current() -> trace.SpanContext:
+        return trace.get_current_span().get_span_context()
+
+    async def child(started: asyncio.Event, seen: list[trace.SpanContext]) -> None:
+        seen.append(current())  # the parent's poll: its context was copied with the slot
+        span = tracer.start({"device": "child"})
+        started.set()
+        seen.append(current())
+        await asyncio.sleep(0.01)
+        span.end({}, {}, None)
+
+    async def parent() -> None:
+        span = tracer.start({"device": "parent"})
+        mine = span.context
+        assert current() == mine
+        started, seen = asyncio.Event(), []
+        task = asyncio.create_task(child(started, seen))
+        await started.wait()
+        assert current() == mine, "the child's poll does not replace the parent's"
+        await task
+        assert seen[0] == mine and seen[1] != mine and seen[1].is_valid
+        span.end({}, {}, None)
+        assert not current().is_valid, "no span current between polls"
+        again = tracer.start({"device": "parent"})
+        assert current() == again.context != mine
+        again.end({}, {}, None)
+
+    await asyncio.create_task(parent())
+    assert len(exported.get_finished_spans()) == 3
