@@ -77,8 +77,8 @@ class SpanValues:
 class Slot(NonRecordingSpan):
     """The current span of one task's context: the running poll's span context, else none.
 
-    Made current once per task, so that a poll only sets ``current`` where attaching a new
-    context and detaching it again cost more than the rest of its span.
+    Made current once per task; a poll then only sets and clears ``current``, where attaching
+    a new context and detaching it again cost more than the rest of its span.
     """
 
     def __init__(self, task: asyncio.Task[object] | None) -> None:

@@ -234,7 +234,7 @@ class TelemetryConfig(Strict):
         description="Distinct attribute sets (devices, mostly) each of Sentio's own metrics "
         "keeps; past it the metrics SDK merges the rest into one point labelled "
         "`otel_metric_overflow` (its own default, 2,000, is fewer devices than one collector "
-        "polls).",
+        "may poll).",
     )
 
 
