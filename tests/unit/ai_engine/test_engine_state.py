@@ -9,13 +9,14 @@ import stat
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from sentio.ai_engine.engine import QueryEngine, in_shard, shard_key
@@ -199,6 +200,17 @@ async def test_the_archive_holds_only_plain_arrays(tmp_path: Path) -> None:
     assert restored is not None and restored.keys == eng.state.keys
 
 
+def _points(data: MetricsData, name: str) -> list[Any]:
+    return [
+        point
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
 class FailingOnce(DeviceReader):
     async def read(self, query: str, start: int, end: int, step: int) -> list[Series]:
         if self.calls == 0:
@@ -232,23 +244,9 @@ async def test_the_scheduler_counts_any_exception_and_runs_the_next_cycle(
         assert len(scheduler.engines[0].state.devices) == 3
     data = metrics.get_metrics_data()
     assert data is not None
-    errors = [
-        point
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == "sentio.ai.cycle.errors"
-        for point in metric.data.data_points  # type: ignore[union-attr]
-    ]
-    assert sum(p.value for p in errors) == 1  # type: ignore[attr-defined]
+    errors = _points(data, "sentio.ai.cycle.errors")
+    assert sum(p.value for p in errors) == 1
     assert dict(errors[0].attributes or {}) == {"query": "pumps", "phase": "fit"}
-    durations = [
-        point
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == "sentio.ai.cycle.duration"
-        for point in metric.data.data_points  # type: ignore[union-attr]
-    ]
+    durations = _points(data, "sentio.ai.cycle.duration")
     # in seconds: the SDK's default boundaries (0, 5, 10 ...) would lump every cycle together
-    assert durations and all(p.explicit_bounds[:3] == (0.1, 0.25, 0.5) for p in durations)  # type: ignore[attr-defined]
+    assert durations and all(p.explicit_bounds[:3] == (0.1, 0.25, 0.5) for p in durations)
