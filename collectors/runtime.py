@@ -252,18 +252,20 @@ class Collector:
     queued = property(lambda self: self.queue.queued, doc="Readings waiting for export.")
     requests = property(lambda self: self.queue.requests, doc="Sealed request bodies waiting.")
 
+    # The metric reader calls these on its own thread while the polls add devices: each reads
+    # a copy of the devices (taken in one step under the GIL), not the dict the loop changes.
     def _up(self, _options: CallbackOptions) -> list[Observation]:
         return [
             Observation(int(h.up), {**i.labels, "device": d})
             for i in self.instances
-            for d, h in i.devices.items()
+            for d, h in tuple(i.devices.items())
         ]
 
     def _last_success(self, _options: CallbackOptions) -> list[Observation]:
         return [
             Observation(h.last_success, {**i.labels, "device": d})
             for i in self.instances
-            for d, h in i.devices.items()
+            for d, h in tuple(i.devices.items())
             if h.last_success
         ]
 

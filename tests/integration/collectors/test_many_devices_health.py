@@ -104,14 +104,14 @@ async def test_every_device_of_a_large_collector_has_its_own_health_series(
         # the overflow point carries the overflow attribute alone, not the instance
         overflow = await promql(session, base, '{__name__=~"sentio_.*", otel_metric_overflow!=""}')
         assert overflow == [], "no device merged into the SDK's overflow point"
-        # buckets in seconds: quick polls fall below 0.1 s (the SDK's default boundaries start
-        # at 5, which would put the median at 2.5 s)
+        # buckets in seconds: quick polls fall below 1 s, even on a loaded machine (the SDK's
+        # default boundaries start at 5, which would put the median at 2.5 s)
         median = await promql(
             session,
             base,
             "histogram_quantile(0.5, sum by (le) "
             f"(sentio_collector_poll_duration_seconds_bucket{{{selector}}}))",
         )
-        assert float(median[0]["value"][1]) < 0.1, median
+        assert float(median[0]["value"][1]) < 1.0, median
         down = await promql(session, base, f"sentio_collector_device_up{{{selector}}} == 0")
         assert [s["metric"]["device"] for s in down] == [fleet.names[-1]]
