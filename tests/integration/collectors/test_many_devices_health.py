@@ -15,36 +15,24 @@ from pathlib import Path
 
 import aiohttp
 from sentio.collectors.runtime import Collector, Instance
-from sentio.connectors.contract import Connector, DeviceSchedule, ReadingBatch, Sample
+from sentio.connectors.contract import DeviceSchedule, ReadingBatch, Sample
 
 from sentio.config import ConnectorInstanceConfig, SentioConfig
 from sentio.stack.probe import poll
 from sentio.stack.query import Backends, promql
 from sentio.telemetry import setup
-from tests.unit.collectors.meters import METRICS, Empty
+from tests.unit.collectors.meters import METRICS, Meters
 
 DEVICES = 2500
 
 
-class Fleet(Connector[Empty]):
+class Fleet(Meters):
     """``DEVICES`` meters, each answering every poll; the last one never answers."""
 
-    config_model = Empty
-
     def __init__(self, run: str) -> None:
-        super().__init__(Empty())
+        super().__init__()
         self.names = [f"m{run}-{i:04d}" for i in range(DEVICES)]
         self.polled: set[str] = set()
-
-    async def connect(self) -> None:
-        pass
-
-    async def read(self) -> AsyncIterator[Sample]:
-        raise AssertionError("polled through poll()")
-        yield  # pragma: no cover
-
-    async def close(self) -> None:
-        pass
 
     def devices(self) -> Sequence[DeviceSchedule]:
         return [DeviceSchedule(name, 0.5) for name in self.names]
