@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -24,10 +25,18 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics import _Gauge as Gauge
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    Metric,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from sentio import __version__
 from sentio.config import ExporterConfig, SentioConfig
@@ -36,6 +45,7 @@ from sentio.redact import RedactFilter
 
 INSTRUMENT_CLASSES = (Counter, UpDownCounter, Histogram, Gauge, ObservableCounter,
                       ObservableUpDownCounter, ObservableGauge)  # fmt: skip
+MetricSource = Callable[[], Metric | None]
 
 
 def build_resource(config: SentioConfig, **extra: str) -> Resource:
@@ -80,6 +90,48 @@ def _exporter_kwargs(config: SentioConfig, signal: str) -> dict[str, Any]:
     }
 
 
+class MetricExporter(OTLPMetricExporter):
+    """The SDK's OTLP/HTTP metric exporter, adding metrics kept outside the SDK to each export.
+
+    A source (``sentio.histograms.Histogram.metric``) is asked at every export, on the metric
+    reader's thread; its metric goes out under its scope (merged with the SDK's metrics of the
+    same scope), on the export's first resource.
+    """
+
+    def __init__(self, resource: Resource, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.sources: list[tuple[InstrumentationScope, MetricSource]] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        """Export ``metrics_data`` with the kept metrics added."""
+        return super().export(self.with_kept(metrics_data), timeout_millis, **kwargs)
+
+    def with_kept(self, metrics_data: MetricsData) -> MetricsData:
+        """Return ``metrics_data`` with each source's metric now, under the source's scope."""
+        scopes: dict[InstrumentationScope, list[Metric]] = {}
+        for scope, source in self.sources:
+            metric = source()
+            if metric is not None:
+                scopes.setdefault(scope, []).append(metric)
+        if not scopes:
+            return metrics_data
+        resources = list(metrics_data.resource_metrics)
+        if not resources:
+            resources = [ResourceMetrics(self.resource, [], "")]
+        first = resources[0]
+        # one ScopeMetrics per scope: the SDK's encoder keeps only the last of equal scopes
+        merged = [
+            ScopeMetrics(s.scope, [*s.metrics, *scopes.pop(s.scope, ())], s.schema_url)
+            for s in first.scope_metrics
+        ]
+        merged += [ScopeMetrics(scope, metrics, "") for scope, metrics in scopes.items()]
+        resources[0] = ResourceMetrics(first.resource, merged, first.schema_url)
+        return MetricsData(resources)
+
+
 @dataclass
 class Telemetry:
     """The three providers of one process, flushed and shut down together."""
@@ -89,6 +141,13 @@ class Telemetry:
     tracer_provider: TracerProvider
     logger_provider: LoggerProvider
     attached: list[tuple[logging.Logger, logging.Handler]] = field(default_factory=list)
+    # where metrics kept outside the SDK are exported; None: they are not
+    metric_exporter: MetricExporter | None = None
+
+    def keep(self, scope: str, source: MetricSource) -> None:
+        """Export ``source``'s metric, under scope ``scope``, with every export of the metrics."""
+        if self.metric_exporter is not None:
+            self.metric_exporter.sources.append((InstrumentationScope(scope), source))
 
     def logging_handler(self, level: int = logging.INFO) -> LoggingHandler:
         """Return a stdlib logging handler that exports records as OTLP logs, redacted."""
@@ -148,8 +207,9 @@ def setup(config: SentioConfig, **resource_attributes: str) -> Telemetry:
     """Create providers with OTLP/HTTP exporters to the configured backends."""
     resource = build_resource(config, **resource_attributes)
     limit = config.telemetry.max_attribute_sets
+    exporter = MetricExporter(resource, **_exporter_kwargs(config, "metrics"))
     reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(**_exporter_kwargs(config, "metrics")),
+        exporter,
         export_interval_millis=config.telemetry.export_interval_s * 1000,
         cardinality_limits=dict.fromkeys(INSTRUMENT_CLASSES, limit),
     )
@@ -162,4 +222,6 @@ def setup(config: SentioConfig, **resource_attributes: str) -> Telemetry:
     logger_provider.add_log_record_processor(
         BatchLogRecordProcessor(OTLPLogExporter(**_exporter_kwargs(config, "logs")))
     )
-    return Telemetry(resource, meter_provider, tracer_provider, logger_provider)
+    return Telemetry(
+        resource, meter_provider, tracer_provider, logger_provider, metric_exporter=exporter
+    )
