@@ -61,6 +61,7 @@ from sentio.bench.telegraf import FleetConnection, FleetField, render_fleet_conf
 from sentio.config import SentioConfig
 from sentio.errors import SentioError
 from sentio.stack.ports import free_ports
+from sentio.stack.supervisor import stop_child
 
 Progress = Callable[[str], None]
 PER_CONNECTION = 100
@@ -530,6 +531,8 @@ async def phase(
             cpu1, t1, sim1 = cpu_seconds(proc.pid), time.time(), cpu_seconds(sim.pid)
             rss, rss_end = peak_rss_mb(proc.pid), rss_mb(proc.pid)
             progress(f"fleet: {reader.name}: window over; stopping it and counting")
+            # off the loop: the sink here must go on answering the spans it flushes at its stop
+            await asyncio.to_thread(stop_child, proc, STOP_TIMEOUT_S)
         if proc.returncode != 0:
             tail = _text(log)[-3000:]
             raise FleetError(f"{reader.name} exited with {proc.returncode}:\n{tail}")
