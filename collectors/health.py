@@ -24,20 +24,26 @@ def set_state(
     devices: dict[str, DeviceHealth], instance: str, device: str, ok: bool, reason: str = ""
 ) -> None:
     """Record a poll's outcome for ``device``; log when it goes down or recovers."""
-    attrs = {"instance": instance, "device": device}
     health = devices.get(device)
     if health is None:
         health = devices[device] = DeviceHealth(up=ok)
         if not ok:
-            device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
+            _log_down(instance, device, reason)
     elif ok != health.up:
         if ok:
-            device_log.info("device %s recovered", device, extra=attrs)
+            device_log.info(
+                "device %s recovered", device, extra={"instance": instance, "device": device}
+            )
         else:
-            device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)
+            _log_down(instance, device, reason)
     health.up = ok
     if ok:
         health.last_success = time.time()
         health.failures = 0
     else:
         health.failures += 1
+
+
+def _log_down(instance: str, device: str, reason: str) -> None:
+    attrs = {"instance": instance, "device": device}
+    device_log.error("device %s is down: %s", device, redact(reason), extra=attrs)

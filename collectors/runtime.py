@@ -429,7 +429,8 @@ class Collector:
         reason: str | None = None
         try:
             try:
-                await self._connect(inst)
+                if not inst.connected:
+                    await self._connect(inst)
                 samples = inst.connector.read() if device is None else inst.connector.poll(device)
                 deadline = self._deadline(inst, interval_s)
                 try:
@@ -448,14 +449,17 @@ class Collector:
             except Exception as exc:  # a plugin's bug must not end its supervision
                 reason = self._connector_failed(inst, exc)
                 failed[name if device is None else device] = reason
-            for key in seen | set(failed):
-                self._device_state(inst, key, key not in failed, failed.get(key, ""))
+            for key in seen:
+                if key not in failed:
+                    self._device_state(inst, key, True)
+            for key, why in failed.items():
+                self._device_state(inst, key, False, why)
         finally:
             span.end(recorded, failed, reason)
         if failed:
             self.errors.add(len(failed), inst.labels)
         self.poll_duration.record(time.monotonic() - started, (name, device), labels)
-        answered = bool(seen - set(failed))
+        answered = any(key not in failed for key in seen) if failed else bool(seen)
         if answered:
             inst.traceback_logged = False
         return answered

@@ -39,6 +39,13 @@ from .errors import (
 from .plan import ReadRequest, plan_requests
 from .transport import Bus, attach, detach
 
+READ_METHODS = {
+    "coil": "read_coils",
+    "discrete_input": "read_discrete_inputs",
+    "holding": "read_holding_registers",
+    "input": "read_input_registers",
+}
+
 
 def _exception_name(code: int) -> str:
     try:
@@ -198,7 +205,8 @@ class ModbusConnector(Connector[ModbusConfig]):
         """Run one request holding the bus, then keep the bus quiet for the device's pause."""
         async with bus.lock:
             try:
-                return await self._execute(await bus.open(), device, request)
+                client = bus.client if bus.connected else await bus.open()
+                return await self._execute(client, device, request)
             finally:
                 if device.pause_between_requests_s and not _cancelling():
                     await asyncio.sleep(device.pause_between_requests_s)
@@ -207,12 +215,7 @@ class ModbusConnector(Connector[ModbusConfig]):
         self, client: ModbusBaseClient, device: DeviceConfig, request: ReadRequest
     ) -> tuple[Sequence[int], Sequence[bool]]:
         """Run one read request, mapping pymodbus' errors and exception responses to ours."""
-        read = {
-            "coil": client.read_coils,
-            "discrete_input": client.read_discrete_inputs,
-            "holding": client.read_holding_registers,
-            "input": client.read_input_registers,
-        }[request.table]
+        read = getattr(client, READ_METHODS[request.table])
         try:
             response: ModbusPDU = await read(
                 request.address, count=request.count, device_id=device.unit_id

@@ -145,6 +145,12 @@ class Bus:
         """Return whether the client is connected."""
         return self._client is not None and self._client.connected
 
+    @property
+    def client(self) -> ModbusBaseClient:
+        """Return the client ``open`` connected; only while ``connected``."""
+        assert self._client is not None, "the bus is not open"
+        return self._client
+
     async def open(self) -> ModbusBaseClient:
         """Return the connected client, connecting first if needed; hold ``lock``."""
         if self._client is None:
