@@ -4,7 +4,9 @@ The SDK's encoder builds a protobuf message per span, attribute and event, which
 collector more than the poll it traced (about 130 µs a span of 100 readings). Here a span is
 framed straight into bytes; the resource and scope are encoded once each by the SDK's own
 encoder, and a span the fast path does not cover (links, array or mapping values, integers
-beyond 64 bits) is encoded by the SDK, so the output is always the SDK's.
+beyond 64 bits) is encoded by the SDK, so the output is always the SDK's. A span made finished as
+a plain ``ReadableSpan`` (the collector's poll spans) is read by its fields, not its properties,
+which copy its attributes, events and links on every access (15 → 9 µs a poll span).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from opentelemetry.exporter.otlp.proto.common._internal import (
 )
 from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_span
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
@@ -107,10 +109,24 @@ class SpanEncoder:
 
     def _span(self, span: ReadableSpan) -> bytes:
         """Return one span's Span message (without its own key and length)."""
-        if span.links:
-            raise _Unsupported
-        context = span.get_span_context()
-        if context is None:
+        if type(span) is ReadableSpan:
+            # a span built finished (the collector's poll spans): its fields as given, read
+            # without the properties' copies (a MappingProxy, tuples) on every access
+            context, parent, links = span._context, span._parent, span._links
+            attributes, events = span._attributes, span._events
+            name, kind, status = span._name, span._kind, span._status
+            start, end = span._start_time, span._end_time
+            dropped_attributes = 0 if type(attributes) is dict else span.dropped_attributes
+            dropped_events = 0 if type(events) is tuple else span.dropped_events
+            dropped_links = 0 if type(links) is tuple else span.dropped_links
+        else:
+            context, parent, links = span.get_span_context(), span.parent, span.links
+            attributes, events = span.attributes, span.events
+            name, kind, status = span.name, span.kind, span.status
+            start, end = span.start_time, span.end_time
+            dropped_attributes = span.dropped_attributes
+            dropped_events, dropped_links = span.dropped_events, span.dropped_links
+        if links or context is None:
             raise _Unsupported
         parts = [
             b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
@@ -119,39 +135,49 @@ class SpanEncoder:
         state = context.trace_state
         if state:
             parts.append(_len_field(0x1A, ",".join(f"{k}={v}" for k, v in state.items()).encode()))
-        parent = span.parent
         if parent:
             parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-        if span.name:
-            parts.append(_len_field(0x2A, span.name.encode()))
-        parts.append(b"\x30" + _varint(_KINDS[span.kind]))
-        if span.start_time:
-            parts.append(b"\x39" + _FIXED64.pack(span.start_time))
-        if span.end_time:
-            parts.append(b"\x41" + _FIXED64.pack(span.end_time))
-        parts.append(self._attributes(0x4A, span.attributes))
-        if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
-        for event in span.events:
-            body = b"\x09" + _FIXED64.pack(event.timestamp) if event.timestamp else b""
-            if event.name:
-                body += _len_field(0x12, event.name.encode())
-            body += self._attributes(0x1A, event.attributes)
-            if event.dropped_attributes:
-                body += b"\x20" + _varint(event.dropped_attributes)
-            parts.append(_len_field(0x5A, body))
-        if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
-        if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
-        status = b""
-        if span.status.description:
-            status += _len_field(0x12, span.status.description.encode())
-        if span.status.status_code.value:
-            status += b"\x18" + _varint(span.status.status_code.value)
-        parts.append(_len_field(0x7A, status))
+        if name:
+            parts.append(_len_field(0x2A, name.encode()))
+        parts.append(b"\x30" + _varint(_KINDS[kind]))
+        if start:
+            parts.append(b"\x39" + _FIXED64.pack(start))
+        if end:
+            parts.append(b"\x41" + _FIXED64.pack(end))
+        parts.append(self._attributes(0x4A, attributes))
+        if dropped_attributes:
+            parts.append(b"\x50" + _varint(dropped_attributes))
+        for event in events:
+            parts.append(_len_field(0x5A, self._event(event)))
+        if dropped_events:
+            parts.append(b"\x60" + _varint(dropped_events))
+        if dropped_links:
+            parts.append(b"\x70" + _varint(dropped_links))
+        body = b""
+        if status.description:
+            body += _len_field(0x12, status.description.encode())
+        if status.status_code.value:
+            body += b"\x18" + _varint(status.status_code.value)
+        parts.append(_len_field(0x7A, body))
         parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _FLAGS)
         return b"".join(parts)
+
+    def _event(self, event: Event) -> bytes:
+        """Return one event's Span.Event message (without its own key and length)."""
+        attributes: Mapping[str, object] | None
+        if type(event) is Event and type(event._attributes) is dict:
+            timestamp, name, attributes = event._timestamp, event._name, event._attributes
+            dropped = 0
+        else:
+            timestamp, name, attributes = event.timestamp, event.name, event.attributes
+            dropped = event.dropped_attributes
+        body = b"\x09" + _FIXED64.pack(timestamp) if timestamp else b""
+        if name:
+            body += _len_field(0x12, name.encode())
+        body += self._attributes(0x1A, attributes)
+        if dropped:
+            body += b"\x20" + _varint(dropped)
+        return body
 
     def _header(self, thing: Any, encode: Any) -> bytes:
         """Return the encoded resource or scope ``thing``, by the SDK, once per object."""

@@ -11,9 +11,10 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -64,6 +65,34 @@ def test_every_kind_of_span_frames_to_the_sdks_bytes() -> None:
     spans = _spans()
     assert len(spans) == 7
     assert SpanEncoder().encode(spans) == encode_spans(spans).SerializePartialToString()
+
+
+def test_spans_built_finished_frame_to_the_sdks_bytes() -> None:
+    """Spans made as ReadableSpan (the poll spans: plain dict and tuple fields) take a fast path."""
+    resource, scope = Resource.create({"service.name": "t"}), InstrumentationScope("s", "1")
+    labels = {"instance": "fleet-1", "connector": "modbus", "device": "u001"}
+    parent = SpanContext(0x77, 0x55, is_remote=True, trace_flags=TraceFlags(1))
+    spans = [
+        ReadableSpan(
+            "poll", SpanContext(0x1234 + i, 0x99 + i, False, TraceFlags(1)), parent if i else None,
+            resource, {**labels, "failed_devices": ("u002",)} if i == 2 else labels,
+            (Event("readings", {"device": "u001", "values": "v=1.5 " * (i * 30)}, 10 + i),
+             Event("", {}, 0)),
+            (), SpanKind.INTERNAL, None,
+            Status(StatusCode.ERROR, "u002: timed out") if i == 2 else Status(StatusCode.UNSET),
+            1_000 + i, 2_000 + i, scope,
+        )
+        for i in range(4)
+    ]  # fmt: skip
+    assert SpanEncoder().encode(spans) == encode_spans(spans).SerializePartialToString()
+
+    class Other(ReadableSpan):
+        """A span type of someone else's: read through its properties."""
+
+    others = [Other(s.name, s.context, s.parent, s.resource, s.attributes, s.events, (),
+                    s.kind, None, s.status, s.start_time, s.end_time,
+                    s.instrumentation_scope) for s in spans]  # fmt: skip
+    assert SpanEncoder().encode(others) == encode_spans(spans).SerializePartialToString()
 
 
 def test_spans_of_several_resources_and_scopes_group_as_the_sdks() -> None:
