@@ -175,6 +175,14 @@ def process(
         stop_child(proc, stop_timeout_s)
 
 
+def _flush(base_url: str) -> None:
+    """Make every sample VictoriaMetrics has acknowledged searchable now (its pending rows)."""
+    try:
+        requests.get(f"{base_url}/internal/force_flush", timeout=30).raise_for_status()
+    except requests.RequestException as exc:
+        raise BenchError(f"flushing VictoriaMetrics failed: {exc}") from exc
+
+
 def _count(base_url: str, selector: str, window_s: float, at: float) -> int:
     """Return how many samples matching ``selector`` have timestamps in (at - window, at]."""
     query = f"sum(count_over_time({selector}[{window_s * 1000:.0f}ms]))"
@@ -190,10 +198,11 @@ def _count(base_url: str, selector: str, window_s: float, at: float) -> int:
 
 
 def _settled(base_url: str, selector: str, window_s: float, at: float) -> int:
-    """Poll the count until two reads 2 s apart agree (the backend has flushed)."""
+    """Poll the count until two reads 2 s apart agree, each after a forced flush of the backend."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     last = -1
     while True:
+        _flush(base_url)
         count = _count(base_url, selector, window_s, at)
         if count == last and count > 0:
             return count

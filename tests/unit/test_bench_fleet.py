@@ -12,7 +12,9 @@ from sentio.collectors.registry import build
 
 from sentio.bench.fleet import (
     SEQ,
+    Backend,
     FleetReport,
+    _settled_total,
     collector_config,
     percentile,
     poll_lags,
@@ -180,3 +182,21 @@ def test_each_ratio_pairs_a_collector_run_with_the_telegraf_run_after_it() -> No
     assert result.repetitions == 3 and len(result.runs) == 6
     alone = compare(ours, [])
     assert alone.telegraf is None and alone.cpu_ratio_vs_telegraf is None
+
+
+class _Pending(Backend):
+    """A VictoriaMetrics whose acknowledged samples are searchable only once flushed."""
+
+    def __init__(self) -> None:
+        self.acknowledged, self.searchable = 100, 60
+
+    async def flush(self) -> None:
+        self.searchable = self.acknowledged
+
+    async def total(self, query: str, at: float) -> int:
+        return self.searchable
+
+
+async def test_the_settled_total_counts_every_acknowledged_sample() -> None:
+    # two plain reads agree on 60 while 40 acknowledged samples wait in the pending rows
+    assert await _settled_total(_Pending(), "sum(count_over_time(x[1m]))", 0.0) == 100
