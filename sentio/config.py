@@ -370,8 +370,8 @@ class CollectorConfig(Strict):
         200_000,
         ge=1,
         description="Readings held in memory for export; past half of it the polls wait until "
-        "a quarter remains; beyond it (the spool unwritable) the oldest requests are dropped "
-        "whole.",
+        "a quarter remains; beyond it the oldest requests are dropped whole (while the spool "
+        "is unwritable, or when polls already running at half add more than the other half).",
     )
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
