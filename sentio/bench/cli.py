@@ -311,13 +311,23 @@ def fleet(
     workdir: Annotated[
         Path | None, typer.Option(help="Keep the configs, logs and VictoriaMetrics data here.")
     ] = None,
+    reader_cpus: Annotated[
+        str,
+        typer.Option(
+            help="Bind each reader (the collector, Telegraf) to these CPUs, e.g. `1` or `0,2`; "
+            "the simulator and VictoriaMetrics stay free. Empty: not bound."
+        ),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Poll a fleet of small Modbus devices every second; the collector's lag, memory and CPU."""
     import asyncio
     import tempfile
 
+    from sentio.bench.fleet import parse_cpus
     from sentio.bench.fleet_baseline import run as run_fleet
+
+    cpus = parse_cpus(reader_cpus)
 
     progress = lambda m: err.print(m, markup=False, highlight=False)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="sentio-fleet-") as tmp:
@@ -327,7 +337,7 @@ def fleet(
             run_fleet(
                 work, devices=devices, duration_s=duration_s, warmup_s=warmup_s,
                 interval_s=poll_interval_s, repeat=repeat, baseline=baseline, profile=profile,
-                progress=progress,
+                progress=progress, reader_cpus=cpus,
             )
         )  # fmt: skip
     data = asdict(report)

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import pstats
 import subprocess
 import sys
@@ -477,6 +478,27 @@ class Fleet:
     interval_s: float
     warmup_s: float
     duration_s: float
+    reader_cpus: tuple[int, ...] = ()  # the CPUs the reader is bound to; () for all
+
+
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """Return the CPUs of a list like ``1`` or ``0,2``; raise FleetError naming a bad one."""
+    if not text.strip():
+        return ()
+    usable = os.sched_getaffinity(0)
+    cpus: list[int] = []
+    for part in text.split(","):
+        try:
+            cpu = int(part)
+        except ValueError:
+            raise FleetError(f"--reader-cpus: {part.strip()!r} is not a CPU number") from None
+        if cpu not in usable:
+            raise FleetError(
+                f"--reader-cpus: CPU {cpu} is not one this process may run on "
+                f"({', '.join(map(str, sorted(usable)))})"
+            )
+        cpus.append(cpu)
+    return tuple(sorted(set(cpus)))
 
 
 def sentio_reader(
@@ -538,7 +560,7 @@ async def phase(
                  f"connection(s), polled every {interval_s:g} s; warming up "
                  f"{fleet.warmup_s:g} s")  # fmt: skip
         log = work / f"{reader.name}-{run_id}.log"
-        with process(reader.argv, log, STOP_TIMEOUT_S) as proc:
+        with process(reader.argv, log, STOP_TIMEOUT_S, fleet.reader_cpus) as proc:
             begun = time.time()
             await _first_readings(vm, reader.selector, proc, log)
             await asyncio.sleep(fleet.warmup_s)  # startup is not measured
@@ -595,7 +617,7 @@ async def phase(
 @contextlib.asynccontextmanager
 async def fleet_backend(
     work: Path, *, devices: int, duration_s: float, warmup_s: float, interval_s: float,
-    progress: Progress,
+    progress: Progress, reader_cpus: tuple[int, ...] = (),
 ) -> AsyncIterator[Fleet]:  # fmt: skip
     """Run the VictoriaMetrics and the span and log sink every phase of a run shares."""
     vm_port, sink_port = free_ports(2)
@@ -612,6 +634,7 @@ async def fleet_backend(
         yield Fleet(
             work, Backend(session, stack_cfg.query_url()), vm_port, stack_cfg.endpoint("metrics"),
             sink, sink_port, devices, split(devices), interval_s, warmup_s, duration_s,
+            reader_cpus,
         )  # fmt: skip
 
 

@@ -77,6 +77,7 @@ class FleetComparison:
     rss_per_device_ratio_vs_telegraf: float | None
     poll_lag_p99_ratio_vs_telegraf: float | None
     runs: list[dict[str, Any]]
+    reader_cpus: list[int] = dataclasses.field(default_factory=list)  # empty: not bound
 
 
 def summarize_reader(reports: Sequence[FleetReport]) -> ReaderSummary:
@@ -104,7 +105,10 @@ def _ratio(ours: float, theirs: float) -> float:
     return ours / theirs if theirs else float("inf")
 
 
-def compare(sentio: Sequence[FleetReport], telegraf: Sequence[FleetReport]) -> FleetComparison:
+def compare(
+    sentio: Sequence[FleetReport], telegraf: Sequence[FleetReport],
+    reader_cpus: Sequence[int] = (),
+) -> FleetComparison:  # fmt: skip
     """Return the comparison of the collector's runs with Telegraf's (none: no baseline)."""
     first = sentio[0]
     pairs = list(zip(sentio, telegraf, strict=False))
@@ -133,6 +137,7 @@ def compare(sentio: Sequence[FleetReport], telegraf: Sequence[FleetReport]) -> F
         rss_per_device_ratio_vs_telegraf=median(rss),
         poll_lag_p99_ratio_vs_telegraf=median(lag),
         runs=runs,
+        reader_cpus=list(reader_cpus),
     )
 
 
@@ -140,6 +145,7 @@ async def run(
     work: Path, *, devices: int, duration_s: float, warmup_s: float = 10.0,
     interval_s: float = 1.0, repeat: int = 1, baseline: str = "none",
     profile: Path | None = None, progress: Progress = lambda _m: None,
+    reader_cpus: tuple[int, ...] = (),
 ) -> FleetComparison:  # fmt: skip
     """Run ``repeat`` collector phases, each followed by a Telegraf phase with the baseline."""
     if baseline not in BASELINES:
@@ -154,7 +160,7 @@ async def run(
     theirs: list[FleetReport] = []
     async with fleet_backend(
         work, devices=devices, duration_s=duration_s, warmup_s=warmup_s, interval_s=interval_s,
-        progress=progress,
+        progress=progress, reader_cpus=reader_cpus,
     ) as fleet:  # fmt: skip
         for i in range(repeat):
             progress(f"fleet: repetition {i + 1} of {repeat}")
@@ -165,4 +171,4 @@ async def run(
                 theirs.append(await phase(fleet, reader, progress))
     if profile is not None:
         print_profile(profile, progress)
-    return compare(ours, theirs)
+    return compare(ours, theirs, reader_cpus)

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,11 +164,21 @@ def readings_selector(instance_prefix: str) -> str:
 
 @contextlib.contextmanager
 def process(
-    argv: list[str], log: Path, stop_timeout_s: float = STOP_TIMEOUT_S
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``argv`` with output to ``log``; terminate it (then kill) on the way out."""
+    argv: list[str], log: Path, stop_timeout_s: float = STOP_TIMEOUT_S,
+    cpus: Collection[int] = (),
+) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+    """Run ``argv`` with output to ``log``, bound to ``cpus`` if any; stop it on the way out."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        if cpus:
+            # the child inherits the spawning thread's mask, its own threads included
+            before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, cpus)
+            try:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            finally:
+                os.sched_setaffinity(0, before)
+        else:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:

@@ -1,9 +1,11 @@
-"""The fleet benchmark's pure pieces: device layout, config, counting drops and poll lag."""
+"""The fleet benchmark's pieces: layout, config, drops and poll lag, settling, CPU binding."""
 
 from __future__ import annotations
 
 import gzip
 import math
+import os
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +18,7 @@ from sentio.bench.fleet import (
     FleetReport,
     _settled_total,
     collector_config,
+    parse_cpus,
     percentile,
     poll_lags,
     served_by_device,
@@ -23,7 +26,9 @@ from sentio.bench.fleet import (
     split,
 )
 from sentio.bench.fleet_sim import REGISTERS, SEQ_MODULO, Fleet
+from sentio.bench.ingest import process
 from sentio.config import ConnectorInstanceConfig, SentioConfig
+from sentio.errors import SentioError
 
 
 def test_devices_fill_connections_of_a_hundred_and_the_rest_goes_last() -> None:
@@ -200,3 +205,24 @@ class _Pending(Backend):
 async def test_the_settled_total_counts_every_acknowledged_sample() -> None:
     # two plain reads agree on 60 while 40 acknowledged samples wait in the pending rows
     assert await _settled_total(_Pending(), "sum(count_over_time(x[1m]))", 0.0) == 100
+
+
+def test_reader_cpus_are_parsed_and_a_cpu_this_process_cannot_use_is_named() -> None:
+    usable = sorted(os.sched_getaffinity(0))
+    assert parse_cpus("") == ()
+    assert parse_cpus(f"{usable[-1]},{usable[0]}") == tuple(sorted({usable[0], usable[-1]}))
+    with pytest.raises(SentioError, match="'x' is not a CPU number"):
+        parse_cpus("0,x")
+    with pytest.raises(SentioError, match="CPU 4096 is not one this process may run on"):
+        parse_cpus("4096")
+
+
+def test_a_reader_bound_to_one_cpu_runs_there_and_the_bench_stays_free(tmp_path: Path) -> None:
+    cpu = max(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    script = "import os; print(sorted(os.sched_getaffinity(0)), flush=True)"
+    log = tmp_path / "child.log"
+    with process([sys.executable, "-c", script], log, 10.0, (cpu,)) as proc:
+        assert proc.wait(10) == 0
+    assert log.read_text().strip() == f"[{cpu}]"
+    assert os.sched_getaffinity(0) == before
