@@ -163,22 +163,28 @@ def readings_selector(instance_prefix: str) -> str:
 
 
 @contextlib.contextmanager
+def _spawning_on(cpus: Collection[int]) -> Iterator[None]:
+    """Bind this thread to ``cpus`` (none: leave it) while a child is spawned, then restore it."""
+    if not cpus:
+        yield
+        return
+    # the child inherits the spawning thread's mask, its own threads included
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
 def process(
     argv: list[str], log: Path, stop_timeout_s: float = STOP_TIMEOUT_S,
     cpus: Collection[int] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     """Run ``argv`` with output to ``log``, bound to ``cpus`` if any; stop it on the way out."""
-    with log.open("wb") as out:
-        if cpus:
-            # the child inherits the spawning thread's mask, its own threads included
-            before = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, cpus)
-            try:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-            finally:
-                os.sched_setaffinity(0, before)
-        else:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("wb") as out, _spawning_on(cpus):
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
